@@ -1,0 +1,1 @@
+"""The one raster engine: catalog, mosaic, read, raster functions, encoders. Never imports Flask."""

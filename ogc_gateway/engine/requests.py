@@ -1,0 +1,143 @@
+"""The engine's vocabulary: small frozen values that every face builds and the engine consumes.
+
+A face parses its protocol into these before any raster work, so the engine only ever sees numbers,
+CRS objects and enumerations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
+# ArcGIS pixel-type codes and the numpy dtype that holds each (U1/U2/U4 live in uint8, clamped).
+PIXEL_TYPES: dict[str, str] = {
+    "U1": "uint8", "U2": "uint8", "U4": "uint8", "U8": "uint8", "S8": "int8",
+    "U16": "uint16", "S16": "int16", "U32": "uint32", "S32": "int32",
+    "F32": "float32", "F64": "float64",
+}
+# Value range of the sub-byte types (the others take the range of their dtype).
+SUB_BYTE_MAX = {"U1": 1, "U2": 3, "U4": 15}
+
+
+def pixel_type_of(dtype: Any) -> str:
+    """The ArcGIS code of a numpy dtype (uint8 -> U8, float32 -> F32 ...)."""
+    name = np.dtype(dtype).name
+    for code, dt in PIXEL_TYPES.items():
+        if dt == name and code not in SUB_BYTE_MAX:
+            return code
+    raise ValueError(f"no ArcGIS pixel type for dtype {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A target grid: CRS, bounds (xmin, ymin, xmax, ymax, in x/y order) and size in pixels."""
+
+    crs: CRS
+    bounds: tuple[float, float, float, float]
+    width: int
+    height: int
+
+    @property
+    def transform(self) -> Affine:
+        xmin, ymin, xmax, ymax = self.bounds
+        return Affine((xmax - xmin) / self.width, 0.0, xmin, 0.0, -(ymax - ymin) / self.height, ymax)
+
+    @property
+    def res(self) -> tuple[float, float]:
+        xmin, ymin, xmax, ymax = self.bounds
+        return (xmax - xmin) / self.width, (ymax - ymin) / self.height
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A time instant or window in epoch milliseconds (UTC); None is an open end."""
+
+    start: int | None
+    end: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderingRule:
+    """One parsed raster-function node. `arguments` keys are as sent; look them up case-insensitively.
+
+    An argument value may itself be a RenderingRule (a nested chain), the string "$$" (the mosaic),
+    "$<oid>" (one catalog item), a scalar or a list.
+    """
+
+    function: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    output_pixel_type: str | None = None
+    variable_name: str = "Raster"
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        low = name.lower()
+        for key, value in self.arguments.items():
+            if key.lower() == low:
+                return value
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class MosaicRule:
+    """Which items take part and in which order (method), and how overlaps merge (operation)."""
+
+    method: str = "esriMosaicNorthwest"      # canonical esriMosaic* name
+    where: str | None = None
+    sort_field: str | None = None
+    sort_value: Any = None
+    ascending: bool = True
+    lock_raster_ids: tuple[int, ...] = ()
+    fids: tuple[int, ...] | None = None
+    operation: str = "MT_FIRST"
+    viewpoint: tuple[float, float] | None = None   # in the service CRS
+    item_rendering_rule: RenderingRule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """exportImage, GetMap, GetCoverage, tiles: a grid to fill and how to fill it."""
+
+    grid: Grid
+    band_ids: tuple[int, ...] | None = None
+    mosaic_rule: MosaicRule | None = None
+    rendering_rule: RenderingRule | None = None
+    time: TimeWindow | None = None
+    pixel_type: str | None = None               # ArcGIS code; None = the processing result's own
+    nodata: tuple[float, ...] | None = None      # values that become nodata in the output
+    nodata_match_all: bool = False              # esriNoDataMatchAll
+    resampling: str = "bilinear"                # nearest | bilinear | cubic | mode
+
+
+@dataclass(frozen=True, slots=True)
+class Raster:
+    """The one value that flows through the engine: a masked (bands, rows, cols) array on a grid.
+
+    `nodata` is the value written where formats carry one (GeoTIFF); `stretch` holds per-band
+    (min, max) to stretch from when an 8-bit picture is made of non-8-bit values (None: use the
+    raster's own pixels).
+    """
+
+    data: np.ma.MaskedArray
+    grid: Grid
+    band_names: tuple[str, ...]
+    pixel_type: str
+    nodata: float | None = None
+    stretch: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        arr = np.ma.asarray(self.data)
+        if arr.ndim == 2:
+            arr = arr[np.newaxis]
+        arr = np.ma.MaskedArray(arr, mask=np.ma.getmaskarray(arr))
+        object.__setattr__(self, "data", arr)
+        if len(self.band_names) != arr.shape[0]:
+            raise ValueError(f"{len(self.band_names)} band names for {arr.shape[0]} bands")
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(rows, cols) bool: True where at least one band holds data."""
+        return ~np.ma.getmaskarray(self.data).all(axis=0)
