@@ -72,6 +72,7 @@ class RenderingRule:
     arguments: dict[str, Any] = field(default_factory=dict)
     output_pixel_type: str | None = None
     variable_name: str = "Raster"
+    template: str | None = None          # the service template this node came from, if any
 
     def arg(self, name: str, default: Any = None) -> Any:
         low = name.lower()

@@ -1,0 +1,185 @@
+"""The export path: ExportRequest -> Raster. Items chosen by footprint, time and mosaic rule, each
+read at the right overview and warped into the grid, merged by the mosaic operator, then the
+rendering rule, band selection, pixel type and nodata of the request.
+
+Every limit is checked before the first pixel is read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from rasterio.warp import transform as transform_points
+
+from . import read as reader
+from .errors import InvalidParameter, TooLarge
+from .functions import FunctionContext, apply, cast, describe
+from .grid import reproject_bounds
+from .mosaic import OPERATORS, order
+from .requests import ExportRequest, Grid, MosaicRule, Raster
+from .service import ImageService
+
+_STATS_RENDER_SIZE = 256    # a template's default-rendering statistics come from a render this big
+
+
+def export(service: ImageService, req: ExportRequest) -> Raster:
+    """The raster a request asks for, before any encoding."""
+    check_request(service, req)
+    ctx = FunctionContext(mosaic=lambda: mosaic(service, req),
+                          item=lambda oid: _item_raster(service, req, oid), stats=service.info.stats)
+    rule = req.rendering_rule
+    raster = apply(rule, ctx) if rule else ctx.raster(None)
+    raster = replace(raster, stretch=_stretch_hint(service, req, raster))
+    if req.band_ids is not None:
+        raster = select_bands(raster, req.band_ids)
+    if req.pixel_type:
+        raster = cast(raster, req.pixel_type)
+    if req.nodata:
+        raster = mask_nodata(raster, req.nodata, req.nodata_match_all)
+    return raster
+
+
+def check_request(service: ImageService, req: ExportRequest) -> None:
+    """Refuse what the limits forbid and band ids that do not exist, before any work."""
+    limits = service.info.limits
+    g = req.grid
+    if g.width < 1 or g.height < 1:
+        raise InvalidParameter("size", "width and height must be at least 1")
+    if g.width > limits.max_image_width or g.height > limits.max_image_height:
+        raise TooLarge("size", f"{g.width}x{g.height} exceeds the limit of "
+                               f"{limits.max_image_width}x{limits.max_image_height} pixels")
+    if req.band_ids is not None:
+        bands = output_bands(service, req)
+        bad = [b for b in req.band_ids if not 0 <= b < bands]
+        if bad:
+            raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
+                                              f"bands (0..{bands - 1})")
+    rule = req.mosaic_rule or service.info.default_rule
+    if rule.where:
+        raise InvalidParameter("mosaicRule", "where clauses in mosaic rules are not supported yet")
+    if rule.item_rendering_rule is not None:
+        raise InvalidParameter("mosaicRule", "itemRenderingRule is not supported yet")
+    if rule.operation not in OPERATORS:
+        raise InvalidParameter("mosaicRule", f"mosaicOperation {rule.operation} is not supported "
+                                             f"(supported: {', '.join(OPERATORS)})")
+
+
+def output_bands(service: ImageService, req: ExportRequest) -> int:
+    if req.rendering_rule is None:
+        return service.info.band_count
+    return describe(req.rendering_rule, service.info.band_count, service.info.pixel_type)[0]
+
+
+def mosaic(service: ImageService, req: ExportRequest) -> Raster:
+    """The service's items merged into the request grid (the "$$" raster of raster functions)."""
+    info = service.info
+    grid = req.grid
+    rule = req.mosaic_rule or info.default_rule
+    oids = None
+    if rule.method == "esriMosaicLockRaster":
+        if not rule.lock_raster_ids:
+            raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
+        oids = rule.lock_raster_ids
+    time = (req.time.start, req.time.end) if req.time else None
+    candidates = service.catalog.items(bbox=_bounds_in_service(grid, info), time=time, oids=oids)
+    ordered = order(candidates, rule, view_center=_center_in_service(grid, info),
+                    northwest=(info.extent[0], info.extent[3]))
+    resampling = req.resampling
+    plans = [(item, p) for item in ordered if (p := reader.plan(item.path, grid, resampling))]
+    limits = info.limits
+    if len(plans) > limits.max_mosaic_image_count:
+        raise TooLarge("bbox", f"the request covers {len(plans)} rasters; at most "
+                               f"{limits.max_mosaic_image_count} are mosaicked per request "
+                               "(zoom in, or narrow it with time or a mosaic rule)")
+    source_pixels = sum(p.source_pixels for _, p in plans)
+    if source_pixels > limits.max_source_pixels:
+        raise TooLarge("size", f"the request would read {source_pixels} source pixels; the limit is "
+                               f"{limits.max_source_pixels}")
+    op = OPERATORS[rule.operation]((info.band_count, grid.height, grid.width), np.dtype(info.dtype))
+    for _, p in plans:
+        op.feed(reader.read(p, grid, resampling), p.rows, p.cols)
+        if op.done:
+            break
+    return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
+
+
+def _item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
+    """One catalog item on the request grid (the "$<oid>" raster of raster functions)."""
+    if service.catalog.item(oid) is None:
+        raise InvalidParameter("renderingRule", f"raster ${oid} does not exist")
+    rule = MosaicRule(method="esriMosaicLockRaster", lock_raster_ids=(oid,))
+    return mosaic(service, replace(req, mosaic_rule=rule, time=None))
+
+
+def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
+    """Per-band (min, max) for the default 8-bit rendering (DESIGN.md, "Default rendering"):
+    the service's statistics for raw values, a template's own, the request's pixels otherwise."""
+    rule = req.rendering_rule
+    if rule is None or (rule.function == "None" and not rule.arguments):
+        if len(service.info.stats) == raster.data.shape[0]:
+            return tuple((s.min, s.max) for s in service.info.stats)
+        return None
+    if rule.template and raster.data.dtype != np.uint8:
+        return service.template_stretch(rule.template, lambda: _template_stats(service, req))
+    return None
+
+
+def _template_stats(service: ImageService, req: ExportRequest):
+    info = service.info
+    xmin, ymin, xmax, ymax = info.extent
+    scale = max(xmax - xmin, ymax - ymin) / _STATS_RENDER_SIZE
+    grid = Grid(info.crs, info.extent, max(1, round((xmax - xmin) / scale)), max(1, round((ymax - ymin) / scale)))
+    overview = ExportRequest(grid=grid, rendering_rule=req.rendering_rule, resampling="nearest")
+    ctx = FunctionContext(mosaic=lambda: mosaic(service, overview),
+                          item=lambda oid: _item_raster(service, overview, oid), stats=info.stats)
+    out = apply(req.rendering_rule, ctx)
+    hints = []
+    for band in out.data:
+        values = band.compressed()
+        hints.append((float(values.min()), float(values.max())) if values.size else (0.0, 1.0))
+    return tuple(hints)
+
+
+def select_bands(raster: Raster, band_ids: tuple[int, ...]) -> Raster:
+    idx = list(band_ids)
+    stretch = tuple(raster.stretch[i] for i in idx) if raster.stretch else None
+    return replace(raster, data=raster.data[idx], band_names=tuple(raster.band_names[i] for i in idx),
+                   stretch=stretch)
+
+
+def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> Raster:
+    """Mask pixels matching `values` (one for every band, or one per band): any band or all bands."""
+    data = raster.data
+    bands = data.shape[0]
+    if len(values) not in (1, bands):
+        raise InvalidParameter("noData", f"give one value, or one per band ({bands})")
+    ref = np.array(values * bands if len(values) == 1 else values, dtype=np.float64).reshape(-1, 1, 1)
+    hits = data.data.astype(np.float64) == ref
+    pixel = hits.all(axis=0) if match_all else hits.any(axis=0)
+    mask = np.ma.getmaskarray(data) | pixel[np.newaxis]
+    nodata = values[0] if len(set(values)) == 1 else raster.nodata
+    if nodata is not None and data.dtype.kind in "iu":
+        info = np.iinfo(data.dtype)
+        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+            nodata = raster.nodata
+    return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata)
+
+
+def _bounds_in_service(grid: Grid, info) -> tuple[float, float, float, float] | None:
+    try:
+        return reproject_bounds(grid.bounds, grid.crs, info.crs)
+    except InvalidParameter:
+        return None        # a grid the service CRS cannot express: every item is a candidate
+
+
+def _center_in_service(grid: Grid, info) -> tuple[float, float]:
+    cx, cy = (grid.bounds[0] + grid.bounds[2]) / 2, (grid.bounds[1] + grid.bounds[3]) / 2
+    if grid.crs == info.crs:
+        return cx, cy
+    xs, ys = transform_points(grid.crs, info.crs, [cx], [cy])
+    if math.isfinite(xs[0]) and math.isfinite(ys[0]):
+        return xs[0], ys[0]
+    e = info.extent
+    return (e[0] + e[2]) / 2, (e[1] + e[3]) / 2

@@ -1,0 +1,111 @@
+"""Target grids and spatial references: bbox/size/aspect maths, ArcGIS wkid handling (pyproj)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from pyproj import CRS as ProjCRS
+from pyproj.exceptions import CRSError as ProjCRSError
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+from rasterio.warp import transform_bounds
+
+from .errors import InvalidParameter
+from .requests import Grid
+
+# Esri codes for Web Mercator that clients send; they all mean EPSG:3857.
+_WEB_MERCATOR_ALIASES = {102100, 102113, 900913, 3857}
+
+
+@functools.lru_cache(maxsize=256)
+def crs_from_wkid(wkid: int) -> CRS:
+    """A CRS for an EPSG or Esri well-known id (102100 and friends are Web Mercator)."""
+    if wkid in _WEB_MERCATOR_ALIASES:
+        return CRS.from_epsg(3857)
+    # Esri's own codes start at 100000 (102067, 104145 ...); asking EPSG first would warn on them.
+    for authority in (("ESRI", "EPSG") if wkid >= 100000 else ("EPSG", "ESRI")):
+        try:
+            return CRS.from_user_input(f"{authority}:{wkid}")
+        except CRSError:
+            continue
+    raise CRSError(f"unknown wkid {wkid}")
+
+
+def parse_sr(value: object, name: str) -> CRS:
+    """A spatial reference as ArcGIS clients send it: a wkid, '{"wkid":..}', latestWkid or WKT JSON."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            return crs_from_wkid(value)
+        if isinstance(value, float) and value.is_integer():
+            return crs_from_wkid(int(value))
+        if isinstance(value, dict):
+            for key in ("latestWkid", "wkid"):
+                if value.get(key) is not None:
+                    try:
+                        return crs_from_wkid(int(value[key]))
+                    except (CRSError, TypeError, ValueError):
+                        if key == "wkid" or value.get("wkid") is None:
+                            raise
+            if isinstance(value.get("wkt"), str):
+                return _crs_from_wkt(value["wkt"])
+            raise ValueError
+        if isinstance(value, str):
+            text = value.strip()
+            if text.upper().startswith("EPSG:"):
+                text = text[5:]
+            return crs_from_wkid(int(text))
+    except (CRSError, TypeError, ValueError):
+        pass
+    raise InvalidParameter(name, f"not a spatial reference: {str(value)[:80]!r} "
+                                 "(give a wkid such as 3857, or JSON such as {\"wkid\": 4326})")
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_from_wkt(wkt: str) -> CRS:
+    return CRS.from_wkt(wkt)
+
+
+@functools.lru_cache(maxsize=256)
+def sr_json(crs: CRS) -> dict:
+    """ArcGIS spatial-reference JSON: wkid plus latestWkid (102100 for Web Mercator), else WKT."""
+    epsg = crs.to_epsg()
+    if epsg == 3857:
+        return {"wkid": 102100, "latestWkid": 3857}
+    if epsg is not None:
+        return {"wkid": epsg, "latestWkid": epsg}
+    try:
+        auth = ProjCRS.from_wkt(crs.to_wkt()).to_authority(min_confidence=90)
+    except ProjCRSError:
+        auth = None
+    if auth and auth[0] == "ESRI":
+        return {"wkid": int(auth[1])}
+    return {"wkt": crs.to_wkt(version="WKT1_ESRI") if hasattr(crs, "to_wkt") else crs.wkt}
+
+
+def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
+                     ) -> tuple[float, float, float, float]:
+    """Bounds of a box after reprojection (edges densified, so curved edges are covered)."""
+    if src == dst:
+        return bounds
+    out = transform_bounds(src, dst, *bounds, densify_pts=21)
+    if not all(math.isfinite(v) for v in out):
+        raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
+    return out
+
+
+def target_grid(bbox: tuple[float, float, float, float], bbox_crs: CRS, image_crs: CRS,
+                width: int, height: int, adjust_aspect: bool = True) -> Grid:
+    """The output grid: bbox taken into imageSR and, with adjustAspectRatio, grown around its centre
+    so pixels are square for the requested size (the response reports the adjusted extent)."""
+    xmin, ymin, xmax, ymax = reproject_bounds(bbox, bbox_crs, image_crs)
+    if not (xmax > xmin and ymax > ymin):
+        raise InvalidParameter("bbox", "xmin must be less than xmax and ymin less than ymax")
+    if adjust_aspect:
+        res = max((xmax - xmin) / width, (ymax - ymin) / height)
+        cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+        xmin, xmax = cx - res * width / 2, cx + res * width / 2
+        ymin, ymax = cy - res * height / 2, cy + res * height / 2
+    return Grid(image_crs, (xmin, ymin, xmax, ymax), width, height)

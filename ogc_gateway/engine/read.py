@@ -1,0 +1,172 @@
+"""One catalog item into (part of) one target grid: dataset pool, overview choice, window, warp, mask.
+
+Reading is split into `plan` (cheap: open from the pool, work out the window and overview) and
+`read` (the pixels), so the engine can refuse a request over its source-pixel budget before any
+pixel is read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
+
+from .requests import Grid
+
+# GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
+for _key, _value in {"GDAL_CACHEMAX": "256", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+                     "GDAL_PAM_ENABLED": "NO", "CPL_LOG_ERRORS": "OFF"}.items():
+    os.environ.setdefault(_key, _value)
+
+_RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear,
+               "cubic": Resampling.cubic, "mode": Resampling.mode}
+# Source pixels of margin around a window, so a kernel at the window's edge has its neighbours.
+_MARGIN = {"nearest": 1, "mode": 1, "bilinear": 2, "cubic": 3}
+
+
+class DatasetPool:
+    """Open datasets kept per thread (rasterio handles are not thread-safe), least recently used out."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._local = threading.local()
+
+    def get(self, path: str, overview_level: int | None = None):
+        cache: OrderedDict = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = OrderedDict()
+        key = (path, overview_level)
+        ds = cache.get(key)
+        if ds is not None:
+            cache.move_to_end(key)
+            return ds
+        if overview_level is None:
+            ds = rasterio.open(path)
+        else:
+            ds = rasterio.open(path, overview_level=overview_level)
+        cache[key] = ds
+        while len(cache) > self.size:
+            _, old = cache.popitem(last=False)
+            old.close()
+        return ds
+
+
+POOL = DatasetPool()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What to read from one item to fill the grid cells [row0:row1, col0:col1]."""
+
+    path: str
+    overview_level: int | None
+    window: Window
+    rows: slice
+    cols: slice
+
+    @property
+    def source_pixels(self) -> int:
+        return int(self.window.width) * int(self.window.height)
+
+
+def data_band_indexes(ds) -> list[int]:
+    """1-based indexes of the bands that hold data (an alpha band is a mask, not a band)."""
+    return [i for i, ci in enumerate(ds.colorinterp, start=1) if ci != ColorInterp.alpha] or [1]
+
+
+def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> ReadPlan | None:
+    """The overview and window of `path` that cover its overlap with `grid`; None if they don't meet."""
+    ds = pool.get(path)
+    try:
+        item_in_grid = _bounds_in(ds.bounds, ds.crs, grid.crs)
+    except ValueError:
+        return None
+    gx0, gy0, gx1, gy1 = grid.bounds
+    ox0, oy0 = max(gx0, item_in_grid[0]), max(gy0, item_in_grid[1])
+    ox1, oy1 = min(gx1, item_in_grid[2]), min(gy1, item_in_grid[3])
+    if ox0 >= ox1 or oy0 >= oy1:
+        return None
+    # The grid cells the overlap touches (rounded outward).
+    rx, ry = grid.res
+    col0, col1 = max(0, math.floor((ox0 - gx0) / rx + 1e-9)), min(grid.width, math.ceil((ox1 - gx0) / rx - 1e-9))
+    row0, row1 = max(0, math.floor((gy1 - oy1) / ry + 1e-9)), min(grid.height, math.ceil((gy1 - oy0) / ry - 1e-9))
+    if col0 >= col1 or row0 >= row1:
+        return None
+    sub = _subgrid_bounds(grid, row0, row1, col0, col1)
+    try:
+        src_box = _bounds_in(sub, grid.crs, ds.crs)
+    except ValueError:
+        return None
+    # Source cells per output cell along each axis decides the overview (largest not coarser than needed).
+    native = abs(ds.transform.a), abs(ds.transform.e)
+    ratio = min((src_box[2] - src_box[0]) / native[0] / (col1 - col0),
+                (src_box[3] - src_box[1]) / native[1] / (row1 - row0))
+    level, factor = None, 1
+    for i, f in enumerate(ds.overviews(1) or []):
+        if f <= ratio * 1.0001:
+            level, factor = i, f
+    src = pool.get(path, level) if level is not None else ds
+    margin = _MARGIN[resampling]
+    win = from_bounds(*src_box, transform=src.transform)
+    c0 = max(0, math.floor(win.col_off) - margin)
+    r0 = max(0, math.floor(win.row_off) - margin)
+    c1 = min(src.width, math.ceil(win.col_off + win.width) + margin)
+    r1 = min(src.height, math.ceil(win.row_off + win.height) + margin)
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return ReadPlan(path, level, Window(c0, r0, c1 - c0, r1 - r0), slice(row0, row1), slice(col0, col1))
+
+
+def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> np.ma.MaskedArray:
+    """The item's pixels warped into grid cells [p.rows, p.cols], masked where it has no data.
+
+    The validity mask (from nodata, alpha or an internal mask) travels as an extra alpha band, so
+    bilinear and cubic kernels weigh only valid source pixels and never smear nodata values in.
+    """
+    src = pool.get(p.path, p.overview_level)
+    bands = data_band_indexes(src)
+    data = src.read(bands, window=p.window)
+    valid = src.read_masks(bands, window=p.window).min(axis=0)
+    work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
+        else np.float32
+    stack = np.empty((len(bands) + 1,) + data.shape[1:], dtype=work)
+    stack[:-1] = data
+    stack[-1] = valid
+    rows, cols = p.rows.stop - p.rows.start, p.cols.stop - p.cols.start
+    out = np.zeros((len(bands) + 1, rows, cols), dtype=work)
+    dst_transform = grid.transform * Affine.translation(p.cols.start, p.rows.start)
+    reproject(stack, out, src_transform=src.window_transform(p.window), src_crs=src.crs,
+              dst_transform=dst_transform, dst_crs=grid.crs, resampling=_RESAMPLING[resampling],
+              src_alpha=len(bands) + 1, dst_alpha=len(bands) + 1, init_dest_nodata=False)
+    mask = out[-1] < 127.5
+    values = out[:-1]
+    if data.dtype.kind in "iu":
+        info = np.iinfo(data.dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    values = values.astype(data.dtype, copy=False)
+    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy())
+
+
+def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
+    if src_crs == dst_crs:
+        return tuple(bounds)
+    out = transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
+    if not all(math.isfinite(v) for v in out):
+        raise ValueError("bounds not transformable")
+    return out
+
+
+def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):
+    rx, ry = grid.res
+    x0, _, _, y1 = grid.bounds
+    return x0 + col0 * rx, y1 - row1 * ry, x0 + col1 * rx, y1 - row0 * ry

@@ -1,0 +1,48 @@
+"""The default rendering (DESIGN.md): how any raster becomes an 8-bit picture for PNG/JPEG/GIF/BMP.
+
+Bands: the request's bandIds if given, else the service's default_band_ids, else the first three
+(RGB) or the one (grey). Values that are not 8-bit are stretched linearly to 0..255 from the
+raster's stretch hint (service statistics, a template's own) or, lacking one, its own pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .requests import Raster
+
+
+def picture(raster: Raster, *, band_ids_given: bool, default_band_ids: tuple[int, ...] | None) -> Raster:
+    n = raster.data.shape[0]
+    if not band_ids_given and default_band_ids and all(b < n for b in default_band_ids):
+        idx = list(default_band_ids)
+    else:
+        idx = list(range(n))
+    idx = idx[:3] if len(idx) >= 3 else idx[:1]
+    data = raster.data[idx]
+    stretch = [raster.stretch[i] for i in idx] if raster.stretch else None
+    mask = np.ma.getmaskarray(data).any(axis=0)
+    if data.dtype != np.uint8 or raster.pixel_type in ("U1", "U2", "U4"):
+        data = _stretch(data, mask, stretch)
+    out = np.ma.MaskedArray(np.ascontiguousarray(data.data if np.ma.isMaskedArray(data) else data),
+                            mask=np.broadcast_to(mask, (len(idx),) + mask.shape).copy())
+    return replace(raster, data=out, band_names=tuple(raster.band_names[i] for i in idx),
+                   pixel_type="U8", nodata=None, stretch=None)
+
+
+def _stretch(data: np.ma.MaskedArray, mask: np.ndarray, stretch) -> np.ndarray:
+    out = np.zeros(data.shape, np.uint8)
+    for b in range(data.shape[0]):
+        band = data.data[b].astype(np.float64)
+        if stretch:
+            lo, hi = stretch[b]
+        else:
+            values = band[~mask]
+            values = values[np.isfinite(values)]
+            lo, hi = (values.min(), values.max()) if values.size else (0.0, 1.0)
+        span = (hi - lo) or 1.0
+        scaled = np.nan_to_num((band - lo) * (255.0 / span), nan=0.0, posinf=255.0, neginf=0.0)
+        out[b] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,138 @@
+"""ImageService = config + catalog + ServiceInfo; `open_services` builds the registry of services.
+
+ServiceInfo is computed once when a service opens and feeds every face (root JSON, capabilities),
+so the faces can never disagree about a service.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rasterio.crs import CRS
+
+from ..config import Config, FunctionTemplate, Limits, ServiceConfig
+from .catalog import BandStats, Catalog, Field
+from .errors import ConfigError
+from .functions import is_known
+from .names import MOSAIC_SHORT
+from .requests import MosaicRule, pixel_type_of
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    title: str
+    description: str
+    copyright_text: str
+    crs: CRS
+    extent: tuple[float, float, float, float]
+    cell_size: tuple[float, float]
+    band_count: int
+    band_names: tuple[str, ...]
+    pixel_type: str
+    dtype: str
+    nodata: float | None
+    stats: tuple[BandStats, ...]
+    fields: tuple[Field, ...]
+    time_field: str | None
+    end_time_field: str | None
+    time_extent: tuple[int, int] | None
+    default_rule: MosaicRule
+    resampling: str
+    default_band_ids: tuple[int, ...] | None
+    templates: tuple[FunctionTemplate, ...]
+    limits: Limits
+    item_count: int
+
+    @property
+    def default_method_short(self) -> str:
+        return MOSAIC_SHORT[self.default_rule.method]
+
+
+class ImageService:
+    """One published image service. Built once per worker; nothing here re-reads config per request."""
+
+    def __init__(self, config: ServiceConfig, catalog: Catalog):
+        self.config = config
+        self.catalog = catalog
+        self.info = _service_info(config, catalog)
+        self.templates = {t.name.lower(): t for t in config.raster_functions}
+        self._template_stretch: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+
+    def template_stretch(self, name: str, compute) -> tuple | None:
+        """Per-band (min, max) of a template's output, computed once (by `compute`) and kept."""
+        key = name.lower()
+        with self._lock:
+            if key not in self._template_stretch:
+                self._template_stretch[key] = compute()
+            return self._template_stretch[key]
+
+
+def _service_info(config: ServiceConfig, catalog: Catalog) -> ServiceInfo:
+    cat = catalog.info()
+    time_field = _field_name(cat.fields, config.time_field)
+    end_field = _field_name(cat.fields, config.end_time_field)
+    if config.default_mosaic_method:
+        method = config.default_mosaic_method
+        rule = MosaicRule(method=method, sort_field=time_field if method == "esriMosaicAttribute" else None,
+                          ascending=not (method == "esriMosaicAttribute" and time_field))
+    elif time_field:
+        rule = MosaicRule(method="esriMosaicAttribute", sort_field=time_field, ascending=False)
+    else:
+        rule = MosaicRule(method="esriMosaicNorthwest")
+    return ServiceInfo(
+        name=config.name, title=config.title or config.name, description=config.description,
+        copyright_text=config.copyright_text, crs=CRS.from_wkt(cat.crs_wkt), extent=cat.extent,
+        cell_size=cat.cell_size, band_count=cat.band_count, band_names=cat.band_names,
+        pixel_type=pixel_type_of(cat.dtype), dtype=cat.dtype, nodata=cat.nodata, stats=cat.stats,
+        fields=cat.fields, time_field=time_field, end_time_field=end_field or time_field if time_field else None,
+        time_extent=cat.time_extent, default_rule=rule, resampling=config.default_resampling,
+        default_band_ids=config.default_band_ids, templates=config.raster_functions,
+        limits=config.limits, item_count=cat.item_count)
+
+
+def _field_name(fields, name: str | None) -> str | None:
+    """The field's own spelling (config names match case-insensitively)."""
+    if not name:
+        return None
+    for f in fields:
+        if f.name.lower() == name.lower():
+            return f.name
+    return name
+
+
+def catalog_path(config: Config, name: str) -> Path:
+    return config.server.cache_dir / "catalogs" / f"{name}.sqlite"
+
+
+def open_services(config: Config, *, sync: bool = True) -> dict[str, ImageService]:
+    """Every configured service, its catalog synchronised with its sources when `sync` is true.
+
+    Problems (a file with another band count, a missing time field ...) are collected over all
+    services and raised together as one ConfigError.
+    """
+    services, problems = {}, []
+    for name, svc in config.services.items():
+        path = catalog_path(config, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            catalog = Catalog(path, svc)
+            if sync:
+                catalog.sync()
+            service = ImageService(svc, catalog)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        bad_bands = [b for b in (svc.default_band_ids or ()) if b >= service.info.band_count]
+        if bad_bands:
+            problems.append(f"services.{name}.default_band_ids: band {bad_bands[0]} does not exist "
+                            f"(the service has {service.info.band_count} bands, 0..{service.info.band_count - 1})")
+        unknown = [t.function for t in svc.raster_functions if not is_known(t.function)]
+        problems.extend(f"services.{name}.raster_functions: unknown function {f!r}" for f in unknown)
+        services[name] = service
+    if problems:
+        raise ConfigError(problems)
+    return services
