@@ -1,13 +1,44 @@
 """The catalog of a service: one SQLite database per service in cache_dir, synchronised with the
-`sources` globs at start-up. CONTRACT ONLY — implementation pending (see the helper brief)."""
+`sources` globs at start-up.
+
+Tables: `rasters` holds what was read from each file (the only thing that needs file I/O), `footprints`
+is its R*Tree index, and `items`/`fields` are *derived* from `rasters` + the attribute CSV + the config.
+Because `items` is pure derivation it is simply rebuilt whenever an input changes, so attribute columns
+can appear, vanish or change type without migrations, and a where-clause compiler can query real,
+typed columns named exactly like the fields.
+"""
 
 from __future__ import annotations
 
+import csv
+import glob
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+import threading
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioError
+from rasterio.warp import transform as warp_transform
 
 from ..config import ServiceConfig
+from .errors import ConfigError, NotFound
+
+log = logging.getLogger("ogc_gateway.catalog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,25 +93,622 @@ class CatalogInfo:
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    added: int
+    added: int        # new files, and changed files that were re-read
     removed: int
     unchanged: int
 
 
+# --- field vocabulary -----------------------------------------------------------------------------
+
+OID, GEOMETRY = "esriFieldTypeOID", "esriFieldTypeGeometry"
+STRING, INTEGER, DOUBLE, DATE = ("esriFieldTypeString", "esriFieldTypeInteger",
+                                 "esriFieldTypeDouble", "esriFieldTypeDate")
+_SQL_TYPE = {OID: "INTEGER PRIMARY KEY", STRING: "TEXT", INTEGER: "INTEGER", DOUBLE: "REAL",
+             DATE: "INTEGER"}
+
+HEAD_FIELDS = (
+    Field("OBJECTID", OID, "OBJECTID"), Field("Shape", GEOMETRY, "Shape"),
+    Field("Name", STRING, "Name", 200),
+    Field("MinPS", DOUBLE, "MinPS"), Field("MaxPS", DOUBLE, "MaxPS"),
+    Field("LowPS", DOUBLE, "LowPS"), Field("HighPS", DOUBLE, "HighPS"),
+    Field("Category", INTEGER, "Category"), Field("ZOrder", INTEGER, "ZOrder"),
+    Field("CenterX", DOUBLE, "CenterX"), Field("CenterY", DOUBLE, "CenterY"),
+)
+TAIL_FIELDS = (Field("Shape_Length", DOUBLE, "Shape_Length"), Field("Shape_Area", DOUBLE, "Shape_Area"))
+BUILTIN_FIELDS = {f.name.lower(): f.name for f in HEAD_FIELDS + TAIL_FIELDS}
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_NUM_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_STATS_SIZE = 512          # long side of the decimated read that feeds the statistics
+_DENSIFY = 10              # points per side of a footprint ring
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS rasters (
+    oid INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
+    origin TEXT NOT NULL DEFAULT 'sync', mtime_ns INTEGER, size INTEGER,
+    crs_wkt TEXT, transform TEXT, width INTEGER, height INTEGER, band_count INTEGER, dtype TEXT,
+    nodata TEXT, band_names TEXT, overviews TEXT, tags TEXT, stats TEXT,
+    fp_crs TEXT, footprint TEXT, minx REAL, miny REAL, maxx REAL, maxy REAL,
+    time_start INTEGER, time_end INTEGER);
+CREATE VIRTUAL TABLE IF NOT EXISTS footprints USING rtree(id, minx, maxx, miny, maxy);
+CREATE TABLE IF NOT EXISTS fields (
+    position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    type TEXT NOT NULL, alias TEXT NOT NULL, length INTEGER);
+"""
+_READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", "band_count", "dtype",
+                 "nodata", "band_names", "overviews", "tags", "stats")
+
+
+def _quote(name: str) -> str:
+    """A column identifier for SQL; only names that passed IDENTIFIER ever get here."""
+    if not IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a field name: {name!r}")
+    return f'"{name}"'
+
+
+def _items_ddl(attributes: list[Field], if_not_exists: bool = False) -> str:
+    """The `items` table: one column per field (Shape excepted), named exactly like the field."""
+    columns = [f for f in HEAD_FIELDS + tuple(attributes) + TAIL_FIELDS if f.type != GEOMETRY]
+    body = ", ".join(f"{_quote(f.name)} {_SQL_TYPE[f.type]}" for f in columns)
+    return f"CREATE TABLE {'IF NOT EXISTS ' if if_not_exists else ''}items ({body})"
+
+
+# --- value parsing --------------------------------------------------------------------------------
+
+def iso_to_epoch_ms(text: str) -> int | None:
+    """ISO 8601 date or date-time -> epoch ms; naive times are UTC (the catalog's one convention)."""
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _is_int(text: str) -> bool:
+    return bool(_INT_TEXT.fullmatch(text)) and -2**63 <= int(text) < 2**63
+
+
+def infer_type(values: list[str]) -> str:
+    """Esri type of a column from its non-empty cells: the narrowest type that fits them all."""
+    if not values:
+        return STRING
+    if all(_is_int(v) for v in values):
+        return INTEGER
+    if all(_NUM_TEXT.fullmatch(v) for v in values):
+        return DOUBLE
+    if all(iso_to_epoch_ms(v) is not None for v in values):
+        return DATE
+    return STRING
+
+
+def convert(text: str | None, ftype: str) -> Any:
+    """A cell as stored in its column (dates as epoch ms)."""
+    if text is None:
+        return None
+    if ftype == INTEGER:
+        return int(text)
+    if ftype == DOUBLE:
+        return float(text)
+    if ftype == DATE:
+        return iso_to_epoch_ms(text)
+    return text
+
+
+def time_value(value: Any, ftype: str) -> int | None:
+    """An attribute value as an instant: dates and numbers are epoch ms; strings are parsed as ISO."""
+    if value is None:
+        return None
+    if ftype in (DATE, INTEGER, DOUBLE):
+        return int(value)
+    if ftype == STRING:
+        return iso_to_epoch_ms(value)
+    return None
+
+
+# --- reading a raster -----------------------------------------------------------------------------
+
+def _partial_stats(ds) -> list[list[float | None]]:
+    """Per band [count, sum, sum of squares, min, max] of valid pixels from a decimated read.
+
+    Sums are scaled by the decimation factor so that items of different sizes weigh by their true
+    pixel counts when the service aggregates them."""
+    scale = min(1.0, _STATS_SIZE / max(ds.width, ds.height))
+    h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
+    data = ds.read(out_shape=(ds.count, h, w), masked=True, resampling=Resampling.nearest)
+    weight = (ds.width * ds.height) / (w * h)
+    out = []
+    for band in data:
+        values = np.ma.compressed(band).astype("f8")
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            out.append([0.0, 0.0, 0.0, None, None])
+            continue
+        out.append([values.size * weight, float(values.sum()) * weight,
+                    float(np.square(values).sum()) * weight, float(values.min()), float(values.max())])
+    return out
+
+
+def read_raster(path: str) -> dict[str, Any]:
+    """Everything the catalog keeps about one file (the only place that opens it)."""
+    st = os.stat(path)
+    with rasterio.open(path) as ds:
+        if ds.crs is None:
+            raise ValueError("has no CRS")
+        tags = {k: v for k, v in ds.tags().items() if k != "AREA_OR_POINT"}
+        return {
+            "mtime_ns": st.st_mtime_ns, "size": st.st_size, "crs_wkt": ds.crs.to_wkt(),
+            "transform": json.dumps(list(ds.transform)[:6]), "width": ds.width, "height": ds.height,
+            "band_count": ds.count, "dtype": np.dtype(ds.dtypes[0]).name,
+            "nodata": json.dumps(None if ds.nodata is None else float(ds.nodata)),
+            "band_names": json.dumps(list(ds.descriptions)), "overviews": json.dumps(ds.overviews(1)),
+            "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds)),
+        }
+
+
+# --- geometry -------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def _crs(wkt: str) -> CRS:
+    return CRS.from_wkt(wkt)
+
+
+def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int,
+                   dst_wkt: str) -> list[tuple[float, float]]:
+    """The item's pixel-grid outline, densified so curvature survives reprojection, in the service
+    CRS; closed (first point repeated)."""
+    steps = [i / _DENSIFY for i in range(_DENSIFY)]
+    grid = ([(s * width, 0.0) for s in steps] + [(width, s * height) for s in steps]
+            + [((1 - s) * width, height) for s in steps] + [(0.0, (1 - s) * height) for s in steps])
+    affine = Affine(*transform)
+    xs, ys = zip(*(affine @ p for p in grid))
+    if _crs(crs_wkt) != _crs(dst_wkt):
+        xs, ys = warp_transform(_crs(crs_wkt), _crs(dst_wkt), list(xs), list(ys))
+    ring = [(float(x), float(y)) for x, y in zip(xs, ys)]
+    if not all(math.isfinite(c) for p in ring for c in p):
+        raise ValueError("footprint cannot be expressed in the service CRS")
+    return ring + [ring[0]]
+
+
+def ring_area(ring: list[tuple[float, float]]) -> float:
+    """Shoelace area of a closed ring."""
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))) / 2
+
+
+def ring_length(ring: list[tuple[float, float]]) -> float:
+    return sum(math.hypot(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+
+
+def ring_bounds(ring: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+# --- the catalog ----------------------------------------------------------------------------------
+
 class Catalog:
+    """One service's items. Readers (every worker) only query; `sync()` is the one writer."""
+
     def __init__(self, db_path: Path, service: ServiceConfig):
-        raise NotImplementedError
+        self.db_path = Path(db_path)
+        self.service = service
+        self._local = threading.local()
+        self._info: CatalogInfo | None = None
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._con()
+        con.execute("PRAGMA journal_mode=WAL")     # readers in other workers never block on sync
+        con.executescript(_SCHEMA)
+        con.execute(_items_ddl([], if_not_exists=True))
+
+    # connections and transactions
+
+    def _con(self) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections must not cross threads)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def _meta(self, con: sqlite3.Connection, key: str) -> str | None:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, con: sqlite3.Connection, key: str, value: str) -> None:
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def _where(self) -> str:
+        return f"services.{self.service.name}"
+
+    def _no_match(self) -> str:
+        return f"{self._where}.sources: no raster file matches {list(self.service.sources)}"
+
+    # sync
 
     def sync(self) -> SyncReport:
-        raise NotImplementedError
+        """Bring the database in line with the globs; raise one ConfigError listing every problem
+        (the transaction is then rolled back, so a failed sync leaves the previous state)."""
+        paths = self._source_paths()
+        with self._write() as con:
+            report, problems = self._sync_files(con, paths)
+            if con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0] == 0:
+                raise ConfigError(problems or [self._no_match()])
+            problems += self._check_uniform(con)
+            crs_wkt, crs_problems = self._service_crs(con)
+            problems += crs_problems
+            crs_changed = crs_wkt != self._meta(con, "service_crs")
+            problems += self._update_footprints(con, crs_wkt)
+            fingerprint = self._fingerprint()
+            if report.added or report.removed or crs_changed or fingerprint != self._meta(con, "fingerprint"):
+                problems += self._derive(con)
+            if problems:
+                raise ConfigError(problems)
+            self._set_meta(con, "service_crs", crs_wkt)
+            self._set_meta(con, "fingerprint", fingerprint)
+        self._info = None
+        return report
+
+    def _source_paths(self) -> list[str]:
+        found = {os.path.normpath(os.path.abspath(p))
+                 for pattern in self.service.sources for p in glob.glob(pattern, recursive=True)}
+        return sorted(p for p in found if os.path.isfile(p))
+
+    def _sync_files(self, con: sqlite3.Connection, paths: list[str]) -> tuple[SyncReport, list[str]]:
+        """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
+        hand (origin other than 'sync') stay while their file exists."""
+        stored = {row[0]: row for row in
+                  con.execute("SELECT path, oid, origin, mtime_ns, size FROM rasters")}
+        excluded = {row[0] for row in con.execute("SELECT path FROM excluded")}
+        by_hand = {p for p, row in stored.items() if row[2] != "sync" and os.path.isfile(p)}
+        wanted = (set(paths) | by_hand) - excluded
+        removed = sorted(set(stored) - wanted)
+        for path in removed:
+            self._delete(con, stored[path][1])
+            log.info("%s: %s is gone; removed from the catalog", self.service.name, path)
+        added = unchanged = 0
+        problems = []
+        for path in sorted(wanted):
+            row = stored.get(path)
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                problems.append(f"{self._where}.sources: {path}: {exc.strerror}")
+                continue
+            if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
+                unchanged += 1
+                continue
+            try:
+                record = read_raster(path)
+            except (RasterioError, ValueError, OSError) as exc:
+                problems.append(f"{self._where}.sources: {path}: not a usable raster ({exc})")
+                continue
+            self._store(con, path, record, row[1] if row else None)
+            added += 1
+        return SyncReport(added, len(removed), unchanged), problems
+
+    def _delete(self, con: sqlite3.Connection, oid: int) -> None:
+        con.execute("DELETE FROM rasters WHERE oid = ?", (oid,))
+        con.execute("DELETE FROM footprints WHERE id = ?", (oid,))
+        con.execute("DELETE FROM items WHERE OBJECTID = ?", (oid,))
+
+    def _store(self, con: sqlite3.Connection, path: str, record: dict[str, Any], oid: int | None) -> None:
+        values = [record[c] for c in _READ_COLUMNS]
+        if oid is None:
+            cols = ", ".join(("path",) + _READ_COLUMNS)
+            con.execute(f"INSERT INTO rasters ({cols}) VALUES ({', '.join('?' * (len(values) + 1))})",
+                        [path, *values])
+        else:           # fp_crs NULL: the footprint is recomputed from the new grid
+            sets = ", ".join(f"{c} = ?" for c in _READ_COLUMNS)
+            con.execute(f"UPDATE rasters SET {sets}, fp_crs = NULL WHERE oid = ?", [*values, oid])
+
+    def _check_uniform(self, con: sqlite3.Connection) -> list[str]:
+        """One band count and dtype per service: the majority (first file on ties) is the service's."""
+        rows = con.execute("SELECT path, band_count, dtype FROM rasters ORDER BY path").fetchall()
+        kinds = Counter((n, dt) for _, n, dt in rows)
+        (n, dt), _ = max(kinds.items(), key=lambda kv: kv[1])       # max keeps the first of equals
+        ref = next(p for p, bn, bdt in rows if (bn, bdt) == (n, dt))
+        return [f"{self._where}.sources: {p} has {bn} band(s) of {bdt}; the service has {n} band(s) "
+                f"of {dt} (from {ref})" for p, bn, bdt in rows if (bn, bdt) != (n, dt)]
+
+    def _service_crs(self, con: sqlite3.Connection) -> tuple[str, list[str]]:
+        """The configured CRS, else the CRS most items share (ties: the first by sorted path)."""
+        problems = []
+        if self.service.crs:
+            try:
+                return CRS.from_user_input(self.service.crs).to_wkt(), []
+            except CRSError as exc:
+                problems.append(f"{self._where}.crs: {self.service.crs!r} is not a CRS ({exc})")
+        wkts = [row[0] for row in con.execute("SELECT crs_wkt FROM rasters ORDER BY path")]
+        keys = [_crs(w).to_string() for w in wkts]
+        best, _ = max(Counter(keys).items(), key=lambda kv: kv[1])
+        return wkts[keys.index(best)], problems
+
+    def _update_footprints(self, con: sqlite3.Connection, crs_wkt: str) -> list[str]:
+        """(Re)compute footprints that are new or in another CRS, from the stored grid (no file read)."""
+        rows = con.execute("SELECT oid, path, crs_wkt, transform, width, height FROM rasters "
+                           "WHERE fp_crs IS NULL OR fp_crs != ?", (crs_wkt,)).fetchall()
+        problems = []
+        for oid, path, wkt, transform, width, height in rows:
+            try:
+                ring = footprint_ring(wkt, json.loads(transform), width, height, crs_wkt)
+            except (ValueError, RasterioError) as exc:
+                problems.append(f"{self._where}.sources: {path}: {exc}")
+                continue
+            minx, miny, maxx, maxy = ring_bounds(ring)
+            con.execute("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
+                        "maxy = ? WHERE oid = ?", (json.dumps(ring), crs_wkt, minx, miny, maxx, maxy, oid))
+            con.execute("DELETE FROM footprints WHERE id = ?", (oid,))
+            con.execute("INSERT INTO footprints (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+                        (oid, minx, maxx, miny, maxy))
+        return problems
+
+    def _fingerprint(self) -> str:
+        """The config parts that shape item rows; a change means every row is re-derived."""
+        csv_path = self.service.catalog
+        try:
+            mtime = os.stat(csv_path).st_mtime_ns if csv_path else None
+        except OSError:
+            mtime = None
+        return json.dumps({"crs": self.service.crs, "catalog": str(csv_path) if csv_path else None,
+                           "catalog_mtime_ns": mtime, "time_field": self.service.time_field,
+                           "end_time_field": self.service.end_time_field}, sort_keys=True)
+
+    # attributes
+
+    def _derive(self, con: sqlite3.Connection) -> list[str]:
+        """Rebuild `items`, `fields` and item times from `rasters`, the CSV and the config."""
+        rows = con.execute("SELECT oid, path, width, height, overviews, tags, footprint, minx, miny, "
+                           "maxx, maxy FROM rasters ORDER BY oid").fetchall()
+        csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
+        tag_columns = self._tag_columns([json.loads(r[5]) for r in rows], csv_columns)
+        raw: dict[int, dict[str, str | None]] = {}
+        for row in rows:
+            oid, path, tags = row[0], row[1], json.loads(row[5])
+            tags = {k.lower(): v.strip() or None for k, v in tags.items()}
+            raw[oid] = {**{c: csv_rows.get(path, {}).get(c) for c in csv_columns},
+                        **{c: tags.get(c.lower()) for c in tag_columns}}
+        attributes = [self._field_of(c, [raw[o][c] for o in raw]) for c in csv_columns + tag_columns]
+        types = {f.name: f.type for f in attributes}
+        values = {oid: {c: convert(v, types[c]) for c, v in r.items()} for oid, r in raw.items()}
+        self._write_items(con, rows, attributes, values)
+        problems += self._write_times(con, attributes, values)
+        return problems
+
+    def _read_csv(self, known: set[str]) -> tuple[list[str], dict[str, dict[str, str | None]], list[str]]:
+        """The attribute CSV: (valid columns, cells by absolute file path, problems)."""
+        csv_path = self.service.catalog
+        if not csv_path:
+            return [], {}, []
+        where = f"{self._where}.catalog: {csv_path}"
+        try:
+            with open(csv_path, newline="", encoding="utf-8-sig") as f:
+                table = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            return [], {}, [f"{where}: cannot be read ({exc})"]
+        header = [h.strip() for h in table[0]] if table else []
+        lowered = [h.lower() for h in header]
+        if "path" not in lowered:
+            return [], {}, [f"{where}: no 'path' column (the raster file of each row)"]
+        path_at = lowered.index("path")
+        columns, problems = [], []
+        for i, name in enumerate(header):
+            if i == path_at:
+                continue
+            problem = self._column_problem(name, columns)
+            if problem:
+                problems.append(f"{where}: column {name!r} {problem}")
+            else:
+                columns.append(name)
+        index = {name: header.index(name) for name in columns}
+        base = os.path.dirname(os.path.abspath(csv_path))
+        cells: dict[str, dict[str, str | None]] = {}
+        for row in table[1:]:
+            row = row + [""] * (len(header) - len(row))
+            target = os.path.normpath(os.path.join(base, row[path_at].strip()))
+            if not row[path_at].strip() or target not in known:
+                log.warning("%s: row for %r matches no source file; skipped", where, row[path_at])
+                continue
+            cells[target] = {c: row[index[c]].strip() or None for c in columns}
+        return columns, cells, problems
+
+    @staticmethod
+    def _column_problem(name: str, taken: list[str]) -> str | None:
+        if not IDENTIFIER.fullmatch(name):
+            return "is not a valid field name (a letter or _ first, then letters, digits, _)"
+        if name.lower() in BUILTIN_FIELDS:
+            return f"clashes with the built-in field {BUILTIN_FIELDS[name.lower()]!r}"
+        if name.lower() in (t.lower() for t in taken):
+            return "appears twice (field names are case-insensitive)"
+        return None
+
+    def _tag_columns(self, tag_sets: list[dict[str, str]], csv_columns: list[str]) -> list[str]:
+        """GDAL metadata names that become attributes, in order of first appearance; a CSV column of
+        the same name wins."""
+        seen = {c.lower() for c in csv_columns}
+        columns = []
+        for tags in tag_sets:
+            for name in tags:
+                if name.lower() in seen:
+                    continue
+                seen.add(name.lower())
+                if not IDENTIFIER.fullmatch(name) or name.lower() in BUILTIN_FIELDS:
+                    log.warning("%s: metadata item %r is not usable as a field name; skipped",
+                                self._where, name)
+                    continue
+                columns.append(name)
+        return columns
+
+    @staticmethod
+    def _field_of(name: str, cells: list[str | None]) -> Field:
+        present = [c for c in cells if c is not None]
+        ftype = infer_type(present)
+        length = max([len(c) for c in present], default=1) if ftype == STRING else None
+        return Field(name, ftype, name, length)
+
+    def _write_items(self, con: sqlite3.Connection, rows: list[tuple], attributes: list[Field],
+                     values: dict[int, dict[str, Any]]) -> None:
+        con.execute("DROP TABLE IF EXISTS items")
+        con.execute(_items_ddl(attributes))
+        con.execute("DELETE FROM fields")
+        con.executemany("INSERT INTO fields (position, name, type, alias, length) VALUES (?, ?, ?, ?, ?)",
+                        [(i, f.name, f.type, f.alias, f.length) for i, f in enumerate(attributes)])
+        names = ["OBJECTID", "Name", "MinPS", "MaxPS", "LowPS", "HighPS", "Category", "ZOrder", "CenterX",
+                 "CenterY", *(f.name for f in attributes), "Shape_Length", "Shape_Area"]
+        sql = (f"INSERT INTO items ({', '.join(map(_quote, names))}) "
+               f"VALUES ({', '.join('?' * len(names))})")
+        for oid, path, width, height, overviews, _tags, footprint, minx, miny, maxx, maxy in rows:
+            if footprint is None:       # unusable item; already reported as a problem
+                continue
+            ring = json.loads(footprint)
+            area = ring_area(ring)
+            low = math.sqrt(area / (width * height))
+            high = low * max(json.loads(overviews), default=1)
+            con.execute(sql, [oid, Path(path).stem, 0.0, high * 2, low, high, 1, None, (minx + maxx) / 2,
+                              (miny + maxy) / 2, *(values[oid][f.name] for f in attributes),
+                              ring_length(ring), area])
+
+    def _write_times(self, con: sqlite3.Connection, attributes: list[Field],
+                     values: dict[int, dict[str, Any]]) -> list[str]:
+        """Item instants from time_field / end_time_field (matched case-insensitively)."""
+        by_name = {f.name.lower(): f for f in attributes}
+        problems, chosen = [], []
+        for key in ("time_field", "end_time_field"):
+            wanted = getattr(self.service, key)
+            found = by_name.get(wanted.lower()) if wanted else None
+            if wanted and found is None:
+                problems.append(f"{self._where}.{key}: no attribute {wanted!r}; attributes: "
+                                f"{', '.join(f.name for f in attributes) or '(none)'}")
+            chosen.append(found)
+        start_f, end_f = chosen
+        for oid, vals in values.items():
+            start = time_value(vals[start_f.name], start_f.type) if start_f else None
+            end = time_value(vals[end_f.name], end_f.type) if end_f else None
+            if start is None:
+                end = None
+            elif end is None:
+                end = start
+            con.execute("UPDATE rasters SET time_start = ?, time_end = ? WHERE oid = ?", (start, end, oid))
+        return problems
+
+    # queries
 
     def info(self) -> CatalogInfo:
-        raise NotImplementedError
+        """Service facts, computed once per Catalog (and again only after a sync)."""
+        if self._info is None:
+            self._info = self._compute_info()
+        return self._info
+
+    def _compute_info(self) -> CatalogInfo:
+        con = self._con()
+        rows = con.execute("SELECT band_count, dtype, nodata, band_names, stats, minx, miny, maxx, maxy "
+                           "FROM rasters WHERE footprint IS NOT NULL ORDER BY oid").fetchall()
+        if not rows:
+            raise ConfigError([self._no_match()])
+        band_count, dtype = rows[0][0], rows[0][1]
+        nodata, names = json.loads(rows[0][2]), json.loads(rows[0][3])
+        if not all(names):
+            names = [f"Band_{i + 1}" for i in range(band_count)]
+        extent = (min(r[5] for r in rows), min(r[6] for r in rows), max(r[7] for r in rows),
+                  max(r[8] for r in rows))
+        cell = con.execute("SELECT MIN(LowPS) FROM items").fetchone()[0]
+        time_extent = None
+        if self.service.time_field:
+            lo, hi = con.execute("SELECT MIN(time_start), MAX(time_end) FROM rasters "
+                                 "WHERE time_start IS NOT NULL").fetchone()
+            time_extent = None if lo is None else (lo, hi)
+        return CatalogInfo(
+            crs_wkt=self._meta(con, "service_crs") or "", extent=extent, cell_size=(cell, cell),
+            band_count=band_count, dtype=dtype, nodata=nodata, band_names=tuple(names),
+            stats=aggregate_stats([json.loads(r[4]) for r in rows], band_count),
+            time_extent=time_extent, fields=HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS,
+            item_count=len(rows))
+
+    def attribute_fields(self) -> tuple[Field, ...]:
+        """The attribute fields (CSV columns, then metadata items), in column order."""
+        rows = self._con().execute("SELECT name, type, alias, length FROM fields ORDER BY position")
+        return tuple(Field(*row) for row in rows)
 
     def items(self, bbox: tuple[float, float, float, float] | None = None,
               time: tuple[int | None, int | None] | None = None,
               oids: tuple[int, ...] | None = None) -> list[Item]:
-        raise NotImplementedError
+        """Items intersecting bbox (service CRS), whose time extent meets the window (None = open
+        end; items without a time never match), among oids; ordered by OBJECTID."""
+        where, params = [], []
+        if bbox is not None:
+            xmin, ymin, xmax, ymax = (float(v) for v in bbox)
+            # R*Tree narrows (its float32 boxes are rounded outward); the exact bounds decide.
+            where.append("r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? "
+                         "AND maxy >= ? AND miny <= ?)")
+            where.append("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
+            params += [xmin, xmax, ymin, ymax] * 2
+        if time is not None:
+            start, end = time
+            where.append("r.time_start IS NOT NULL")
+            if end is not None:
+                where.append("r.time_start <= ?")
+                params.append(int(end))
+            if start is not None:
+                where.append("r.time_end >= ?")
+                params.append(int(start))
+        if oids is not None:
+            where.append("i.OBJECTID IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([int(o) for o in oids]))
+        sql = ("SELECT r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.* "
+               "FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        cursor = self._con().execute(sql + " ORDER BY i.OBJECTID", params)
+        names = [d[0] for d in cursor.description[8:]]
+        return [self._item(row, names) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _item(row: tuple, names: list[str]) -> Item:
+        path, crs_wkt, minx, miny, maxx, maxy, t0, t1 = row[:8]
+        attrs = dict(zip(names, row[8:]))
+        return Item(oid=attrs["OBJECTID"], path=path, name=attrs["Name"], bounds=(minx, miny, maxx, maxy),
+                    crs_wkt=crs_wkt, cell_size=attrs["LowPS"], center=(attrs["CenterX"], attrs["CenterY"]),
+                    zorder=attrs["ZOrder"], time_start=t0, time_end=t1, attributes=attrs)
 
     def item(self, oid: int) -> Item | None:
-        raise NotImplementedError
+        found = self.items(oids=(oid,))
+        return found[0] if found else None
+
+    def footprint(self, oid: int) -> list[tuple[float, float]]:
+        """The item's closed footprint ring in the service CRS."""
+        row = self._con().execute("SELECT footprint FROM rasters WHERE oid = ?", (int(oid),)).fetchone()
+        if row is None or row[0] is None:
+            raise NotFound(f"Item {oid} does not exist.")
+        return [tuple(p) for p in json.loads(row[0])]
+
+
+def aggregate_stats(partials: list[list[list[float | None]]], band_count: int) -> tuple[BandStats, ...]:
+    """Service statistics from each item's [count, sum, sumsq, min, max] per band (population stdv);
+    a band with no valid pixel anywhere gets zeros."""
+    out = []
+    for b in range(band_count):
+        parts = [p[b] for p in partials if b < len(p) and p[b][0]]
+        n = sum(p[0] for p in parts)
+        if not n:
+            out.append(BandStats(0.0, 0.0, 0.0, 0.0))
+            continue
+        mean = sum(p[1] for p in parts) / n
+        var = max(0.0, sum(p[2] for p in parts) / n - mean * mean)
+        out.append(BandStats(min(p[3] for p in parts), max(p[4] for p in parts), mean, math.sqrt(var)))
+    return tuple(out)
