@@ -6,9 +6,19 @@ nearest valid key), and nothing is built from a config that has one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import glob
+import json
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from .engine.errors import ConfigError
+from .engine.names import canonical_mosaic_method, canonical_resampling
 
 
 @dataclass(frozen=True)
@@ -67,3 +77,453 @@ class Config:
     server: ServerConfig
     services: dict[str, ServiceConfig]           # in the order of the file
     path: Path | None = None                     # the YAML file, when there is one
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------------
+
+LIMIT_KEYS = tuple(f.name for f in fields(Limits))
+SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors") + LIMIT_KEYS
+SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
+                "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
+                "tile_scheme", "raster_functions") + LIMIT_KEYS
+TEMPLATE_KEYS = ("name", "function", "arguments", "description")
+TEMPLATE_FILE_KEYS = ("name", "description", "rasterFunction", "rasterFunctionArguments")
+TILE_SCHEMES = ("WebMercatorQuad", "native")
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+CACHE_DIR_NAME = ".ogc-gateway-cache"
+
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read, validate and build a configuration; raises ConfigError listing every problem."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such configuration file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]) from None
+    raw, problems = _parse_yaml(text, path.name)
+    if problems:
+        raise ConfigError(problems)
+    return config_from_dict(raw, path)
+
+
+def config_problems(raw: Any, path: Path) -> list[str]:
+    """Every problem of an already-parsed YAML document (an empty list when it is valid)."""
+    return _Builder(Path(path).name, Path(path).resolve().parent).build(raw)[1]
+
+
+def config_from_dict(raw: Any, path: Path) -> Config:
+    """Build a Config from a parsed YAML document; raises ConfigError listing every problem."""
+    path = Path(path).resolve()
+    config, problems = _Builder(path.name, path.parent, config_path=path).build(raw)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def config_for_folder(folder: Path, cache_dir: Path) -> tuple[Config, dict[str, str]]:
+    """A configuration serving each raster-holding sub-folder of `folder` as a service.
+
+    Returns the config and the mapping sub-folder -> service name, which `serve DIR` prints because
+    the names may differ from the folders (NCName rules)."""
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise ConfigError([f"{folder}: not a folder"])
+    services: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        suffixes = sorted({f.suffix for f in sub.rglob("*")
+                           if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES})
+        if not suffixes:
+            continue
+        name = _unique(ncname(sub.name), services)
+        service: dict[str, Any] = {"title": sub.name,
+                                   "sources": [str(sub / "**" / f"*{s}") for s in suffixes]}
+        if (sub / "catalog.csv").is_file():
+            service["catalog"] = str(sub / "catalog.csv")
+        services[name] = service
+        mapping[sub.name] = name
+    if not services:
+        raise ConfigError([f"{folder}: no sub-folder holds rasters "
+                           f"({', '.join('*' + s for s in RASTER_SUFFIXES)})"])
+    raw = {"server": {"title": folder.name, "cache_dir": str(Path(cache_dir).resolve())},
+           "services": services}
+    config, problems = _Builder(str(folder), folder).build(raw)
+    if problems:
+        raise ConfigError(problems)
+    return config, mapping
+
+
+def ncname(text: str) -> str:
+    """`text` made a valid service name: invalid characters -> '_', '_' before a leading non-letter."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", text) or "_"
+    return name if re.match(r"[A-Za-z_]", name) else "_" + name
+
+
+def _unique(name: str, taken: dict[str, Any]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that records duplicate mapping keys, which plain YAML silently overwrites."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                self.duplicates.append(f"line {mark.line + 1}, column {mark.column + 1}: "
+                                       f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _parse_yaml(text: str, label: str) -> tuple[Any, list[str]]:
+    loader = _UniqueKeyLoader(text)
+    loader.duplicates = []
+    try:
+        raw = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = exc.problem or exc.context or "invalid YAML"
+        return None, [f"{label}: {where}YAML syntax error: {what}"]
+    except yaml.YAMLError as exc:
+        return None, [f"{label}: YAML syntax error: {exc}"]
+    finally:
+        loader.dispose()
+    return raw, [f"{label}: {d}" for d in loader.duplicates]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Builder:
+    """One pass over the parsed document that both collects problems and builds the objects,
+    so the checks and the construction can never disagree."""
+
+    def __init__(self, label: str, base: Path, config_path: Path | None = None):
+        self.label, self.base, self.config_path = label, base, config_path
+        self.problems: list[str] = []
+
+    def problem(self, key: str, what: str) -> None:
+        self.problems.append(f"{self.label}: {key}: {what}")
+
+    def mapping(self, value: Any, key: str, valid: tuple[str, ...]) -> dict[str, Any]:
+        """`value` as a dict of its known keys; unknown keys are problems with a suggestion."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping, not {value!r}")
+            return {}
+        known = {}
+        for k, v in value.items():
+            if k in valid:
+                known[k] = v
+                continue
+            close = difflib.get_close_matches(str(k), valid, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problem(f"{key}.{k}" if key else str(k), f"unknown key{hint}")
+        return known
+
+    def path(self, value: str) -> Path:
+        return Path(os.path.normpath(self.base / Path(value).expanduser()))
+
+    # ---- typed values; each returns None (and records a problem) when the value is wrong --------
+
+    def text(self, d: dict, key: str, where: str) -> str | None:
+        value = d.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problem(f"{where}.{key}", f"must be a string, not {value!r}")
+            return None
+        return str(value)
+
+    def flag(self, d: dict, key: str, where: str, default: bool) -> bool:
+        value = d.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(f"{where}.{key}", f"must be true or false, not {value!r}")
+            return default
+        return value
+
+    def limits(self, d: dict, where: str, base: Limits) -> Limits:
+        overrides = {}
+        for key in LIMIT_KEYS:
+            value = d.get(key)
+            if value is None:
+                continue
+            if _is_int(value) and value > 0:
+                overrides[key] = value
+            else:
+                self.problem(f"{where}.{key}", f"must be a positive integer, not {value!r}")
+        return replace(base, **overrides)
+
+    # ---- sections -------------------------------------------------------------------------------
+
+    def build(self, raw: Any) -> tuple[Config | None, list[str]]:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.problems.append(f"{self.label}: the document must be a mapping with 'server' and "
+                                 f"'services', not {type(raw).__name__}")
+            return None, self.problems
+        top = self.mapping(raw, "", ("server", "services"))
+        server = self.server(top.get("server"))
+        services = self.services(top.get("services"), server.limits)
+        if self.problems:
+            return None, self.problems
+        return Config(server=server, services=services, path=self.config_path), []
+
+    def server(self, raw: Any) -> ServerConfig:
+        d = self.mapping(raw, "server", SERVER_KEYS)
+        cache = self.text(d, "cache_dir", "server")
+        public_url = self.text(d, "public_url", "server")
+        if public_url is not None:
+            if re.match(r"^https?://[^/\s]+", public_url):
+                public_url = public_url.rstrip("/")
+            else:
+                self.problem("server.public_url",
+                             f"must be an http:// or https:// URL, not {public_url!r}")
+        return ServerConfig(
+            cache_dir=self.path(cache) if cache else self.base / CACHE_DIR_NAME,
+            title=self.text(d, "title", "server") or "ogc-gateway",
+            public_url=public_url,
+            proxy_headers=self.flag(d, "proxy_headers", "server", False),
+            rest_http_errors=self.flag(d, "rest_http_errors", "server", False),
+            limits=self.limits(d, "server", Limits()),
+        )
+
+    def services(self, raw: Any, limits: Limits) -> dict[str, ServiceConfig]:
+        if not raw:
+            self.problem("services", "at least one service is required")
+            return {}
+        if not isinstance(raw, dict):
+            self.problem("services", f"must be a mapping of service name to service, not {raw!r}")
+            return {}
+        built = {}
+        for name, body in raw.items():
+            name = str(name)
+            where = f"services.{name}"
+            if not _NCNAME.match(name):
+                self.problem(where, "service name must start with a letter or '_' and hold only "
+                                    "letters, digits, '_', '-', '.'")
+            if not isinstance(body, dict):
+                self.problem(where, "must be a mapping with at least 'sources'")
+                continue
+            service = self.service(name, self.mapping(body, where, SERVICE_KEYS), where, limits)
+            if service is not None:
+                built[name] = service
+        return built
+
+    def service(self, name: str, d: dict, where: str, limits: Limits) -> ServiceConfig | None:
+        time_field = self.text(d, "time_field", where)
+        end_time_field = self.text(d, "end_time_field", where)
+        if end_time_field and not time_field:
+            self.problem(f"{where}.end_time_field", "needs time_field (the start of the extent)")
+        return ServiceConfig(
+            name=name,
+            sources=self.sources(d.get("sources"), f"{where}.sources"),
+            title=self.text(d, "title", where) or "",
+            description=self.text(d, "description", where) or "",
+            copyright_text=self.text(d, "copyright_text", where) or "",
+            catalog=self.catalog(self.text(d, "catalog", where), f"{where}.catalog"),
+            crs=self.crs(d.get("crs"), f"{where}.crs"),
+            time_field=time_field,
+            end_time_field=end_time_field,
+            default_mosaic_method=self.mosaic_method(d, where),
+            default_band_ids=self.band_ids(d.get("default_band_ids"), f"{where}.default_band_ids"),
+            default_resampling=self.resampling(d, where),
+            tile_scheme=self.tile_scheme(d, where),
+            raster_functions=self.templates(d.get("raster_functions"), f"{where}.raster_functions"),
+            limits=self.limits(d, where, limits),
+        )
+
+    # ---- service values -------------------------------------------------------------------------
+
+    def sources(self, value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            self.problem(key, "required: a glob or a list of globs of raster files")
+            return ()
+        patterns = [value] if isinstance(value, str) else value
+        if (not isinstance(patterns, list) or not patterns
+                or not all(isinstance(p, str) and p.strip() for p in patterns)):
+            self.problem(key, f"must be a glob or a non-empty list of globs, not {value!r}")
+            return ()
+        absolute = tuple(str(self.path(p)) for p in patterns)
+        if not any(os.path.isfile(f) for p in absolute for f in glob.iglob(p, recursive=True)):
+            written = ", ".join(repr(p) for p in patterns)
+            self.problem(key, f"{written} matches no file")
+        return absolute
+
+    def catalog(self, value: str | None, key: str) -> Path | None:
+        if value is None:
+            return None
+        path = self.path(value)
+        if not path.is_file():
+            self.problem(key, f"no such file: {value!r}")
+        return path
+
+    def crs(self, value: Any, key: str) -> str | None:
+        if value is None:
+            return None
+        from rasterio.crs import CRS
+        from rasterio.errors import CRSError
+        try:
+            CRS.from_user_input(value)
+        except (CRSError, TypeError, ValueError):
+            self.problem(key, f"not a CRS (try 'EPSG:4326' or a WKT string): {value!r}")
+            return None
+        return f"EPSG:{value}" if _is_int(value) else str(value)
+
+    def mosaic_method(self, d: dict, where: str) -> str | None:
+        value = self.text(d, "default_mosaic_method", where)
+        if value is None:
+            return None
+        canonical = canonical_mosaic_method(value)
+        if canonical is None:
+            self.problem(f"{where}.default_mosaic_method",
+                         f"unknown mosaic method {value!r} (esriMosaicNorthwest, esriMosaicCenter, "
+                         f"esriMosaicNadir, esriMosaicAttribute, esriMosaicLockRaster, ...)")
+        return canonical
+
+    def resampling(self, d: dict, where: str) -> str:
+        value = self.text(d, "default_resampling", where)
+        if value is None:
+            return "bilinear"
+        canonical = canonical_resampling(value)
+        if canonical is None:
+            self.problem(f"{where}.default_resampling",
+                         f"unknown resampling {value!r} (Nearest, Bilinear, Cubic or Majority)")
+            return "bilinear"
+        return canonical
+
+    def tile_scheme(self, d: dict, where: str) -> str:
+        value = self.text(d, "tile_scheme", where)
+        if value is None:
+            return "WebMercatorQuad"
+        for scheme in TILE_SCHEMES:
+            if value.lower() == scheme.lower():
+                return scheme
+        self.problem(f"{where}.tile_scheme", f"must be WebMercatorQuad or native, not {value!r}")
+        return "WebMercatorQuad"
+
+    def band_ids(self, value: Any, key: str) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        if (not isinstance(value, list) or not value
+                or not all(_is_int(v) and v >= 0 for v in value)):
+            self.problem(key, f"must be a non-empty list of band indexes (0, 1, ...), not {value!r}")
+            return None
+        return tuple(value)
+
+    # ---- raster function templates --------------------------------------------------------------
+
+    def templates(self, value: Any, key: str) -> tuple[FunctionTemplate, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(key, f"must be a list of templates, not {value!r}")
+            return ()
+        built: list[FunctionTemplate] = []
+        for i, entry in enumerate(value):
+            where = f"{key}[{i}]"
+            template = self.template(entry, where)
+            if template is None:
+                continue
+            if any(t.name == template.name for t in built):
+                self.problem(f"{where}.name", f"duplicate template name {template.name!r}")
+                continue
+            built.append(template)
+        return tuple(built)
+
+    def template(self, entry: Any, where: str) -> FunctionTemplate | None:
+        if isinstance(entry, str) and entry.lower().endswith(".json"):
+            return self.template_file(entry, where)
+        if isinstance(entry, str):
+            return FunctionTemplate(name=entry, function=entry) if self.known(entry, where) else None
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a function name, a mapping {name, function, arguments} "
+                                f"or a .json template file, not {entry!r}")
+            return None
+        d = self.mapping(entry, where, TEMPLATE_KEYS)
+        function = self.text(d, "function", where)
+        if function is None:
+            self.problem(f"{where}.function", "required: the raster function's name")
+            return None
+        return self.checked_template(self.text(d, "name", where) or function, function,
+                                     d.get("arguments"), self.text(d, "description", where) or "",
+                                     where, "arguments")
+
+    def template_file(self, entry: str, where: str) -> FunctionTemplate | None:
+        path = self.path(entry)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.problem(where, f"no such file: {entry!r}")
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(where, f"cannot read {entry!r}: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        except json.JSONDecodeError as exc:
+            self.problem(where, f"{entry}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                                f"{exc.msg}")
+            return None
+        where = f"{where} ({entry})"
+        d = self.mapping(doc, where, TEMPLATE_FILE_KEYS)
+        function = self.text(d, "rasterFunction", where)
+        if function is None:
+            self.problem(f"{where}.rasterFunction", "required: the raster function's name")
+            return None
+        return self.checked_template(self.text(d, "name", where) or path.stem, function,
+                                     d.get("rasterFunctionArguments"),
+                                     self.text(d, "description", where) or "", where,
+                                     "rasterFunctionArguments")
+
+    def checked_template(self, name: str, function: str, arguments: Any, description: str,
+                         where: str, args_key: str) -> FunctionTemplate | None:
+        ok = self.known(function, f"{where}.function" if args_key == "arguments"
+                        else f"{where}.rasterFunction")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            self.problem(f"{where}.{args_key}", f"must be a mapping, not {arguments!r}")
+            return None
+        ok = self.nested_functions(arguments, f"{where}.{args_key}") and ok
+        return FunctionTemplate(name, function, arguments, description) if ok else None
+
+    def known(self, function: str, where: str) -> bool:
+        # Imported here: the function registry imports engine modules that import this module.
+        from .engine.functions import is_known
+
+        if is_known(function):
+            return True
+        self.problem(where, f"unknown raster function {function!r}")
+        return False
+
+    def nested_functions(self, value: Any, where: str) -> bool:
+        """Check the function names of chained functions inside a template's arguments."""
+        ok = True
+        if isinstance(value, dict):
+            inner = value.get("rasterFunction")
+            if isinstance(inner, str):
+                ok = self.known(inner, f"{where}.rasterFunction")
+            for k, v in value.items():
+                ok = self.nested_functions(v, f"{where}.{k}") and ok
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                ok = self.nested_functions(v, f"{where}[{i}]") and ok
+        return ok

@@ -1,0 +1,199 @@
+"""The `ogc-gateway` command: serve, demo, check-config.
+
+Every problem a user can cause (a bad config, an unreadable file, a busy port) ends as plain lines on
+stderr and exit status 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from . import __version__
+from .config import CACHE_DIR_NAME, Config, config_for_folder, load_config
+from .engine.errors import ConfigError, GatewayError
+
+ENV_CONFIG = "OGC_GATEWAY_CONFIG"
+DEFAULT_CONFIG = "gateway.yaml"
+
+CONFIG_HELP = f"Configuration file (default: ${ENV_CONFIG}, then ./{DEFAULT_CONFIG})."
+
+
+def service_urls(base_url: str, name: str) -> list[tuple[str, str]]:
+    """(label, URL) of every face of one service, as printed when the server starts."""
+    return [("ImageServer", f"{base_url}/arcgis/rest/services/{name}/ImageServer")]
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into lines on stderr and exit 1."""
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    except (OSError, RasterioError, GatewayError) as exc:
+        click.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
+        sys.exit(1)
+
+
+def _config_path(option: str | None) -> Path:
+    return Path(option or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def _load(option: str | None) -> Config:
+    path = _config_path(option)
+    if option is None and not os.environ.get(ENV_CONFIG) and not path.exists():
+        raise ConfigError([f"no configuration: ./{DEFAULT_CONFIG} does not exist; pass --config FILE, "
+                           f"set {ENV_CONFIG}, or try `ogc-gateway demo`"])
+    return load_config(path)
+
+
+def _open_services(config: Config) -> None:
+    """Synchronise every catalog once, in this (the master) process, before workers start."""
+    from .engine.service import open_services
+
+    open_services(config, sync=True)
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
+def _print_urls(config: Config, host: str, port: int) -> None:
+    base = _base_url(host, port)
+    click.echo(f"Services directory: {base}/arcgis/rest/services")
+    for name in config.services:
+        for label, url in service_urls(base, name):
+            click.echo(f"  {name} {label}: {url}")
+
+
+def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
+    """What `serve` does once it has a config: sync catalogs, print URLs, run gunicorn."""
+    with _user_errors():
+        _open_services(config)
+    _print_urls(config, host, port)
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options = {
+        "bind": bind,
+        "workers": workers or os.cpu_count() or 1,
+        "worker_class": "sync",
+        "timeout": 120,
+        "max_requests": 2000,          # recycle long-lived workers (GDAL caches, fragmentation)
+        "max_requests_jitter": 200,    # ... but not all at the same moment
+        # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
+        "control_socket_disable": True,
+    }
+    _GatewayApplication(config, options).run()
+
+
+class _GatewayApplication(BaseApplication):
+    """Gunicorn run in-process, so `ogc-gateway serve` needs no separate gunicorn command line."""
+
+    def __init__(self, config: Config, options: dict) -> None:
+        self.gateway_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings:       # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
+
+    def load(self):
+        # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
+        from .app import create_app
+
+        return create_app(self.gateway_config, sync=False)
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ogc-gateway")
+def cli() -> None:
+    """ogc-gateway: rasters served as ArcGIS ImageServer REST services and OGC WMS/WCS/WMTS."""
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
+def serve(folder: Path | None, config_file: str | None, host: str, port: int,
+          workers: int | None) -> None:
+    """Serve a configuration, or every raster sub-folder of FOLDER as a service."""
+    with _user_errors():
+        if folder is not None and config_file is not None:
+            raise click.UsageError("give either FOLDER or --config, not both")
+        if folder is not None:
+            config, mapping = config_for_folder(folder, Path.cwd() / CACHE_DIR_NAME)
+            for sub, name in mapping.items():
+                click.echo(f"{folder / sub} -> {name}")
+        else:
+            config = _load(config_file)
+    _serve(config, host, port, workers)
+
+
+@cli.command()
+@click.option("--dir", "folder", default="./ogc-gateway-demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where to write the demo.")
+@click.option("--force", is_flag=True, help="Regenerate files that already exist.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
+def demo(folder: Path, force: bool, host: str, port: int, workers: int | None) -> None:
+    """Generate a small demo data set (no download) and serve it."""
+    from .demo import generate
+
+    with _user_errors():
+        click.echo(f"Writing the demo data set to {folder} ...")
+        config_path = generate(folder, force=force)
+        config = load_config(config_path)
+    click.echo(f"Later, `ogc-gateway serve --config {config_path}` serves the same.")
+    _serve(config, host, port, workers)
+
+
+@cli.command("check-config")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def check_config(config_file: str | None) -> None:
+    """Report every problem of a configuration (exit status 1 if there is any)."""
+    with _user_errors():
+        config = _load(config_file)
+        _open_services(config)
+    click.echo(f"OK: {len(config.services)} services")
+    for name, service in config.services.items():
+        files = {f for pattern in service.sources for f in glob.iglob(pattern, recursive=True)
+                 if os.path.isfile(f)}
+        title = f" ({service.title})" if service.title else ""
+        click.echo(f"  {name}{title}: {len(files)} files")
+
+
+def main() -> None:
+    """Console-script entry point; an unexpected error is one line, not a traceback."""
+    try:
+        cli(prog_name="ogc-gateway")
+    except Exception as exc:  # noqa: BLE001 - the last guard before the user's terminal
+        if os.environ.get("OGC_GATEWAY_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (set OGC_GATEWAY_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Config loading: a valid file builds typed objects; a bad one reports every problem, one per line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from ogc_gateway.config import (Limits, config_for_folder, config_problems, load_config, ncname)
+from ogc_gateway.engine.errors import ConfigError
+
+
+def write_tif(path: Path, crs: str = "EPSG:32633") -> Path:
+    """A tiny real GeoTIFF: the loader globs files, so tests need them on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8",
+                       crs=crs, transform=Affine(10, 0, 500000, 0, -10, 5000000)) as dst:
+        dst.write(np.arange(64, dtype="uint8").reshape(1, 8, 8))
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.problems
+
+
+def test_valid_config_round_trip(tmp_path):
+    write_tif(tmp_path / "data" / "terrain" / "a.tif")
+    write_tif(tmp_path / "data" / "terrain" / "b.tif")
+    (tmp_path / "data" / "terrain" / "catalog.csv").write_text("path,acquired\na.tif,2024-01-01\n")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "contrast.json").write_text(
+        '{"rasterFunction": "Stretch", "rasterFunctionArguments": {"StretchType": 6}}')
+    config_file = tmp_path / "conf" / "gateway.yaml"
+    config_file.parent.mkdir()
+    config_file.write_text("""
+server:
+  title: My imagery
+  public_url: https://maps.example.org/gis/
+  max_image_width: 4000
+  max_record_count: 50
+services:
+  terrain:
+    title: Terrain
+    sources: ../data/terrain/*.tif
+    catalog: ../data/terrain/catalog.csv
+    crs: EPSG:32633
+    time_field: acquired
+    default_mosaic_method: northwest
+    default_band_ids: [0]
+    default_resampling: RSP_CubicConvolution
+    tile_scheme: NATIVE
+    max_image_width: 2000
+    raster_functions:
+      - Stretch
+      - {name: Contrast, function: Stretch, arguments: {StretchType: 6}}
+      - ../templates/contrast.json
+  second:
+    sources: [../data/terrain/a.tif, ../data/terrain/b.tif]
+""")
+    config = load_config(config_file)
+
+    assert config.path == config_file.resolve()
+    assert config.server.cache_dir == config_file.parent.resolve() / ".ogc-gateway-cache"
+    assert config.server.public_url == "https://maps.example.org/gis"
+    assert config.server.limits == Limits(max_image_width=4000, max_record_count=50)
+    assert list(config.services) == ["terrain", "second"]
+
+    terrain = config.services["terrain"]
+    assert terrain.sources == (str(tmp_path.resolve() / "data" / "terrain" / "*.tif"),)
+    assert terrain.catalog == tmp_path.resolve() / "data" / "terrain" / "catalog.csv"
+    assert terrain.default_mosaic_method == "esriMosaicNorthwest"
+    assert terrain.default_resampling == "cubic"
+    assert terrain.tile_scheme == "native"
+    assert terrain.default_band_ids == (0,)
+    # Per-service limits override the server's, which override the defaults.
+    assert terrain.limits == Limits(max_image_width=2000, max_record_count=50)
+    assert [(t.name, t.function, t.arguments) for t in terrain.raster_functions] == [
+        ("Stretch", "Stretch", {}),
+        ("Contrast", "Stretch", {"StretchType": 6}),
+        ("contrast", "Stretch", {"StretchType": 6}),
+    ]
+
+    second = config.services["second"]
+    assert len(second.sources) == 2
+    assert second.title == "" and second.default_resampling == "bilinear"
+    assert second.tile_scheme == "WebMercatorQuad" and second.default_mosaic_method is None
+    assert second.limits == config.server.limits
+
+
+def test_every_problem_is_reported(tmp_path):
+    write_tif(tmp_path / "terrain" / "a.tif")
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("""
+server:
+  max_image_width: big
+  proxy_headers: maybe
+  titel: x
+services:
+  terrain:
+    sourcs: terrain/*.tif
+  9bad:
+    sources: terrain/*.tif
+  lonely:
+    sources: nowhere/*.tif
+    catalog: nowhere/catalog.csv
+    crs: EPSG:999999
+    end_time_field: date_end
+    default_mosaic_method: sideways
+    default_band_ids: [0, -1]
+    tile_scheme: mercator
+    raster_functions:
+      - Bogus
+      - {name: A, function: Stretch}
+      - {name: A, function: Stretch}
+      - missing.json
+""")
+    assert problems_of(config_file) == [
+        "gateway.yaml: server.titel: unknown key (did you mean 'title'?)",
+        "gateway.yaml: server.proxy_headers: must be true or false, not 'maybe'",
+        "gateway.yaml: server.max_image_width: must be a positive integer, not 'big'",
+        "gateway.yaml: services.terrain.sourcs: unknown key (did you mean 'sources'?)",
+        "gateway.yaml: services.terrain.sources: required: a glob or a list of globs of raster files",
+        "gateway.yaml: services.9bad: service name must start with a letter or '_' and hold only "
+        "letters, digits, '_', '-', '.'",
+        "gateway.yaml: services.lonely.end_time_field: needs time_field (the start of the extent)",
+        "gateway.yaml: services.lonely.sources: 'nowhere/*.tif' matches no file",
+        "gateway.yaml: services.lonely.catalog: no such file: 'nowhere/catalog.csv'",
+        "gateway.yaml: services.lonely.crs: not a CRS (try 'EPSG:4326' or a WKT string): "
+        "'EPSG:999999'",
+        "gateway.yaml: services.lonely.default_mosaic_method: unknown mosaic method 'sideways' "
+        "(esriMosaicNorthwest, esriMosaicCenter, esriMosaicNadir, esriMosaicAttribute, "
+        "esriMosaicLockRaster, ...)",
+        "gateway.yaml: services.lonely.default_band_ids: must be a non-empty list of band indexes "
+        "(0, 1, ...), not [0, -1]",
+        "gateway.yaml: services.lonely.tile_scheme: must be WebMercatorQuad or native, not 'mercator'",
+        "gateway.yaml: services.lonely.raster_functions[0]: unknown raster function 'Bogus'",
+        "gateway.yaml: services.lonely.raster_functions[2].name: duplicate template name 'A'",
+        "gateway.yaml: services.lonely.raster_functions[3]: no such file: 'missing.json'",
+    ]
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("services:\n  terrain:\n    sources: [a.tif\n")
+    [problem] = problems_of(config_file)
+    assert problem.startswith("gateway.yaml: line 4, column 1: YAML syntax error: ")
+
+
+def test_duplicate_keys_and_missing_services(tmp_path):
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("server:\n  title: a\n  title: b\n")
+    assert problems_of(config_file) == ["gateway.yaml: line 3, column 3: duplicate key 'title'"]
+    assert config_problems({"server": {}, "extra": 1}, tmp_path / "gateway.yaml") == [
+        "gateway.yaml: extra: unknown key",
+        "gateway.yaml: services: at least one service is required",
+    ]
+
+
+def test_missing_file_is_a_problem_not_a_traceback(tmp_path):
+    [problem] = problems_of(tmp_path / "absent.yaml")
+    assert problem.endswith("absent.yaml: no such configuration file")
+
+
+def test_ncname():
+    assert ncname("my data") == "my_data"
+    assert ncname("2020") == "_2020"
+    assert ncname("ok-name.v2") == "ok-name.v2"
+    assert ncname("café") == "caf_"
+
+
+def test_config_for_folder(tmp_path):
+    write_tif(tmp_path / "my data" / "a.tif")
+    write_tif(tmp_path / "my_data" / "deep" / "b.TIF")
+    write_tif(tmp_path / "2020" / "c.tif")
+    (tmp_path / "2020" / "catalog.csv").write_text("path,year\nc.tif,2020\n")
+    (tmp_path / "empty").mkdir()
+    write_tif(tmp_path / ".hidden" / "d.tif")
+
+    config, mapping = config_for_folder(tmp_path, tmp_path / "cache")
+
+    assert mapping == {"2020": "_2020", "my data": "my_data", "my_data": "my_data_2"}
+    assert list(config.services) == ["_2020", "my_data", "my_data_2"]
+    assert config.services["_2020"].catalog == (tmp_path / "2020" / "catalog.csv").resolve()
+    assert config.services["my_data_2"].sources == (
+        str((tmp_path / "my_data").resolve() / "**" / "*.TIF"),)
+    assert config.server.cache_dir == (tmp_path / "cache").resolve()
+
+
+def test_config_for_folder_without_rasters(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        config_for_folder(tmp_path, tmp_path / "cache")
+    assert "no sub-folder holds rasters" in caught.value.problems[0]
