@@ -99,7 +99,8 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
                                f"{limits.max_source_pixels}")
     op = OPERATORS[rule.operation]((info.band_count, grid.height, grid.width), np.dtype(info.dtype))
     for _, p in plans:
-        op.feed(reader.read(p, grid, resampling), p.rows, p.cols)
+        data, full = reader.read(p, grid, resampling)
+        op.feed(data, full, p.rows, p.cols)
         if op.done:
             break
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)

@@ -102,14 +102,18 @@ def order(items: Sequence[Item], rule: MosaicRule, *, view_center: Point,
 
 
 class Operator:
-    """Merges item pixels into an output of `shape` (bands, rows, cols); `done` allows early exit."""
+    """Merges item pixels into an output of `shape` (bands, rows, cols); `done` allows early exit.
+
+    `feed` gets an item's masked pixels for grid cells [rows, cols] and `full`, where the item's
+    resampling kernel saw only valid pixels (cells on an item's edge are valid but not full).
+    """
 
     done = False
 
     def __init__(self, shape: tuple[int, int, int], dtype: np.dtype):
         self.shape, self.dtype = shape, np.dtype(dtype)
 
-    def feed(self, data: np.ma.MaskedArray, rows: slice, cols: slice) -> None:
+    def feed(self, data: np.ma.MaskedArray, full: np.ndarray, rows: slice, cols: slice) -> None:
         raise NotImplementedError
 
     def result(self) -> np.ma.MaskedArray:
@@ -117,34 +121,43 @@ class Operator:
 
 
 class First(Operator):
-    """Each pixel from the first item (in mosaic order) that has data there."""
+    """Each pixel from the first item (in mosaic order) that has data there. A value from an item's
+    edge is kept only until an item with full support for that cell comes along."""
 
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
         self.data = np.zeros(shape, self.dtype)
-        self.filled = np.zeros(shape[1:], bool)
+        self.filled = np.zeros(shape[1:], bool)      # holds a fully supported value
+        self.partial = np.zeros(shape[1:], bool)     # holds an edge value, may still be replaced
 
-    def feed(self, data, rows, cols):
+    def feed(self, data, full, rows, cols):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
-        take = valid & ~self.filled[rows, cols]
+        filled, partial = self.filled[rows, cols], self.partial[rows, cols]
+        take = valid & ~filled & (full | ~partial)
         if take.any():
             region = self.data[:, rows, cols]
             region[:, take] = data.data[:, take]
-            self.filled[rows, cols] |= take
+            filled |= take & full
+            partial |= take & ~full
             self.done = bool(self.filled.all())
 
     def result(self):
-        return np.ma.MaskedArray(self.data, mask=np.broadcast_to(~self.filled, self.shape).copy())
+        empty = ~(self.filled | self.partial)
+        return np.ma.MaskedArray(self.data, mask=np.broadcast_to(empty, self.shape).copy())
 
 
 class Last(First):
-    """Each pixel from the last item that has data there: later items overwrite."""
+    """Each pixel from the last item that has data there: later items overwrite (edge values only
+    where no fully supported one exists)."""
 
-    def feed(self, data, rows, cols):
+    def feed(self, data, full, rows, cols):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
+        filled, partial = self.filled[rows, cols], self.partial[rows, cols]
+        take = valid & (full | ~filled)
         region = self.data[:, rows, cols]
-        region[:, valid] = data.data[:, valid]
-        self.filled[rows, cols] |= valid
+        region[:, take] = data.data[:, take]
+        filled |= take & full
+        partial |= take & ~full
 
 
 class _Reduce(Operator):
@@ -158,7 +171,7 @@ class _Reduce(Operator):
     def combine(self, acc: np.ndarray, new: np.ndarray, first: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def feed(self, data, rows, cols):
+    def feed(self, data, full, rows, cols):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         acc = self.acc[:, rows, cols]
         first = valid & (self.count[rows, cols] == 0)

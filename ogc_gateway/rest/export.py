@@ -1,0 +1,133 @@
+"""exportImage: parameters -> ExportRequest -> engine -> encoder -> image, JSON descriptor or KMZ."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rasterio.crs import CRS
+
+from ..engine.encode import FORMATS, PICTURE_FORMATS, Encoded, encode, kmz
+from ..engine.errors import InvalidParameter, NotFound
+from ..engine.export import export
+from ..engine.functions import parse_rendering_rule
+from ..engine.grid import reproject_bounds, target_grid
+from ..engine.names import canonical_resampling
+from ..engine.render import picture
+from ..engine.requests import ExportRequest, Raster
+from ..engine.service import ImageService
+from .params import (Params, parse_band_ids, parse_bbox, parse_mosaic_rule, parse_nodata,
+                     parse_pixel_type, parse_size, parse_sr_param, parse_time)
+from .root import envelope
+
+_FORMAT_CHOICES = {f: f for f in FORMATS} | {"tif": "tiff", "jpeg": "jpg"}
+_COMPRESSION = {"none": "none", "jpeg": "jpeg", "lz77": "lz77", "deflate": "lz77",
+                "lerc": "none"}      # QGIS sends compression=LERC with format=lerc: nothing to do
+_WGS84 = CRS.from_epsg(4326)
+OUTPUT_NAME = re.compile(r"^_ags_[0-9a-f]{32}\.[a-z0-9]{2,5}$")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    format: str
+    quality: int
+    compression: str
+    tolerance: float | None
+    lerc_version: int
+
+
+def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
+                 ) -> tuple[ExportRequest, EncodeOptions]:
+    """Every exportImage parameter of the reference document, checked before any raster work."""
+    info = service.info
+    bbox, bbox_crs = parse_bbox(p, info.extent, info.crs)
+    image_crs = _WGS84 if kmz_output else parse_sr_param(p, "imageSR", info.crs)
+    width, height = parse_size(p)
+    grid = target_grid(bbox, bbox_crs, image_crs, width, height, p.bool("adjustAspectRatio", True))
+    if p.bool("validateExtent", False):
+        ext = reproject_bounds(info.extent, info.crs, grid.crs)
+        b = grid.bounds
+        if b[0] >= ext[2] or b[2] <= ext[0] or b[1] >= ext[3] or b[3] <= ext[1]:
+            raise InvalidParameter("bbox", "the extent lies outside the service's extent")
+    resampling = info.resampling
+    if p.get("interpolation") is not None:
+        resampling = canonical_resampling(p.get("interpolation"))
+        if resampling is None:
+            raise InvalidParameter("interpolation", f"{p.get('interpolation')!r} is not one of RSP_NearestNeighbor, "
+                                   "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
+    slice_id = p.number("sliceId")
+    if slice_id is not None and not slice_id.is_integer():
+        raise InvalidParameter("sliceId", "expected an integer slice id")
+    nodata, match_all = parse_nodata(p)
+    req = ExportRequest(
+        grid=grid, band_ids=parse_band_ids(p),
+        mosaic_rule=parse_mosaic_rule(p, info.default_rule, info.crs, service.templates),
+        rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
+        time=parse_time(p), pixel_type=parse_pixel_type(p), nodata=nodata,
+        nodata_match_all=match_all, resampling=resampling)
+    fmt = p.enum("format", _FORMAT_CHOICES, "jpgpng")
+    if kmz_output and fmt not in PICTURE_FORMATS:
+        fmt = "png"
+    lerc_version = p.number("lercVersion", 2)
+    if lerc_version not in (1, 2):
+        raise InvalidParameter("lercVersion", "expected 1 or 2")
+    tolerance = p.number("compressionTolerance", None, lo=0)
+    opts = EncodeOptions(format=fmt, quality=int(p.number("compressionQuality", 75, lo=0, hi=100)),
+                         compression=p.enum("compression", _COMPRESSION, "none"),
+                         tolerance=tolerance, lerc_version=int(lerc_version))
+    return req, opts
+
+
+def run_export(service: ImageService, req: ExportRequest, opts: EncodeOptions) -> tuple[Raster, Encoded]:
+    """The raster and its encoding; 8-bit formats get the default rendering first."""
+    raster = export(service, req)
+    if opts.format in PICTURE_FORMATS:
+        raster = picture(raster, band_ids_given=req.band_ids is not None,
+                         default_band_ids=service.info.default_band_ids)
+    return raster, encode(raster, opts.format, quality=opts.quality, compression=opts.compression,
+                          tolerance=opts.tolerance, lerc_version=opts.lerc_version)
+
+
+def kmz_bytes(service: ImageService, raster: Raster, image: Encoded) -> bytes:
+    return kmz(image, raster.grid.bounds, service.info.title or service.info.name)
+
+
+def write_output(folder: Path, image: Encoded, ttl: int) -> str:
+    """Store an f=json result where every worker can serve it; sweep expired ones. Returns its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file() and now - entry.stat().st_mtime > ttl:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            pass                    # another worker swept it first
+    name = f"_ags_{uuid.uuid4().hex}.{image.extension}"
+    tmp = folder / f".{name}.part"
+    tmp.write_bytes(image.data)
+    os.replace(tmp, folder / name)
+    return name
+
+
+def read_output(folder: Path, name: str, ttl: int) -> bytes:
+    """An output file's bytes; NotFound once it is gone or older than its time to live."""
+    path = folder / name
+    if not OUTPUT_NAME.match(name):
+        raise NotFound("File not found.", details=[name])
+    try:
+        if time.time() - path.stat().st_mtime > ttl:
+            path.unlink(missing_ok=True)
+            raise NotFound("File not found.", details=["The output file has expired."])
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound("File not found.", details=[name])
+
+
+def json_descriptor(href: str, raster: Raster) -> dict:
+    g = raster.grid
+    return {"href": href, "width": g.width, "height": g.height, "extent": envelope(g.bounds, g.crs),
+            "scale": 0}

@@ -1,0 +1,241 @@
+"""ArcGIS REST parameters -> engine values. Pure functions over a case-insensitive mapping, so the
+rules of §1.2 (any case, GET = POST, empty = unset, unknown ignored, stray '+') live in one place."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable, Mapping
+
+from rasterio.crs import CRS
+from rasterio.warp import transform as transform_points
+
+from ..engine.errors import InvalidParameter
+from ..engine.grid import parse_sr
+from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
+from ..engine.requests import PIXEL_TYPES, MosaicRule, TimeWindow
+from ..engine.functions import parse_rendering_rule
+
+
+class Params:
+    """Request parameters by lower-cased name; blank values count as absent; first value wins."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]):
+        self._values: dict[str, str] = {}
+        for key, value in pairs:
+            value = (value or "").strip()
+            if value and key.lower() not in self._values:
+                self._values[key.lower()] = value
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._values.get(name.lower(), default)
+
+    def enum(self, name: str, choices: Mapping[str, str], default: str | None = None) -> str | None:
+        """A value matched case-insensitively against `choices` (lower-case key -> canonical)."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        key = raw.lstrip("+").strip().lower()
+        if key not in choices:
+            raise InvalidParameter(name, f"{raw!r} is not one of {', '.join(sorted(set(choices.values())))}")
+        return choices[key]
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        key = raw.lstrip("+").strip().lower()
+        if key in ("true", "1", "yes"):
+            return True
+        if key in ("false", "0", "no"):
+            return False
+        raise InvalidParameter(name, f"{raw!r} is not true or false")
+
+    def number(self, name: str, default: float | None = None, *, lo: float | None = None,
+               hi: float | None = None) -> float | None:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        value = _float(raw.lstrip("+"), name)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise InvalidParameter(name, f"{raw} is outside {lo}..{hi}")
+        return value
+
+    def json_or_text(self, name: str) -> Any:
+        """A value that may be JSON (an object or array) or plain text."""
+        raw = self.get(name)
+        if raw is None or raw[0] not in "{[":
+            return raw
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
+
+
+def _float(text: Any, name: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InvalidParameter(name, f"{str(text)[:40]!r} is not a number")
+    if not math.isfinite(value):
+        raise InvalidParameter(name, f"{text!r} is not a finite number")
+    return value
+
+
+def numbers(text: str, name: str, count: int | None = None) -> list[float]:
+    """'1,2,3' (or '[1,2,3]') -> floats; `count` fixes how many."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    parts = [p for p in (s.strip() for s in text.split(",")) if p]
+    if count is not None and len(parts) != count:
+        raise InvalidParameter(name, f"expected {count} comma-separated numbers, got {len(parts)}")
+    return [_float(p, name) for p in parts]
+
+
+def parse_sr_param(params: Params, name: str, default: CRS) -> CRS:
+    value = params.json_or_text(name)
+    return default if value is None else parse_sr(value, name)
+
+
+def parse_bbox(params: Params, default: tuple[float, float, float, float], default_sr: CRS
+               ) -> tuple[tuple[float, float, float, float], CRS]:
+    """bbox as 'xmin,ymin,xmax,ymax' or envelope JSON (whose spatialReference counts when bboxSR is
+    absent); absent means the service extent."""
+    value = params.json_or_text("bbox")
+    sr = parse_sr_param(params, "bboxSR", default_sr)
+    if value is None:
+        return default, (default_sr if params.get("bboxSR") is None else sr)
+    if isinstance(value, dict):
+        try:
+            box = [_float(value[k], "bbox") for k in ("xmin", "ymin", "xmax", "ymax")]
+        except KeyError as exc:
+            raise InvalidParameter("bbox", f"envelope JSON lacks {exc.args[0]}")
+        if params.get("bboxSR") is None and value.get("spatialReference"):
+            sr = parse_sr(value["spatialReference"], "bbox")
+    elif isinstance(value, list):
+        box = [_float(v, "bbox") for v in value]
+        if len(box) != 4:
+            raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
+    else:
+        box = numbers(value, "bbox", 4)
+    if not (box[0] < box[2] and box[1] < box[3]):
+        raise InvalidParameter("bbox", "xmin must be less than xmax and ymin less than ymax")
+    return tuple(box), sr
+
+
+def parse_size(params: Params, default: tuple[int, int] = (400, 400)) -> tuple[int, int]:
+    raw = params.get("size")
+    if raw is None:
+        return default
+    w, h = numbers(raw, "size", 2)
+    width, height = round(w), round(h)
+    if width < 1 or height < 1:
+        raise InvalidParameter("size", "width and height must be positive")
+    return width, height
+
+
+def parse_time(params: Params) -> TimeWindow | None:
+    """'t' or 't1,t2' in epoch ms; 'null' (or nothing) is an open end."""
+    raw = params.get("time")
+    if raw is None:
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) > 2:
+        raise InvalidParameter("time", "expected an instant or start,end in epoch milliseconds")
+    ends = [None if p.lower() in ("", "null", "none") else int(_float(p, "time")) for p in parts]
+    start, end = (ends[0], ends[0]) if len(ends) == 1 else ends
+    if start is not None and end is not None and start > end:
+        raise InvalidParameter("time", "the start is after the end")
+    return None if start is None and end is None else TimeWindow(start, end)
+
+
+def parse_band_ids(params: Params) -> tuple[int, ...] | None:
+    raw = params.get("bandIds")
+    if raw is None:
+        return None
+    ids = numbers(raw, "bandIds")
+    if not ids or any(not v.is_integer() or v < 0 for v in ids):
+        raise InvalidParameter("bandIds", "expected 0-based band numbers such as 2,1,0")
+    return tuple(int(v) for v in ids)
+
+
+def parse_pixel_type(params: Params) -> str | None:
+    raw = params.get("pixelType")
+    if raw is None or raw.strip().upper() == "UNKNOWN":
+        return None
+    code = raw.lstrip("+").strip().upper()
+    if code in ("C64", "C128"):
+        raise InvalidParameter("pixelType", f"complex output ({code}) is not supported")
+    if code not in PIXEL_TYPES:
+        raise InvalidParameter("pixelType", f"{raw!r} is not one of {', '.join(PIXEL_TYPES)}, UNKNOWN")
+    return code
+
+
+def parse_nodata(params: Params) -> tuple[tuple[float, ...] | None, bool]:
+    """noData values and whether all bands must match (ArcGIS: MatchAny for one value, All for a list)."""
+    raw = params.get("noData")
+    values = tuple(numbers(raw, "noData")) if raw is not None else None
+    default = "all" if values and len(values) > 1 else "any"
+    how = params.enum("noDataInterpretation", {"esrinodatamatchany": "any", "esrinodatamatchall": "all",
+                                               "matchany": "any", "matchall": "all"}, default)
+    return (values or None), how == "all"
+
+
+def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, templates) -> MosaicRule | None:
+    value = params.json_or_text("mosaicRule")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParameter("mosaicRule", "expected a mosaic rule JSON object")
+    method = default.method
+    if value.get("mosaicMethod") is not None:
+        method = canonical_mosaic_method(str(value["mosaicMethod"]))
+        if method is None:
+            raise InvalidParameter("mosaicRule", f"unknown mosaicMethod {value['mosaicMethod']!r}")
+    operation = "MT_FIRST"
+    if value.get("mosaicOperation") is not None:
+        operation = canonical_mosaic_operation(str(value["mosaicOperation"]))
+        if operation is None:
+            raise InvalidParameter("mosaicRule", f"unknown mosaicOperation {value['mosaicOperation']!r}")
+    sort_field = value.get("sortField") or (default.sort_field if method == default.method else None)
+    ascending = value.get("ascending")
+    if ascending is None:
+        ascending = default.ascending if method == default.method and not value.get("sortField") else True
+    elif not isinstance(ascending, bool):
+        ascending = str(ascending).lower() == "true"
+    where = value.get("where")
+    if where is not None and not isinstance(where, str):
+        raise InvalidParameter("mosaicRule", "where must be a string")
+    return MosaicRule(
+        method=method, where=where or None,
+        sort_field=str(sort_field) if sort_field else None, sort_value=value.get("sortValue"),
+        ascending=ascending, lock_raster_ids=tuple(_ids(value.get("lockRasterIds"), "lockRasterIds") or ()),
+        fids=_ids(value.get("fids"), "fids"), operation=operation,
+        viewpoint=_viewpoint(value.get("viewpoint"), service_crs),
+        item_rendering_rule=parse_rendering_rule(value.get("itemRenderingRule"), templates, "mosaicRule"))
+
+
+def _ids(value: Any, name: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    try:
+        return tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidParameter("mosaicRule", f"{name} must be a list of raster ids")
+
+
+def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "x" not in value or "y" not in value:
+        raise InvalidParameter("mosaicRule", "viewpoint must be a point {\"x\":..,\"y\":..}")
+    x, y = _float(value["x"], "mosaicRule"), _float(value["y"], "mosaicRule")
+    if value.get("spatialReference"):
+        crs = parse_sr(value["spatialReference"], "mosaicRule")
+        if crs != service_crs:
+            xs, ys = transform_points(crs, service_crs, [x], [y])
+            x, y = xs[0], ys[0]
+    return x, y

@@ -1,0 +1,109 @@
+"""The ImageServer root resource as ArcGIS clients read it (digest §3, §18.2), from ServiceInfo."""
+
+from __future__ import annotations
+
+from ..engine.functions import describe
+from ..engine.grid import sr_json
+from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS
+from ..engine.requests import RenderingRule
+from ..engine.service import ServiceInfo
+
+CURRENT_VERSION = 11.3
+CAPABILITIES = "Image,Metadata"
+_MOSAIC_OPERATOR_SHORT = {"MT_FIRST": "First", "MT_LAST": "Last", "MT_MIN": "Min", "MT_MAX": "Max",
+                          "MT_MEAN": "Mean", "MT_BLEND": "Blend", "MT_SUM": "Sum"}
+ALLOWED_METHODS = ("esriMosaicNorthwest", "esriMosaicCenter", "esriMosaicAttribute",
+                   "esriMosaicLockRaster", "esriMosaicNadir", "esriMosaicViewpoint",
+                   "esriMosaicSeamline", "esriMosaicNone")
+
+
+def envelope(bounds, crs) -> dict:
+    xmin, ymin, xmax, ymax = bounds
+    return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "spatialReference": sr_json(crs)}
+
+
+def field_json(f) -> dict:
+    out = {"name": f.name, "type": f.type, "alias": f.alias, "domain": None}
+    if f.length:
+        out["length"] = f.length
+    return out
+
+
+def data_type(info: ServiceInfo, bands: int, pixel_type: str) -> str:
+    """Elevation for one float band (QGIS flags it), RGB for 3-4 byte bands, else Generic."""
+    if bands == 1 and pixel_type in ("F32", "F64"):
+        return "esriImageServiceDataTypeElevation"
+    if bands in (3, 4) and pixel_type == "U8":
+        return "esriImageServiceDataTypeRGB"
+    return "esriImageServiceDataTypeGeneric"
+
+
+def root_json(info: ServiceInfo, rule: RenderingRule | None = None) -> dict:
+    bands, pixel_type = info.band_count, info.pixel_type
+    stats = info.stats
+    if rule is not None:
+        bands, pixel_type = describe(rule, bands, pixel_type)
+        if bands != info.band_count or pixel_type != info.pixel_type:
+            stats = ()            # the processed output's statistics are not known up front
+    band_names = list(info.band_names) if bands == info.band_count else [f"Band_{i + 1}" for i in range(bands)]
+    extent = envelope(info.extent, info.crs)
+    nodata = info.nodata if rule is None or pixel_type == info.pixel_type else None
+    default = info.default_rule
+    body = {
+        "currentVersion": CURRENT_VERSION,
+        "serviceDescription": info.description,
+        "name": info.name,
+        "description": info.description,
+        "copyrightText": info.copyright_text,
+        "extent": extent, "initialExtent": extent, "fullExtent": extent,
+        "spatialReference": sr_json(info.crs),
+        "hasMultidimensions": False,
+        "pixelSizeX": info.cell_size[0], "pixelSizeY": info.cell_size[1],
+        "datasetFormat": "AMD",
+        "bandCount": bands,
+        "bandNames": band_names,
+        "pixelType": pixel_type,
+        "minPixelSize": 0, "maxPixelSize": 0,
+        "serviceDataType": data_type(info, bands, pixel_type),
+        "serviceSourceType": "esriImageServiceSourceTypeMosaicDataset",
+        "minValues": [s.min for s in stats], "maxValues": [s.max for s in stats],
+        "meanValues": [s.mean for s in stats], "stdvValues": [s.stdv for s in stats],
+        "objectIdField": "OBJECTID",
+        "fields": [field_json(f) for f in info.fields],
+        "capabilities": CAPABILITIES,
+        "defaultMosaicMethod": MOSAIC_SHORT[default.method],
+        "allowedMosaicMethods": ",".join(MOSAIC_SHORT[m] for m in ALLOWED_METHODS),
+        "sortField": default.sort_field or "",
+        "sortValue": "" if default.sort_value is None else str(default.sort_value),
+        "sortAscending": default.ascending,
+        "mosaicOperator": _MOSAIC_OPERATOR_SHORT[default.operation],
+        "maxDownloadSizeLimit": 0, "maxDownloadImageCount": 0,
+        "defaultCompressionQuality": 75,
+        "defaultResamplingMethod": RESAMPLING_ARCGIS[info.resampling],
+        "maxImageHeight": info.limits.max_image_height,
+        "maxImageWidth": info.limits.max_image_width,
+        "maxRecordCount": info.limits.max_record_count,
+        "maxMosaicImageCount": info.limits.max_mosaic_image_count,
+        "allowRasterFunction": True,
+        "rasterFunctionInfos": [{"name": "None", "description": "Raw pixel values.", "help": ""}] + [
+            {"name": t.name, "description": t.description or f"{t.function} template", "help": ""}
+            for t in info.templates],
+        "rasterTypeInfos": [{"name": "Raster Dataset", "description": "Supports GDAL raster datasets",
+                             "help": ""}],
+        "mensurationCapabilities": "",
+        "hasHistograms": False, "hasColormap": False, "hasRasterAttributeTable": False,
+        "minScale": 0, "maxScale": 0,
+        "exportTilesAllowed": False,
+        "supportsStatistics": False, "supportsAdvancedQueries": False,
+        "editFieldsInfo": None, "ownershipBasedAccessControlForRasters": None,
+        "allowComputeTiePoints": False, "useStandardizedQueries": True,
+        "singleFusedMapCache": False,
+    }
+    if nodata is not None:
+        body["noDataValue"] = nodata
+        body["noDataValues"] = [nodata] * bands
+    if info.time_field and info.time_extent:
+        body["timeInfo"] = {"startTimeField": info.time_field,
+                            "endTimeField": info.end_time_field or info.time_field,
+                            "timeExtent": list(info.time_extent), "timeReference": None}
+    return body

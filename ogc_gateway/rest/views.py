@@ -1,0 +1,141 @@
+"""The ArcGIS REST face: thin views that parse, call the engine and answer in ArcGIS's formats."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, render_template, request
+
+from .. import __version__
+from ..engine.errors import GatewayError, InvalidParameter, NotFound
+from ..engine.functions import parse_rendering_rule
+from ..engine.grid import sr_json
+from . import export as ex
+from .gateway import gateway
+from .params import Params
+from .responses import check_callback, error_response, json_response
+from .root import CURRENT_VERSION, root_json
+
+log = logging.getLogger("ogc_gateway.rest")
+bp = Blueprint("rest", __name__, template_folder="../web/templates")
+
+_F_ROOT = {"json": "json", "pjson": "pjson", "html": "html"}
+_F_EXPORT = {"json": "json", "pjson": "pjson", "html": "html", "image": "image", "kmz": "kmz"}
+_MIME = {"png": "image/png", "jpg": "image/jpeg", "tif": "image/tiff", "bmp": "image/bmp",
+         "gif": "image/gif", "kmz": "application/vnd.google-earth.kmz"}
+
+
+def params() -> Params:
+    """GET and form-encoded POST alike."""
+    return Params(request.values.items(multi=True))
+
+
+def respond(body, p: Params) -> Response:
+    return json_response(body, pretty=(p.get("f") or "").lower() == "pjson",
+                         callback=check_callback(p.get("callback")))
+
+
+@bp.errorhandler(GatewayError)
+def _gateway_error(exc: GatewayError):
+    return error_response(exc, http_errors=gateway().config.server.rest_http_errors,
+                          callback=params().get("callback"))
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    if hasattr(exc, "code") and hasattr(exc, "get_response"):      # werkzeug HTTP errors (405 ...)
+        return error_response(GatewayError(str(exc.description or exc.name)), http_errors=False,
+                              force_status=exc.code)
+    log.exception("unexpected error on %s", request.path)
+    return error_response(GatewayError("Error performing the operation; the server log has details."),
+                          http_errors=gateway().config.server.rest_http_errors)
+
+
+@bp.route("/arcgis/rest/info", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/info/", methods=["GET", "POST"])
+def info():
+    p = params()
+    return respond({"currentVersion": CURRENT_VERSION, "fullVersion": f"{CURRENT_VERSION}.0",
+                    "soapUrl": None, "secureSoapUrl": None, "gatewayVersion": __version__,
+                    "authInfo": {"isTokenBasedSecurity": False}}, p)
+
+
+@bp.route("/arcgis/rest/services", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/services/", methods=["GET", "POST"])
+def services():
+    p = params()
+    gw = gateway()
+    listing = [{"name": name, "type": "ImageServer"} for name in gw.services]
+    if p.enum("f", _F_ROOT, "html") == "html":
+        return render_template("services.html", title=gw.config.server.title, services=gw.services,
+                               version=CURRENT_VERSION)
+    return respond({"currentVersion": CURRENT_VERSION, "folders": [], "services": listing}, p)
+
+
+@bp.route("/arcgis/rest/services/<name>/ImageServer", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/services/<name>/ImageServer/", methods=["GET", "POST"])
+def root(name: str):
+    p = params()
+    svc = gateway().service(name)
+    f = p.enum("f", _F_ROOT | {"kmz": "html", "lyr": "html", "help": "html"}, "html")
+    rule = parse_rendering_rule(p.json_or_text("renderingRule"), svc.templates)
+    body = root_json(svc.info, rule)
+    if f == "html":
+        return render_template("root.html", svc=svc.info, body=body, sr=sr_json(svc.info.crs))
+    return respond(body, p)
+
+
+@bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage", methods=["GET", "POST"])
+def export_image(name: str):
+    p = params()
+    gw = gateway()
+    svc = gw.service(name)
+    f = p.enum("f", _F_EXPORT, "html")
+    check_callback(p.get("callback"))
+    if f == "html":
+        return _export_form(svc, p)
+    req, opts = ex.parse_export(p, svc, kmz_output=(f == "kmz"))
+    raster, image = ex.run_export(svc, req, opts)
+    if f == "image":
+        return Response(image.data, content_type=image.content_type)
+    if f == "kmz":
+        return Response(ex.kmz_bytes(svc, raster, image), content_type=_MIME["kmz"],
+                        headers={"Content-Disposition": f'attachment; filename="{name}.kmz"'})
+    folder = gw.output_dir / name
+    file_name = ex.write_output(folder, image, svc.info.limits.output_ttl_seconds)
+    href = f"{gw.base_url()}/arcgis/rest/directories/arcgisoutput/{name}/{file_name}"
+    return respond(ex.json_descriptor(href, raster), p)
+
+
+def _export_form(svc, p: Params):
+    """ArcGIS's HTML form for the operation; with parameters given, the result shown beneath it."""
+    fields = ["bbox", "bboxSR", "size", "imageSR", "time", "format", "pixelType", "noData",
+              "noDataInterpretation", "interpolation", "compression", "compressionQuality",
+              "compressionTolerance", "lercVersion", "bandIds", "mosaicRule", "renderingRule",
+              "adjustAspectRatio", "sliceId"]
+    values = {k: p.get(k) or "" for k in fields}
+    image_url = None
+    if p.get("bbox"):
+        pairs = [(k, v) for k, v in request.values.items(multi=True) if k.lower() != "f"]
+        image_url = f"{request.base_url}?{urlencode(pairs + [('f', 'image')])}"
+    return render_template("export.html", svc=svc.info, values=values, image_url=image_url)
+
+
+@bp.route("/arcgis/rest/services/<name>/ImageServer/<path:operation>", methods=["GET", "POST"])
+def unsupported(name: str, operation: str):
+    gateway().service(name)
+    raise InvalidParameter("operation", f"{operation!r} is not supported by this service")
+
+
+@bp.route("/arcgis/rest/directories/arcgisoutput/<name>/<file_name>", methods=["GET"])
+def output_file(name: str, file_name: str):
+    """f=json hrefs: a plain GET (a `token` query is tolerated); 404 once expired, as ArcGIS does."""
+    gw = gateway()
+    try:
+        svc = gw.service(name)
+        data = ex.read_output(gw.output_dir / name, file_name, svc.info.limits.output_ttl_seconds)
+    except NotFound as exc:
+        return error_response(exc, http_errors=True)
+    ext = file_name.rsplit(".", 1)[-1]
+    return Response(data, content_type=_MIME.get(ext, "application/octet-stream"))
