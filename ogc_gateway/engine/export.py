@@ -179,8 +179,11 @@ def _center_in_service(grid: Grid, info) -> tuple[float, float]:
     cx, cy = (grid.bounds[0] + grid.bounds[2]) / 2, (grid.bounds[1] + grid.bounds[3]) / 2
     if grid.crs == info.crs:
         return cx, cy
-    xs, ys = transform_points(grid.crs, info.crs, [cx], [cy])
-    if math.isfinite(xs[0]) and math.isfinite(ys[0]):
-        return xs[0], ys[0]
+    try:
+        xs, ys = transform_points(grid.crs, info.crs, [cx], [cy])
+        if math.isfinite(xs[0]) and math.isfinite(ys[0]):
+            return xs[0], ys[0]
+    except Exception:                 # no coordinate operation: order around the extent's centre
+        pass
     e = info.extent
     return (e[0] + e[2]) / 2, (e[1] + e[3]) / 2

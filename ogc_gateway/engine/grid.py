@@ -21,14 +21,20 @@ _WEB_MERCATOR_ALIASES = {102100, 102113, 900913, 3857}
 @functools.lru_cache(maxsize=256)
 def crs_from_wkid(wkid: int) -> CRS:
     """A CRS for an EPSG or Esri well-known id (102100 and friends are Web Mercator)."""
+    if not 0 < wkid < 10_000_000:
+        # Never hand PROJ an absurd code: its failed lookup lingers and breaks the next GDAL call.
+        raise CRSError(f"unknown wkid {wkid}")
     if wkid in _WEB_MERCATOR_ALIASES:
         return CRS.from_epsg(3857)
     # Esri's own codes start at 100000 (102067, 104145 ...); asking EPSG first would warn on them.
+    # pyproj answers whether a code exists first: a failed lookup inside GDAL leaves an error
+    # pending that would break the next, unrelated GDAL call.
     for authority in (("ESRI", "EPSG") if wkid >= 100000 else ("EPSG", "ESRI")):
         try:
-            return CRS.from_user_input(f"{authority}:{wkid}")
-        except CRSError:
+            ProjCRS.from_authority(authority, str(wkid))
+        except ProjCRSError:
             continue
+        return CRS.from_user_input(f"{authority}:{wkid}")
     raise CRSError(f"unknown wkid {wkid}")
 
 
@@ -65,6 +71,10 @@ def parse_sr(value: object, name: str) -> CRS:
 
 @functools.lru_cache(maxsize=64)
 def _crs_from_wkt(wkt: str) -> CRS:
+    try:
+        ProjCRS.from_wkt(wkt)          # validated outside GDAL first, as in crs_from_wkid
+    except ProjCRSError as exc:
+        raise CRSError(str(exc)) from exc
     return CRS.from_wkt(wkt)
 
 
@@ -90,7 +100,10 @@ def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: C
     """Bounds of a box after reprojection (edges densified, so curved edges are covered)."""
     if src == dst:
         return bounds
-    out = transform_bounds(src, dst, *bounds, densify_pts=21)
+    try:
+        out = transform_bounds(src, dst, *bounds, densify_pts=21)
+    except Exception as exc:          # rasterio/PROJ: no coordinate operation between the two
+        raise InvalidParameter("bbox", f"cannot transform between these spatial references ({exc})")
     if not all(math.isfinite(v) for v in out):
         raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
     return out

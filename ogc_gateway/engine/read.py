@@ -189,7 +189,10 @@ def _support(valid: np.ndarray, src_transform, src_crs, dst_transform, dst_crs, 
 def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
     if src_crs == dst_crs:
         return tuple(bounds)
-    out = transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
+    try:
+        out = transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
+    except Exception as exc:          # rasterio/PROJ: no coordinate operation between the two
+        raise ValueError(str(exc)) from exc
     if not all(math.isfinite(v) for v in out):
         raise ValueError("bounds not transformable")
     return out

@@ -236,6 +236,9 @@ def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:
     if value.get("spatialReference"):
         crs = parse_sr(value["spatialReference"], "mosaicRule")
         if crs != service_crs:
-            xs, ys = transform_points(crs, service_crs, [x], [y])
+            try:
+                xs, ys = transform_points(crs, service_crs, [x], [y])
+            except Exception as exc:  # rasterio/PROJ: no coordinate operation between the two
+                raise InvalidParameter("mosaicRule", f"viewpoint cannot be transformed ({exc})")
             x, y = xs[0], ys[0]
     return x, y
