@@ -37,6 +37,7 @@ from rasterio.warp import transform as warp_transform
 
 from ..config import ServiceConfig
 from .errors import ConfigError, NotFound
+from .read import data_band_indexes
 
 log = logging.getLogger("ogc_gateway.catalog")
 
@@ -220,7 +221,8 @@ def _partial_stats(ds) -> list[list[float | None]]:
     pixel counts when the service aggregates them."""
     scale = min(1.0, _STATS_SIZE / max(ds.width, ds.height))
     h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
-    data = ds.read(out_shape=(ds.count, h, w), masked=True, resampling=Resampling.nearest)
+    bands = data_band_indexes(ds)
+    data = ds.read(bands, out_shape=(len(bands), h, w), masked=True, resampling=Resampling.nearest)
     weight = (ds.width * ds.height) / (w * h)
     out = []
     for band in data:
@@ -241,12 +243,14 @@ def read_raster(path: str) -> dict[str, Any]:
         if ds.crs is None:
             raise ValueError("has no CRS")
         tags = {k: v for k, v in ds.tags().items() if k != "AREA_OR_POINT"}
+        bands = data_band_indexes(ds)          # an alpha band is the mask, not a band of the service
         return {
             "mtime_ns": st.st_mtime_ns, "size": st.st_size, "crs_wkt": ds.crs.to_wkt(),
             "transform": json.dumps(list(ds.transform)[:6]), "width": ds.width, "height": ds.height,
-            "band_count": ds.count, "dtype": np.dtype(ds.dtypes[0]).name,
+            "band_count": len(bands), "dtype": np.dtype(ds.dtypes[0]).name,
             "nodata": json.dumps(None if ds.nodata is None else float(ds.nodata)),
-            "band_names": json.dumps(list(ds.descriptions)), "overviews": json.dumps(ds.overviews(1)),
+            "band_names": json.dumps([ds.descriptions[i - 1] for i in bands]),
+            "overviews": json.dumps(ds.overviews(1)),
             "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds)),
         }
 
