@@ -18,9 +18,11 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
+from .errors import InvalidParameter
+from .grid import reproject_bounds
 from .requests import Grid
 
 # GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
@@ -187,15 +189,11 @@ def _support(valid: np.ndarray, src_transform, src_crs, dst_transform, dst_crs, 
 
 
 def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
-    if src_crs == dst_crs:
-        return tuple(bounds)
+    """Bounds reprojected; ValueError when the CRSs cannot express each other there."""
     try:
-        out = transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
-    except Exception as exc:          # rasterio/PROJ: no coordinate operation between the two
-        raise ValueError(str(exc)) from exc
-    if not all(math.isfinite(v) for v in out):
-        raise ValueError("bounds not transformable")
-    return out
+        return reproject_bounds(tuple(bounds), src_crs, dst_crs)
+    except InvalidParameter as exc:
+        raise ValueError(exc.why) from exc
 
 
 def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):

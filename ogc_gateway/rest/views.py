@@ -87,6 +87,7 @@ def root(name: str):
 
 
 @bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage/", methods=["GET", "POST"])
 def export_image(name: str):
     p = params()
     gw = gateway()
