@@ -134,15 +134,17 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     """The item's pixels warped into grid cells [p.rows, p.cols], masked where it has no data, and
     where each cell's kernel had only valid source pixels (`full`).
 
-    The validity mask (from nodata, alpha or an internal mask) travels as an extra alpha band, so
-    bilinear and cubic kernels weigh only valid source pixels and never smear nodata values in.
-    A cell at the item's edge keeps a value from its valid neighbours but is not `full`: a mosaic
-    prefers a neighbouring item's fully supported value there.
+    Kernels weigh only valid source pixels (validity from nodata, alpha or an internal mask), so
+    nodata values never smear in. One warp carries value x validity and validity itself; their
+    ratio is the valid-weighted value and validity's own warp is each cell's support. A cell at an
+    item's edge keeps a value from its valid neighbours but is not `full`: a mosaic prefers a
+    neighbouring item's fully supported value there. (Majority cannot weigh: it warps validity
+    as an alpha band instead.)
     """
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
     data = src.read(bands, window=p.window)
-    valid = src.read_masks(bands, window=p.window).min(axis=0)
+    valid = src.read_masks(bands, window=p.window).min(axis=0) > 0
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
     # Where the window meets the raster's edge, a ring of invalid pixels tells the warper that
@@ -153,39 +155,36 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     bottom = pad if win.row_off + win.height >= src.height else 0
     right = pad if win.col_off + win.width >= src.width else 0
     stack = np.zeros((len(bands) + 1, data.shape[1] + top + bottom, data.shape[2] + left + right), work)
-    stack[:-1, top:top + data.shape[1], left:left + data.shape[2]] = data
-    stack[-1, top:top + data.shape[1], left:left + data.shape[2]] = valid
+    inner = (slice(top, top + data.shape[1]), slice(left, left + data.shape[2]))
+    stack[(slice(None, -1),) + inner] = np.where(valid, data, 0)
+    stack[(-1,) + inner] = valid
     src_transform = src.window_transform(Window(win.col_off - left, win.row_off - top,
                                                 win.width + left + right, win.height + top + bottom))
     rows, cols = p.rows.stop - p.rows.start, p.cols.stop - p.cols.start
     out = np.zeros((len(bands) + 1, rows, cols), dtype=work)
     dst_transform = grid.transform @ Affine.translation(p.cols.start, p.rows.start)
-    reproject(stack, out, src_transform=src_transform, src_crs=src.crs,
-              dst_transform=dst_transform, dst_crs=grid.crs, resampling=_RESAMPLING[resampling],
-              src_alpha=len(bands) + 1, dst_alpha=len(bands) + 1, init_dest_nodata=False)
-    mask = out[-1] < 127.5
-    full = ~mask if resampling in ("nearest", "mode") else \
-        _support(stack[-1], src_transform, src.crs, dst_transform, grid.crs, mask.shape, resampling) > 0.999
-    values = out[:-1]
+    warp = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
+                dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
+                # a plain kernel: GDAL widens it when downsampling (slower, and it blurs), while the
+                # overview choice already keeps the scale ratio under 2
+                XSCALE=1, YSCALE=1)
+    if resampling == "mode":
+        stack[-1] *= 255
+        reproject(stack, out, src_alpha=len(bands) + 1, dst_alpha=len(bands) + 1, **warp)
+        support = out[-1] / 255
+        values = out[:-1]
+    else:
+        reproject(stack, out, **warp)
+        support = out[-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.where(support > 0, out[:-1] / support, 0)
+    mask = support < 0.5
+    full = support > 0.999
     if data.dtype.kind in "iu":
         info = np.iinfo(data.dtype)
         values = np.clip(np.rint(values), info.min, info.max)
     values = values.astype(data.dtype, copy=False)
     return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
-
-
-def _support(valid: np.ndarray, src_transform, src_crs, dst_transform, dst_crs, shape,
-             resampling: str) -> np.ndarray:
-    """The share of each output cell's kernel that fell on valid source pixels (1.0 = all).
-
-    GDAL renormalises a kernel over the valid pixels and still reports full alpha, so support is
-    measured by warping the 0/1 validity itself as an ordinary band.
-    """
-    out = np.zeros(shape, np.float32)
-    reproject((valid > 0).astype(np.float32), out, src_transform=src_transform, src_crs=src_crs,
-              dst_transform=dst_transform, dst_crs=dst_crs, resampling=_RESAMPLING[resampling],
-              init_dest_nodata=False)
-    return out
 
 
 def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
