@@ -1,0 +1,129 @@
+"""The fixed list of exportImage requests the load benchmark sends.
+
+Every URL is computed from the numbers in this file (the demo data set's extents, copied from
+`ogc_gateway/demo.py`, and a fixed seed), never from the server, so the list is the same on every
+machine and every run. `python benchmarks/urls.py` rewrites `benchmarks/urls.txt`, the committed copy
+that lets a reviewer see exactly what is requested; `python benchmarks/urls.py --check` fails if the
+committed copy is stale.
+
+URLs are relative (path and query only): `run.py` prefixes them with the server it started.
+
+Groups:
+  png   256x256 PNG   (elevation, multispectral, monthly with a time instant)
+  jpg   256x256 JPEG  (the same mix)
+  tiff  512x512 float32 TIFF, pixelType=F32 (elevation, multispectral)
+
+Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
+and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
+inside the service's extent.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import random
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+SEED = 20240601
+HERE = Path(__file__).resolve().parent
+URLS_TXT = HERE / "urls.txt"
+
+# Extents of the demo services (xmin, ymin, xmax, ymax in the service CRS) and native cell size.
+# elevation: 2x2 tiles of 512 px at 30 m overlapping by 16 px from (400000, 5200000), EPSG:32633.
+#   width = (512 - 16 + 512) * 30 m = 30240 m.
+# multispectral: six 400 px scenes at 10 m (4000 m), upper-left offsets 1500..6500 m east and
+#   1500..5500 m south of (400000, 5200000); their union is 401500..410500 x 5190500..5198500.
+#   Parts of that box hold no scene (transparent in PNG, nodata in TIFF) - as in a real mosaic.
+# monthly: a 1 degree global grid, EPSG:4326.
+SERVICES = {
+    "elevation": {"extent": (400_000.0, 5_169_760.0, 430_240.0, 5_200_000.0), "res": 30.0,
+                  "wkid": 32633, "decimals": 1},
+    "multispectral": {"extent": (401_500.0, 5_190_500.0, 410_500.0, 5_198_500.0), "res": 10.0,
+                      "wkid": 32633, "decimals": 1},
+    "monthly": {"extent": (-180.0, -90.0, 180.0, 90.0), "res": 1.0, "wkid": 4326, "decimals": 4},
+}
+
+# name: (image size, format parameters, expected content type, [(service, count), ...])
+GROUPS = {
+    "png": (256, {"format": "png"}, "image/png",
+            [("elevation", 18), ("multispectral", 16), ("monthly", 16)]),
+    "jpg": (256, {"format": "jpg"}, "image/jpeg",
+            [("elevation", 18), ("multispectral", 16), ("monthly", 16)]),
+    "tiff": (512, {"format": "tiff", "pixelType": "F32"}, "image/tiff",
+             [("elevation", 25), ("multispectral", 25)]),
+}
+CONTENT_TYPES = {name: group[2] for name, group in GROUPS.items()}
+
+MONTHLY_YEAR = 2024
+
+
+def _mid_month_ms(month: int) -> int:
+    """Epoch milliseconds of the 15th of `month` 2024, 12:00 UTC (inside that month's time extent)."""
+    assert 1 <= month <= 12 and calendar.monthrange(MONTHLY_YEAR, month)[1] >= 15
+    return int(datetime(MONTHLY_YEAR, month, 15, 12, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def _bbox(rng: random.Random, service: str, size: int) -> tuple[float, float, float, float]:
+    info = SERVICES[service]
+    xmin, ymin, xmax, ymax = info["extent"]
+    span = min(xmax - xmin, ymax - ymin)
+    # Finest: one source cell per output pixel (capped so a square still fits several times).
+    lo = min(info["res"] * size, span / 4)
+    side = math.exp(rng.uniform(math.log(lo), math.log(span)))
+    x0 = rng.uniform(xmin, xmax - side)
+    y0 = rng.uniform(ymin, ymax - side)
+    d = info["decimals"]
+    return (round(x0, d), round(y0, d), round(min(x0 + side, xmax), d), round(min(y0 + side, ymax), d))
+
+
+def build() -> dict[str, list[str]]:
+    """{group: [relative URL, ...]} - deterministic: same seed, same arithmetic, same strings."""
+    rng = random.Random(SEED)
+    out: dict[str, list[str]] = {}
+    for group, (size, fmt, _ctype, mix) in GROUPS.items():
+        urls = []
+        for service, count in mix:
+            info = SERVICES[service]
+            for _ in range(count):
+                box = _bbox(rng, service, size)
+                params = {"bbox": ",".join(f"{v:.{info['decimals']}f}" for v in box),
+                          "bboxSR": info["wkid"], "size": f"{size},{size}", **fmt}
+                if service == "monthly":
+                    params["time"] = _mid_month_ms(rng.randint(1, 12))
+                params["f"] = "image"
+                urls.append(f"/arcgis/rest/services/{service}/ImageServer/exportImage?"
+                            f"{urlencode(params, safe=',')}")
+        # Interleave services so any slice of the list (one client's share) mixes them.
+        rng.shuffle(urls)
+        out[group] = urls
+    return out
+
+
+def render() -> str:
+    lines = ["# Generated by benchmarks/urls.py - do not edit; regenerate with `python benchmarks/urls.py`.",
+             "# <group>\t<expected content type>\t<relative URL>"]
+    for group, urls in build().items():
+        lines += [f"{group}\t{CONTENT_TYPES[group]}\t{url}" for url in urls]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not URLS_TXT.exists() or URLS_TXT.read_text(encoding="utf-8") != text:
+            print(f"{URLS_TXT} is stale: run `python benchmarks/urls.py`", file=sys.stderr)
+            return 1
+        print(f"{URLS_TXT} is up to date")
+        return 0
+    URLS_TXT.write_text(text, encoding="utf-8")
+    counts = ", ".join(f"{g}: {len(u)}" for g, u in build().items())
+    print(f"wrote {URLS_TXT} ({counts})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
