@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 
 from ogc_gateway.config import ServiceConfig
 from ogc_gateway.engine import catalog as catalog_module
+from ogc_gateway.engine import rasterinfo
 from ogc_gateway.engine.catalog import Catalog
 from ogc_gateway.engine.errors import ConfigError
 from synth import (DEM_NODATA, MOSAIC_DATES, SCENE4_UTM_BOX, make_dem, make_mosaic, make_timeseries,
@@ -61,7 +62,7 @@ def test_sync_adds_then_leaves_unchanged_files_unopened(tmp_path, dem, monkeypat
 
     def refuse(*a, **k):
         raise AssertionError("an unchanged file was opened")
-    monkeypatch.setattr(catalog_module.rasterio, "open", refuse)
+    monkeypatch.setattr(rasterinfo.rasterio, "open", refuse)
     assert cat.sync() == catalog_module.SyncReport(added=0, removed=0, unchanged=4)
     # a fresh Catalog on the same database (a restart) does not re-read either
     assert Catalog(tmp_path / "c.db", service(dem)).sync().unchanged == 4
@@ -280,7 +281,7 @@ def test_changed_time_field_rederives_without_reading(tmp_path, mosaic, monkeypa
 
     def refuse(*a, **k):
         raise AssertionError("a file was re-read")
-    monkeypatch.setattr(catalog_module.rasterio, "open", refuse)
+    monkeypatch.setattr(rasterinfo.rasterio, "open", refuse)
     cat = Catalog(db, service(mosaic, catalog=mosaic / "catalog.csv", time_field="acquired"))
     assert cat.sync().unchanged == 4
     assert cat.info().time_extent == (ms(2024, 1, 15, 10, 30), ms(2024, 7, 15, 10, 30))

@@ -113,10 +113,10 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
     native = abs(ds.transform.a), abs(ds.transform.e)
     ratio = min((src_box[2] - src_box[0]) / native[0] / (col1 - col0),
                 (src_box[3] - src_box[1]) / native[1] / (row1 - row0))
-    level, factor = None, 1
+    level = None
     for i, f in enumerate(ds.overviews(1) or []):
         if f <= ratio * 1.0001:
-            level, factor = i, f
+            level = i
     src = pool.get(path, level) if level is not None else ds
     margin = _MARGIN[resampling]
     win = from_bounds(*src_box, transform=src.transform)

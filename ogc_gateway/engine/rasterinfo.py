@@ -1,0 +1,127 @@
+"""What the catalog learns from one raster file: its grid, bands, tags and statistics (read once,
+when the file is added), its footprint in the service CRS, and the service statistics that the
+items' partial sums add up to."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import transform as warp_transform
+
+from .read import data_band_indexes
+
+_STATS_SIZE = 512          # long side of the decimated read that feeds the statistics
+_DENSIFY = 10              # points per side of a footprint ring
+
+
+@dataclass(frozen=True, slots=True)
+class BandStats:
+    min: float
+    max: float
+    mean: float
+    stdv: float
+
+
+
+def _partial_stats(ds) -> list[list[float | None]]:
+    """Per band [count, sum, sum of squares, min, max] of valid pixels from a decimated read.
+
+    Sums are scaled by the decimation factor so that items of different sizes weigh by their true
+    pixel counts when the service aggregates them."""
+    scale = min(1.0, _STATS_SIZE / max(ds.width, ds.height))
+    h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
+    bands = data_band_indexes(ds)
+    data = ds.read(bands, out_shape=(len(bands), h, w), masked=True, resampling=Resampling.nearest)
+    weight = (ds.width * ds.height) / (w * h)
+    out = []
+    for band in data:
+        values = np.ma.compressed(band).astype("f8")
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            out.append([0.0, 0.0, 0.0, None, None])
+            continue
+        out.append([values.size * weight, float(values.sum()) * weight,
+                    float(np.square(values).sum()) * weight, float(values.min()), float(values.max())])
+    return out
+
+
+def read_raster(path: str) -> dict[str, Any]:
+    """Everything the catalog keeps about one file (the only place that opens it)."""
+    st = os.stat(path)
+    with rasterio.open(path) as ds:
+        if ds.crs is None:
+            raise ValueError("has no CRS")
+        tags = {k: v for k, v in ds.tags().items() if k != "AREA_OR_POINT"}
+        bands = data_band_indexes(ds)          # an alpha band is the mask, not a band of the service
+        return {
+            "mtime_ns": st.st_mtime_ns, "size": st.st_size, "crs_wkt": ds.crs.to_wkt(),
+            "transform": json.dumps(list(ds.transform)[:6]), "width": ds.width, "height": ds.height,
+            "band_count": len(bands), "dtype": np.dtype(ds.dtypes[0]).name,
+            "nodata": json.dumps(None if ds.nodata is None else float(ds.nodata)),
+            "band_names": json.dumps([ds.descriptions[i - 1] for i in bands]),
+            "overviews": json.dumps(ds.overviews(1)),
+            "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds)),
+        }
+
+
+@lru_cache(maxsize=256)
+def crs_from_wkt(wkt: str) -> CRS:
+    """A CRS per distinct WKT, parsed once."""
+    return CRS.from_wkt(wkt)
+
+
+def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int,
+                   dst_wkt: str) -> list[tuple[float, float]]:
+    """The item's pixel-grid outline, densified so curvature survives reprojection, in the service
+    CRS; closed (first point repeated)."""
+    steps = [i / _DENSIFY for i in range(_DENSIFY)]
+    grid = ([(s * width, 0.0) for s in steps] + [(width, s * height) for s in steps]
+            + [((1 - s) * width, height) for s in steps] + [(0.0, (1 - s) * height) for s in steps])
+    affine = Affine(*transform)
+    xs, ys = zip(*(affine @ p for p in grid))
+    if crs_from_wkt(crs_wkt) != crs_from_wkt(dst_wkt):
+        xs, ys = warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), list(xs), list(ys))
+    ring = [(float(x), float(y)) for x, y in zip(xs, ys)]
+    if not all(math.isfinite(c) for p in ring for c in p):
+        raise ValueError("footprint cannot be expressed in the service CRS")
+    return ring + [ring[0]]
+
+
+def ring_area(ring: list[tuple[float, float]]) -> float:
+    """Shoelace area of a closed ring."""
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))) / 2
+
+
+def ring_length(ring: list[tuple[float, float]]) -> float:
+    return sum(math.hypot(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+
+
+def ring_bounds(ring: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def aggregate_stats(partials: list[list[list[float | None]]], band_count: int) -> tuple[BandStats, ...]:
+    """Service statistics from each item's [count, sum, sumsq, min, max] per band (population stdv);
+    a band with no valid pixel anywhere gets zeros."""
+    out = []
+    for b in range(band_count):
+        parts = [p[b] for p in partials if b < len(p) and p[b][0]]
+        n = sum(p[0] for p in parts)
+        if not n:
+            out.append(BandStats(0.0, 0.0, 0.0, 0.0))
+            continue
+        mean = sum(p[1] for p in parts) / n
+        var = max(0.0, sum(p[2] for p in parts) / n - mean * mean)
+        out.append(BandStats(min(p[3] for p in parts), max(p[4] for p in parts), mean, math.sqrt(var)))
+    return tuple(out)
