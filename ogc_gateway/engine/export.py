@@ -18,7 +18,7 @@ from .errors import InvalidParameter, TooLarge
 from .functions import FunctionContext, apply, cast, describe
 from .grid import reproject_bounds
 from .mosaic import OPERATORS, order
-from .requests import ExportRequest, Grid, MosaicRule, Raster
+from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
 from .service import ImageService
 
 _STATS_RENDER_SIZE = 256    # a template's default-rendering statistics come from a render this big
@@ -27,8 +27,7 @@ _STATS_RENDER_SIZE = 256    # a template's default-rendering statistics come fro
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
-    ctx = FunctionContext(mosaic=lambda: mosaic(service, req),
-                          item=lambda oid: _item_raster(service, req, oid), stats=service.info.stats)
+    ctx = _context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
     raster = replace(raster, stretch=_stretch_hint(service, req, raster))
@@ -39,6 +38,12 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     if req.nodata:
         raster = mask_nodata(raster, req.nodata, req.nodata_match_all)
     return raster
+
+
+def _context(service: ImageService, req: ExportRequest) -> FunctionContext:
+    """What raster functions may ask for while answering `req`: its mosaic, one item, statistics."""
+    return FunctionContext(mosaic=lambda: mosaic(service, req),
+                           item=lambda oid: _item_raster(service, req, oid), stats=service.info.stats)
 
 
 def check_request(service: ImageService, req: ExportRequest) -> None:
@@ -133,9 +138,7 @@ def _template_stats(service: ImageService, req: ExportRequest):
     scale = max(xmax - xmin, ymax - ymin) / _STATS_RENDER_SIZE
     grid = Grid(info.crs, info.extent, max(1, round((xmax - xmin) / scale)), max(1, round((ymax - ymin) / scale)))
     overview = ExportRequest(grid=grid, rendering_rule=req.rendering_rule, resampling="nearest")
-    ctx = FunctionContext(mosaic=lambda: mosaic(service, overview),
-                          item=lambda oid: _item_raster(service, overview, oid), stats=info.stats)
-    out = apply(req.rendering_rule, ctx)
+    out = apply(req.rendering_rule, _context(service, overview))
     hints = []
     for band in out.data:
         values = band.compressed()
@@ -161,10 +164,8 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
     pixel = hits.all(axis=0) if match_all else hits.any(axis=0)
     mask = np.ma.getmaskarray(data) | pixel[np.newaxis]
     nodata = values[0] if len(set(values)) == 1 else raster.nodata
-    if nodata is not None and data.dtype.kind in "iu":
-        info = np.iinfo(data.dtype)
-        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
-            nodata = raster.nodata
+    if nodata is not None and not representable(nodata, data.dtype):
+        nodata = raster.nodata
     return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .catalog import Item
 from .errors import InvalidParameter
-from .requests import MosaicRule
+from .requests import MosaicRule, round_into
 
 Point = tuple[float, float]
 
@@ -183,11 +183,7 @@ class _Reduce(Operator):
         return self.acc
 
     def result(self):
-        out = self.final()
-        if self.dtype.kind in "iu":
-            info = np.iinfo(self.dtype)
-            out = np.clip(np.rint(out), info.min, info.max)
-        return np.ma.MaskedArray(out.astype(self.dtype),
+        return np.ma.MaskedArray(round_into(self.final(), self.dtype),
                                  mask=np.broadcast_to(self.count == 0, self.shape).copy())
 
 

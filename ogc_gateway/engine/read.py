@@ -23,7 +23,7 @@ from rasterio.windows import Window, from_bounds
 
 from .errors import InvalidParameter
 from .grid import reproject_bounds
-from .requests import Grid
+from .requests import Grid, round_into
 
 # GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
 for _key, _value in {"GDAL_CACHEMAX": "256", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -180,10 +180,7 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
             values = np.where(support > 0, out[:-1] / support, 0)
     mask = support < 0.5
     full = support > 0.999
-    if data.dtype.kind in "iu":
-        info = np.iinfo(data.dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
-    values = values.astype(data.dtype, copy=False)
+    values = round_into(values, data.dtype)
     return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
 
 

@@ -23,6 +23,25 @@ PIXEL_TYPES: dict[str, str] = {
 SUB_BYTE_MAX = {"U1": 1, "U2": 3, "U4": 15}
 
 
+def round_into(values: np.ndarray, dtype: Any) -> np.ndarray:
+    """Float results (resampled, averaged) as `dtype`: integers rounded and clamped to its range."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return values.astype(dtype, copy=False)
+
+
+def representable(value: float, dtype: Any, pixel_type: str | None = None) -> bool:
+    """Whether a nodata value can be stored exactly in `dtype` (and the sub-byte type's range)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return True
+    info = np.iinfo(dtype)
+    hi = SUB_BYTE_MAX.get(pixel_type, info.max) if pixel_type else info.max
+    return float(value).is_integer() and info.min <= value <= hi
+
+
 def pixel_type_of(dtype: Any) -> str:
     """The ArcGIS code of a numpy dtype (uint8 -> U8, float32 -> F32 ...)."""
     name = np.dtype(dtype).name

@@ -15,7 +15,6 @@ from rasterio.crs import CRS
 from ..config import Config, FunctionTemplate, Limits, ServiceConfig
 from .catalog import BandStats, Catalog, Field
 from .errors import ConfigError
-from .functions import is_known
 from .names import MOSAIC_SHORT
 from .requests import MosaicRule, pixel_type_of
 
@@ -130,8 +129,6 @@ def open_services(config: Config, *, sync: bool = True) -> dict[str, ImageServic
         if bad_bands:
             problems.append(f"services.{name}.default_band_ids: band {bad_bands[0]} does not exist "
                             f"(the service has {service.info.band_count} bands, 0..{service.info.band_count - 1})")
-        unknown = [t.function for t in svc.raster_functions if not is_known(t.function)]
-        problems.extend(f"services.{name}.raster_functions: unknown function {f!r}" for f in unknown)
         services[name] = service
     if problems:
         raise ConfigError(problems)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..catalog import BandStats
 from ..errors import InvalidParameter
-from ..requests import PIXEL_TYPES, SUB_BYTE_MAX, Raster, RenderingRule
+from ..requests import PIXEL_TYPES, SUB_BYTE_MAX, Raster, RenderingRule, representable
 
 
 @dataclass
@@ -80,14 +80,7 @@ def cast(raster: Raster, pixel_type: str) -> Raster:
     else:
         values = data.data.astype(dtype)
     nodata = raster.nodata
-    if nodata is not None and not _representable(nodata, dtype, pixel_type):
+    if nodata is not None and not representable(nodata, dtype, pixel_type):
         nodata = None
     return replace(raster, data=np.ma.MaskedArray(values, mask=np.ma.getmaskarray(data)),
                    pixel_type=pixel_type, nodata=nodata)
-
-
-def _representable(value: float, dtype: np.dtype, pixel_type: str) -> bool:
-    if dtype.kind == "f":
-        return True
-    info = np.iinfo(dtype)
-    return float(value).is_integer() and info.min <= value <= SUB_BYTE_MAX.get(pixel_type, info.max)
