@@ -24,15 +24,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 
 from ..config import ServiceConfig
-from .errors import ConfigError, NotFound
+from .errors import ConfigError, InvalidParameter, NotFound
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
                          ring_area, ring_bounds, ring_length)
+
+if TYPE_CHECKING:
+    from .where import Where
 
 log = logging.getLogger("ogc_gateway.catalog")
 
@@ -555,34 +558,45 @@ class Catalog:
 
     def items(self, bbox: tuple[float, float, float, float] | None = None,
               time: tuple[int | None, int | None] | None = None,
-              oids: tuple[int, ...] | None = None) -> list[Item]:
+              oids: tuple[int, ...] | None = None, where: Where | None = None,
+              pixel_size: float | None = None,
+              order_by: tuple[tuple[str, bool], ...] = ()) -> list[Item]:
         """Items intersecting bbox (service CRS), whose time extent meets the window (None = open
-        end; items without a time never match), among oids; ordered by OBJECTID."""
-        where, params = [], []
+        end; items without a time never match), among oids, matching a compiled where clause,
+        visible at pixel_size (MinPS <= ps <= MaxPS); ordered by `order_by` (field, ascending)
+        pairs, then OBJECTID."""
+        where_sql, params = [], []
+        if where is not None:
+            where_sql.append(where.sql)
+            params += list(where.params)
+        if pixel_size is not None:
+            where_sql.append("i.MinPS <= ? AND i.MaxPS >= ?")
+            params += [float(pixel_size)] * 2
         if bbox is not None:
             xmin, ymin, xmax, ymax = (float(v) for v in bbox)
             # R*Tree narrows (its float32 boxes are rounded outward); the exact bounds decide.
-            where.append("r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? "
-                         "AND maxy >= ? AND miny <= ?)")
-            where.append("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
+            where_sql.append("r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? "
+                             "AND maxy >= ? AND miny <= ?)")
+            where_sql.append("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
             params += [xmin, xmax, ymin, ymax] * 2
         if time is not None:
             start, end = time
-            where.append("r.time_start IS NOT NULL")
+            where_sql.append("r.time_start IS NOT NULL")
             if end is not None:
-                where.append("r.time_start <= ?")
+                where_sql.append("r.time_start <= ?")
                 params.append(int(end))
             if start is not None:
-                where.append("r.time_end >= ?")
+                where_sql.append("r.time_end >= ?")
                 params.append(int(start))
         if oids is not None:
-            where.append("i.OBJECTID IN (SELECT value FROM json_each(?))")
+            where_sql.append("i.OBJECTID IN (SELECT value FROM json_each(?))")
             params.append(json.dumps([int(o) for o in oids]))
         sql = ("SELECT r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.* "
                "FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        cursor = self._con().execute(sql + " ORDER BY i.OBJECTID", params)
+        if where_sql:
+            sql += " WHERE " + " AND ".join(f"({w})" for w in where_sql)
+        keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
+        cursor = self._con().execute(sql + " ORDER BY " + ", ".join(keys + ["i.OBJECTID"]), params)
         names = [d[0] for d in cursor.description[8:]]
         return [self._item(row, names) for row in cursor.fetchall()]
 
@@ -594,9 +608,34 @@ class Catalog:
                     crs_wkt=crs_wkt, cell_size=attrs["LowPS"], center=(attrs["CenterX"], attrs["CenterY"]),
                     zorder=attrs["ZOrder"], time_start=t0, time_end=t1, attributes=attrs)
 
+    def _field(self, name: str) -> str:
+        """A field's own spelling (names match case-insensitively); unknown names are refused."""
+        for f in self.info().fields:
+            if f.name.lower() == name.lower() and f.type != GEOMETRY:
+                return f.name
+        raise InvalidParameter("orderByFields", f"unknown field {name!r}")
+
     def item(self, oid: int) -> Item | None:
         found = self.items(oids=(oid,))
         return found[0] if found else None
+
+    def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
+        """Closed footprint rings (service CRS) of several items in one query."""
+        rows = self._con().execute("SELECT oid, footprint FROM rasters WHERE footprint IS NOT NULL AND oid IN "
+                                   "(SELECT value FROM json_each(?))", (json.dumps([int(o) for o in oids]),))
+        return {oid: [tuple(p) for p in json.loads(ring)] for oid, ring in rows}
+
+    def record(self, oid: int) -> dict[str, Any]:
+        """What was read from an item's file: grid, bands, overviews, tags, partial statistics."""
+        cursor = self._con().execute(f"SELECT {', '.join(_READ_COLUMNS)} FROM rasters WHERE oid = ? "
+                                     "AND footprint IS NOT NULL", (int(oid),))
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFound(f"Raster {oid} does not exist.")
+        out = dict(zip(_READ_COLUMNS, row))
+        for key in ("transform", "nodata", "band_names", "overviews", "tags", "stats"):
+            out[key] = json.loads(out[key]) if out[key] is not None else None
+        return out
 
     def footprint(self, oid: int) -> list[tuple[float, float]]:
         """The item's closed footprint ring in the service CRS."""

@@ -18,6 +18,7 @@ from .errors import InvalidParameter, TooLarge
 from .functions import FunctionContext, apply, cast, describe
 from .grid import reproject_bounds
 from .mosaic import OPERATORS, order
+from .query import selected, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
 from .service import ImageService
 
@@ -62,8 +63,7 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
             raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
                                               f"bands (0..{bands - 1})")
     rule = req.mosaic_rule or service.info.default_rule
-    if rule.where:
-        raise InvalidParameter("mosaicRule", "where clauses in mosaic rules are not supported yet")
+    where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     if rule.item_rendering_rule is not None:
         raise InvalidParameter("mosaicRule", "itemRenderingRule is not supported yet")
     if rule.operation not in OPERATORS:
@@ -82,13 +82,7 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     info = service.info
     grid = req.grid
     rule = req.mosaic_rule or info.default_rule
-    oids = None
-    if rule.method == "esriMosaicLockRaster":
-        if not rule.lock_raster_ids:
-            raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
-        oids = rule.lock_raster_ids
-    time = (req.time.start, req.time.end) if req.time else None
-    candidates = service.catalog.items(bbox=_bounds_in_service(grid, info), time=time, oids=oids)
+    candidates = selected(service, rule, bbox=_bounds_in_service(grid, info), time=req.time)
     ordered = order(candidates, rule, view_center=_center_in_service(grid, info),
                     northwest=(info.extent[0], info.extent[3]))
     resampling = req.resampling
@@ -128,7 +122,7 @@ def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
             return tuple((s.min, s.max) for s in service.info.stats)
         return None
     if rule.template and raster.data.dtype != np.uint8:
-        return service.template_stretch(rule.template, lambda: _template_stats(service, req))
+        return service.cached(f"stretch:{rule.template.lower()}", lambda: _template_stats(service, req))
     return None
 
 

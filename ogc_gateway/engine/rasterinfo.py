@@ -15,10 +15,9 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
 from rasterio.warp import transform as warp_transform
 
-from .read import data_band_indexes
+from .read import data_band_indexes, decimated
 
 _STATS_SIZE = 512          # long side of the decimated read that feeds the statistics
 _DENSIFY = 10              # points per side of a footprint ring
@@ -38,11 +37,8 @@ def _partial_stats(ds) -> list[list[float | None]]:
 
     Sums are scaled by the decimation factor so that items of different sizes weigh by their true
     pixel counts when the service aggregates them."""
-    scale = min(1.0, _STATS_SIZE / max(ds.width, ds.height))
-    h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
-    bands = data_band_indexes(ds)
-    data = ds.read(bands, out_shape=(len(bands), h, w), masked=True, resampling=Resampling.nearest)
-    weight = (ds.width * ds.height) / (w * h)
+    data = decimated(ds, _STATS_SIZE)
+    weight = (ds.width * ds.height) / (data.shape[1] * data.shape[2])
     out = []
     for band in data:
         values = np.ma.compressed(band).astype("f8")

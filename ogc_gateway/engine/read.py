@@ -22,6 +22,7 @@ from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
 from .errors import InvalidParameter
+from .geometry import points_to_crs
 from .grid import reproject_bounds
 from .requests import Grid, round_into
 
@@ -84,6 +85,15 @@ class ReadPlan:
 def data_band_indexes(ds) -> list[int]:
     """1-based indexes of the bands that hold data (an alpha band is a mask, not a band)."""
     return [i for i, ci in enumerate(ds.colorinterp, start=1) if ci != ColorInterp.alpha] or [1]
+
+
+def decimated(ds, long_side: int) -> np.ma.MaskedArray:
+    """An open dataset's data bands read whole at most `long_side` pixels a side (nearest, so
+    values stay source values; GDAL takes an overview when one fits)."""
+    scale = min(1.0, long_side / max(ds.width, ds.height))
+    h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
+    bands = data_band_indexes(ds)
+    return ds.read(bands, out_shape=(len(bands), h, w), masked=True, resampling=Resampling.nearest)
 
 
 def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> ReadPlan | None:
@@ -196,3 +206,59 @@ def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):
     rx, ry = grid.res
     x0, _, _, y1 = grid.bounds
     return x0 + col0 * rx, y1 - row1 * ry, x0 + col1 * rx, y1 - row0 * ry
+
+
+def _kernel(t: np.ndarray, resampling: str) -> tuple[int, np.ndarray]:
+    """First tap offset and weights of a 1-D interpolation kernel at fractional offset(s) t."""
+    if resampling == "bilinear":
+        return 0, np.array([1 - t, t])
+    a = -0.5                                       # Keys' cubic convolution, as GDAL's "cubic"
+    d = np.array([1 + t, t, 1 - t, 2 - t])
+    near = ((a + 2) * d ** 3 - (a + 3) * d ** 2 + 1)
+    far = (a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a)
+    return -1, np.where(d <= 1, near, far)
+
+
+def sample(path: str, xs, ys, crs: CRS, resampling: str = "nearest", pool: DatasetPool = POOL
+           ) -> np.ma.MaskedArray:
+    """Values of an item at points (given in `crs`) from its full-resolution pixels:
+    (points, bands) float64, masked where the item has no data.
+
+    nearest (and mode) take the pixel containing the point; bilinear and cubic weigh the valid
+    neighbours only, and a point whose own pixel is nodata stays nodata (as a warp would).
+    """
+    ds = pool.get(path)
+    bands = data_band_indexes(ds)
+    px, py = points_to_crs(xs, ys, crs, ds.crs)
+    out = np.ma.masked_all((len(px), len(bands)), dtype="f8")
+    inverse = ~ds.transform
+    for k, (x, y) in enumerate(zip(px, py)):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        col, row = inverse * (x, y)
+        c, r = math.floor(col), math.floor(row)
+        if not (0 <= c < ds.width and 0 <= r < ds.height):
+            continue
+        if resampling in ("nearest", "mode"):
+            window = Window(c, r, 1, 1)
+            valid = ds.read_masks(bands, window=window)[:, 0, 0] > 0
+            if valid.any():
+                values = ds.read(bands, window=window)[:, 0, 0].astype("f8")
+                out[k] = np.ma.MaskedArray(values, mask=~valid)
+            continue
+        fx, fy = col - 0.5, row - 0.5
+        c0, r0 = math.floor(fx), math.floor(fy)
+        start, wx = _kernel(np.float64(fx - c0), resampling)
+        _, wy = _kernel(np.float64(fy - r0), resampling)
+        taps = len(wx)
+        window = Window(c0 + start, r0 + start, taps, taps)
+        values = ds.read(bands, window=window, boundless=True, fill_value=0).astype("f8")
+        valid = ds.read_masks(bands, window=window, boundless=True) > 0
+        if not valid[:, r - (r0 + start), c - (c0 + start)].any():
+            continue
+        weights = np.outer(wy, wx)[np.newaxis] * valid
+        total = weights.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = (values * weights).sum(axis=(1, 2)) / total
+        out[k] = np.ma.MaskedArray(result, mask=~valid[:, r - (r0 + start), c - (c0 + start)])
+    return out

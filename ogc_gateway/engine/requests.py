@@ -133,6 +133,35 @@ class ExportRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogQuery:
+    """query (and the catalog CLI): which items, in which order, which page."""
+
+    where: str | None = None
+    oids: tuple[int, ...] | None = None          # when given, every other filter is ignored
+    geometry: Any = None                        # shapely geometry in the service CRS
+    spatial_rel: str = "intersects"             # a key of engine.geometry.SPATIAL_RELATIONS
+    time: TimeWindow | None = None
+    pixel_size: float | None = None             # only items visible at it (MinPS <= ps <= MaxPS)
+    mosaic_rule: MosaicRule | None = None       # only the rule's items (where, fids, lockRasterIds)
+    order_by: tuple[tuple[str, bool], ...] = ()  # (field, ascending)
+    offset: int = 0
+    count: int | None = None                    # page size (capped by max_record_count)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRequest:
+    """identify, getSamples, GetFeatureInfo: values at points (in the service CRS)."""
+
+    points: tuple[tuple[float, float], ...]
+    mosaic_rule: MosaicRule | None = None
+    rendering_rule: RenderingRule | None = None
+    time: TimeWindow | None = None
+    pixel_size: float | None = None             # None: the service's native cell size
+    resampling: str = "nearest"
+    max_items: int | None = None                # catalog items reported per point
+
+
+@dataclass(frozen=True, slots=True)
 class Raster:
     """The one value that flows through the engine: a masked (bands, rows, cols) array on a grid.
 

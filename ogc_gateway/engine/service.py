@@ -58,16 +58,16 @@ class ImageService:
         self.catalog = catalog
         self.info = _service_info(config, catalog)
         self.templates = {t.name.lower(): t for t in config.raster_functions}
-        self._template_stretch: dict[str, tuple] = {}
+        self._cache: dict[str, object] = {}
         self._lock = threading.Lock()
 
-    def template_stretch(self, name: str, compute) -> tuple | None:
-        """Per-band (min, max) of a template's output, computed once (by `compute`) and kept."""
-        key = name.lower()
+    def cached(self, key: str, compute):
+        """A per-worker memo of service-wide results (template statistics, histograms), computed
+        once by `compute()` on first use."""
         with self._lock:
-            if key not in self._template_stretch:
-                self._template_stretch[key] = compute()
-            return self._template_stretch[key]
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]
 
 
 def _service_info(config: ServiceConfig, catalog: Catalog) -> ServiceInfo:

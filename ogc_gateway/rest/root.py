@@ -9,7 +9,7 @@ from ..engine.requests import RenderingRule
 from ..engine.service import ServiceInfo
 
 CURRENT_VERSION = 11.3
-CAPABILITIES = "Image,Metadata"
+CAPABILITIES = "Image,Metadata,Catalog"
 _MOSAIC_OPERATOR_SHORT = {"MT_FIRST": "First", "MT_LAST": "Last", "MT_MIN": "Min", "MT_MAX": "Max",
                           "MT_MEAN": "Mean", "MT_BLEND": "Blend", "MT_SUM": "Sum"}
 ALLOWED_METHODS = ("esriMosaicNorthwest", "esriMosaicCenter", "esriMosaicAttribute",
@@ -36,6 +36,13 @@ def data_type(info: ServiceInfo, bands: int, pixel_type: str) -> str:
     if bands in (3, 4) and pixel_type == "U8":
         return "esriImageServiceDataTypeRGB"
     return "esriImageServiceDataTypeGeneric"
+
+
+def function_infos(info: ServiceInfo) -> list[dict]:
+    """The service's raster-function templates (applied after mosaicking: functionType 0)."""
+    return [{"name": "None", "description": "Raw pixel values.", "help": "", "functionType": 0}] + [
+        {"name": t.name, "description": t.description or f"{t.function} template", "help": "", "functionType": 0}
+        for t in info.templates]
 
 
 def root_json(info: ServiceInfo, rule: RenderingRule | None = None) -> dict:
@@ -85,16 +92,14 @@ def root_json(info: ServiceInfo, rule: RenderingRule | None = None) -> dict:
         "maxRecordCount": info.limits.max_record_count,
         "maxMosaicImageCount": info.limits.max_mosaic_image_count,
         "allowRasterFunction": True,
-        "rasterFunctionInfos": [{"name": "None", "description": "Raw pixel values.", "help": ""}] + [
-            {"name": t.name, "description": t.description or f"{t.function} template", "help": ""}
-            for t in info.templates],
+        "rasterFunctionInfos": function_infos(info),
         "rasterTypeInfos": [{"name": "Raster Dataset", "description": "Supports GDAL raster datasets",
                              "help": ""}],
         "mensurationCapabilities": "",
-        "hasHistograms": False, "hasColormap": False, "hasRasterAttributeTable": False,
+        "hasHistograms": True, "hasColormap": False, "hasRasterAttributeTable": False,
         "minScale": 0, "maxScale": 0,
         "exportTilesAllowed": False,
-        "supportsStatistics": False, "supportsAdvancedQueries": False,
+        "supportsStatistics": False, "supportsAdvancedQueries": True,
         "editFieldsInfo": None, "ownershipBasedAccessControlForRasters": None,
         "allowComputeTiePoints": False, "useStandardizedQueries": True,
         "singleFusedMapCache": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import urlencode
 
@@ -11,7 +12,9 @@ from .. import __version__
 from ..engine.errors import GatewayError, InvalidParameter, NotFound
 from ..engine.functions import parse_rendering_rule
 from ..engine.grid import sr_json
+from . import catalog as cat
 from . import export as ex
+from . import inspect as ins
 from .gateway import gateway
 from .params import Params
 from .responses import check_callback, error_response, json_response
@@ -79,6 +82,8 @@ def root(name: str):
     p = params()
     svc = gateway().service(name)
     f = p.enum("f", _F_ROOT | {"kmz": "html", "lyr": "html", "help": "html"}, "html")
+    if (p.get("option") or "").lower() == "footprints" and f != "html":
+        return respond(cat.footprints_collection(p, svc), p)
     rule = parse_rendering_rule(p.json_or_text("renderingRule"), svc.templates)
     body = root_json(svc.info, rule)
     if f == "html":
@@ -121,6 +126,93 @@ def _export_form(svc, p: Params):
         pairs = [(k, v) for k, v in request.values.items(multi=True) if k.lower() != "f"]
         image_url = f"{request.base_url}?{urlencode(pairs + [('f', 'image')])}"
     return render_template("export.html", svc=svc.info, values=values, image_url=image_url)
+
+
+# --- catalog and inspection (query, identify, getSamples, histograms, legend, items) ---------------
+
+_SERVICE = "/arcgis/rest/services/<name>/ImageServer"
+_F_JSON = {"json": "json", "pjson": "pjson", "html": "html"}
+_OPERATIONS = {
+    # operation: (title, the parameters of its HTML form, what answers it)
+    "query": ("Query", ["where", "objectIds", "time", "geometry", "geometryType", "inSR", "spatialRel",
+                        "outFields", "returnGeometry", "outSR", "returnIdsOnly", "returnCountOnly",
+                        "returnExtentOnly", "pixelSize", "orderByFields", "resultOffset", "resultRecordCount",
+                        "mosaicRule"], cat.run_query),
+    "identify": ("Identify", ["geometry", "geometryType", "mosaicRule", "renderingRule", "renderingRules",
+                              "pixelSize", "time", "returnGeometry", "returnCatalogItems", "returnPixelValues",
+                              "maxItemCount", "sliceId"], ins.run_identify),
+    "getSamples": ("Get Samples", ["geometry", "geometryType", "sampleDistance", "sampleCount", "mosaicRule",
+                                   "pixelSize", "returnFirstValueOnly", "interpolation", "outFields", "sliceId",
+                                   "time", "renderingRule"], ins.run_get_samples),
+    "computeHistograms": ("Compute Histograms", ["geometry", "geometryType", "mosaicRule", "renderingRule",
+                                                 "pixelSize", "time"], ins.compute_histograms),
+    "computeStatisticsHistograms": ("Compute Statistics and Histograms",
+                                    ["geometry", "geometryType", "mosaicRule", "renderingRule", "pixelSize",
+                                     "time"],
+                                    lambda p, svc: ins.compute_histograms(p, svc, with_statistics=True)),
+    "histograms": ("Histograms", ["renderingRule"], ins.histograms_resource),
+    "statistics": ("Statistics", ["renderingRule"], ins.statistics_resource),
+    "keyProperties": ("Key Properties", [], lambda p, svc: cat.key_properties(svc)),
+    "legend": ("Legend", ["bandIds", "renderingRule"], ins.legend_json),
+    "rasterFunctionInfos": ("Raster Function Infos", [], lambda p, svc: ins.function_infos(svc)),
+}
+
+
+def _answer(name: str, title: str, form: list[str], compute):
+    """One JSON operation or resource: JSON (or JSONP) for clients, an HTML form page by default."""
+    p = params()
+    svc = gateway().service(name)
+    f = p.enum("f", _F_JSON, "html")
+    check_callback(p.get("callback"))
+    if f == "html":
+        asked = any(p.get(k) for k in form) or not form
+        result = json.dumps(compute(p, svc), indent=2) if asked else None
+        return render_template("operation.html", svc=svc.info, title=title,
+                               fields={k: p.get(k) or "" for k in form}, result=result)
+    return respond(compute(p, svc), p)
+
+
+def _operation_view(operation: str):
+    title, form, compute = _OPERATIONS[operation]
+
+    def view(name: str):
+        return _answer(name, title, form, compute)
+    view.__name__ = f"op_{operation}"
+    return view
+
+
+for _op in _OPERATIONS:
+    _view = _operation_view(_op)
+    for _path in (f"{_SERVICE}/{_op}", f"{_SERVICE}/{_op}/"):
+        bp.add_url_rule(_path, f"op_{_op}", _view, methods=["GET", "POST"])
+
+
+@bp.route(f"{_SERVICE}/info/thumbnail", methods=["GET"])
+def service_thumbnail(name: str):
+    return Response(ins.thumbnail(gateway().service(name)), content_type="image/png")
+
+
+@bp.route(f"{_SERVICE}/<raster_id>", methods=["GET", "POST"])
+@bp.route(f"{_SERVICE}/<raster_id>/info", methods=["GET", "POST"])
+@bp.route(f"{_SERVICE}/<raster_id>/info/keyProperties", methods=["GET", "POST"])
+def raster_item(name: str, raster_id: str):
+    svc = gateway().service(name)
+    item = cat.item_or_404(svc, raster_id)
+    tail = request.path.rstrip("/").rsplit("/", 2)
+    if tail[-1] == "keyProperties":
+        title, compute = f"Raster {item.oid} Key Properties", lambda p, s: cat.key_properties(s, item)
+    elif tail[-1] == "info":
+        title, compute = f"Raster {item.oid} Info", lambda p, s: cat.item_info(s, item)
+    else:
+        title, compute = f"Raster {item.oid}", lambda p, s: cat.item_json(s, item)
+    return _answer(name, title, [], compute)
+
+
+@bp.route(f"{_SERVICE}/<raster_id>/thumbnail", methods=["GET"])
+@bp.route(f"{_SERVICE}/<raster_id>/info/thumbnail", methods=["GET"])
+def raster_thumbnail(name: str, raster_id: str):
+    svc = gateway().service(name)
+    return Response(ins.thumbnail(svc, cat.item_or_404(svc, raster_id)), content_type="image/png")
 
 
 @bp.route("/arcgis/rest/services/<name>/ImageServer/<path:operation>", methods=["GET", "POST"])

@@ -1,0 +1,155 @@
+"""Vector geometry for the catalog and the sampling operations: shapely geometries moved between
+CRSs, the spatial relations of a query, and the points a line or an area is sampled at.
+
+Geometries cross CRSs densified first, so a long envelope edge becomes the curve it really is in
+the other CRS (a 4326 box over a UTM service is not a rectangle there).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS as ProjCRS
+from pyproj import Transformer
+from rasterio.crs import CRS
+from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
+
+from .errors import InvalidParameter
+
+_DENSIFY_STEPS = 16          # points per edge when a polygon or line changes CRS
+MAX_SAMPLES = 1000           # getSamples answers at most this many locations per request
+
+# Query geometry (first) against an item's footprint (second), as ArcGIS's esriSpatialRelEnum
+# defines them: "Contains" = the query geometry contains the footprint, "Within" = it lies inside it.
+SPATIAL_RELATIONS = {
+    "intersects": lambda q, f: q.intersects(f),
+    "contains": lambda q, f: q.contains(f),
+    "within": lambda q, f: q.within(f),
+    "crosses": lambda q, f: q.crosses(f),
+    "overlaps": lambda q, f: q.overlaps(f),
+    "touches": lambda q, f: q.touches(f),
+    "envelope-intersects": lambda q, f: box(*q.bounds).intersects(box(*f.bounds)),
+    "index-intersects": lambda q, f: box(*q.bounds).intersects(box(*f.bounds)),
+}
+
+
+@lru_cache(maxsize=64)
+def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
+    return Transformer.from_crs(ProjCRS.from_wkt(src_wkt), ProjCRS.from_wkt(dst_wkt), always_xy=True)
+
+
+def to_crs(geom: BaseGeometry, src: CRS, dst: CRS, *, name: str = "geometry") -> BaseGeometry:
+    """`geom` from `src` into `dst` (x/y order throughout), edges densified on the way."""
+    if src == dst:
+        return geom
+    if geom.geom_type in ("Polygon", "MultiPolygon", "LineString", "MultiLineString"):
+        xmin, ymin, xmax, ymax = geom.bounds
+        step = max(xmax - xmin, ymax - ymin) / _DENSIFY_STEPS
+        if step > 0:
+            geom = shapely.segmentize(geom, step)
+    tr = _transformer(src.to_wkt(), dst.to_wkt())
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        xs, ys = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
+        return np.column_stack([xs, ys])
+
+    out = shapely.transform(geom, move)
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise InvalidParameter(name, f"the {name} lies outside the area where {dst.to_string() or 'the CRS'} "
+                                     "is defined")
+    return out
+
+
+def points_to_crs(xs, ys, src: CRS, dst: CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinate arrays from `src` to `dst`; points that cannot be moved come back as NaN."""
+    xs, ys = np.asarray(xs, dtype="f8"), np.asarray(ys, dtype="f8")
+    if src == dst:
+        return xs, ys
+    out = _transformer(src.to_wkt(), dst.to_wkt()).transform(xs, ys, errcheck=False)
+    return np.asarray(out[0], dtype="f8"), np.asarray(out[1], dtype="f8")
+
+
+def ring_polygon(ring) -> Polygon:
+    return Polygon(ring)
+
+
+def clockwise_rings(geom: BaseGeometry) -> list[list[list[float]]]:
+    """Esri polygon rings: outer rings clockwise, holes counter-clockwise (ArcGIS JSON's rule)."""
+    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+    rings = []
+    for poly in polys:
+        poly = shapely.geometry.polygon.orient(poly, sign=-1.0)
+        rings.append([[x, y] for x, y in poly.exterior.coords])
+        rings.extend([[x, y] for x, y in hole.coords] for hole in poly.interiors)
+    return rings
+
+
+def sample_line(line: BaseGeometry, distance: float | None, count: int | None) -> list[Point]:
+    """Points along a (multi)line: every `distance`, or `count` evenly spaced, or its vertices."""
+    parts = list(line.geoms) if line.geom_type == "MultiLineString" else [line]
+    if distance is None and count is None:
+        points = [Point(c) for part in parts for c in part.coords]
+    else:
+        total = sum(p.length for p in parts)
+        if count is not None:
+            distance = total / max(count - 1, 1)
+        if distance <= 0:
+            raise InvalidParameter("sampleDistance", "must be positive")
+        if total / distance + len(parts) > MAX_SAMPLES:
+            raise InvalidParameter("sampleDistance", f"the line would give more than {MAX_SAMPLES} samples")
+        points = []
+        for part in parts:
+            n = int(math.floor(part.length / distance + 1e-9))
+            points += [part.interpolate(k * distance) for k in range(n + 1)]
+            if part.length - n * distance > 1e-9 * max(part.length, 1):
+                points.append(Point(part.coords[-1]))
+    if len(points) > MAX_SAMPLES:
+        raise InvalidParameter("geometry", f"{len(points)} locations; at most {MAX_SAMPLES} per request")
+    return points
+
+
+def sample_area(area: BaseGeometry, distance: float | None, count: int | None) -> list[Point]:
+    """Cell centres of a regular grid over an area that fall inside it: spacing `distance`, or
+    chosen so about `count` (default 100) cells lie inside."""
+    xmin, ymin, xmax, ymax = area.bounds
+    if distance is None:
+        wanted = count or 100
+        distance = math.sqrt(max(area.area, 1e-300) / wanted)
+    if distance <= 0:
+        raise InvalidParameter("sampleDistance", "must be positive")
+    cols = max(1, math.ceil((xmax - xmin) / distance - 1e-9))
+    rows = max(1, math.ceil((ymax - ymin) / distance - 1e-9))
+    if cols * rows > 4 * MAX_SAMPLES:
+        raise InvalidParameter("sampleDistance", f"the area would give more than {MAX_SAMPLES} samples")
+    xs = xmin + (np.arange(cols) + 0.5) * (xmax - xmin) / cols
+    ys = ymax - (np.arange(rows) + 0.5) * (ymax - ymin) / rows
+    gx, gy = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(area, gx.ravel(), gy.ravel())
+    points = [Point(x, y) for x, y in zip(gx.ravel()[inside], gy.ravel()[inside])]
+    if len(points) > MAX_SAMPLES:
+        raise InvalidParameter("sampleCount", f"{len(points)} locations; at most {MAX_SAMPLES} per request")
+    return points
+
+
+def sample_points(geom: BaseGeometry, distance: float | None = None, count: int | None = None
+                  ) -> list[Point]:
+    """The locations getSamples answers for any geometry."""
+    kind = geom.geom_type
+    if kind == "Point":
+        return [geom]
+    if kind == "MultiPoint":
+        points = list(geom.geoms)
+        if len(points) > MAX_SAMPLES:
+            raise InvalidParameter("geometry", f"{len(points)} points; at most {MAX_SAMPLES} per request")
+        return points
+    if kind in ("LineString", "MultiLineString"):
+        return sample_line(geom, distance, count)
+    return sample_area(geom, distance, count)
+
+
+__all__ = ["SPATIAL_RELATIONS", "MAX_SAMPLES", "to_crs", "points_to_crs", "clockwise_rings",
+           "sample_points", "ring_polygon", "box", "Point", "MultiPoint", "LineString", "Polygon"]
