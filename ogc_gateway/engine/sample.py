@@ -52,7 +52,9 @@ def _rule(service: ImageService, req: SampleRequest) -> MosaicRule:
 def items_at(service: ImageService, req: SampleRequest, x: float, y: float) -> list[Item]:
     """Items whose footprint holds the point, in mosaic order for a view centred on it."""
     rule = _rule(service, req)
-    found = selected(service, rule, bbox=(x, y, x, y), time=req.time, pixel_size=req.pixel_size)
+    # No MinPS/MaxPS filter here: the export path reads every item at any scale (overviews), so
+    # the items listed are the ones the mosaic value really comes from.
+    found = selected(service, rule, bbox=(x, y, x, y), time=req.time)
     rings = service.catalog.footprints([i.oid for i in found])
     point = Point(x, y)
     inside = [i for i in found if i.oid in rings and Polygon(rings[i.oid]).covers(point)]
@@ -123,12 +125,17 @@ def get_samples(service: ImageService, req: SampleRequest, first_value_only: boo
             out += [Sample(n, (x, y), i, reader.sample(i.path, [x], [y], crs, req.resampling)[0]) for i in items]
             continue
         top, values = None, None
-        for item in items:
-            v = reader.sample(item.path, [x], [y], crs, req.resampling)[0]
-            if not np.ma.getmaskarray(v).all():
-                top, values = item, v
-                break
-        if processed:
+        if processed:          # the operator decides which item the value comes from
+            per_item = [reader.sample(i.path, [x], [y], crs, req.resampling)[0] for i in items]
+            shares = _visibilities(per_item, rule.operation)
+            if any(shares):
+                top = items[int(np.argmax(shares))]
             values = mosaic_value(service, replace(req, points=((x, y),)), x, y, req.rendering_rule)
+        else:
+            for item in items:
+                v = reader.sample(item.path, [x], [y], crs, req.resampling)[0]
+                if not np.ma.getmaskarray(v).all():
+                    top, values = item, v
+                    break
         out.append(Sample(n, (x, y), top, values))
     return out
