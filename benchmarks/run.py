@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 import urls as url_list  # noqa: E402  (benchmarks/urls.py, beside this file)
 
 MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
-         "image/tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")}
+         "image/tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), "application/json": (b"{",)}
 SAMPLE_EVERY = 0.2
 
 
@@ -173,6 +173,8 @@ def check(resp: requests.Response, ctype: str) -> str | None:
         return f"HTTP {resp.status_code} {got or '-'}: {snippet}"
     if not resp.content.startswith(MAGIC[ctype]):
         return f"HTTP 200 {got} but the body does not start like one ({resp.content[:8]!r})"
+    if resp.content.startswith(b'{"error"'):
+        return f"HTTP 200 error body: {resp.content[:200].decode('utf-8', 'replace')}"
     return None
 
 
@@ -291,15 +293,15 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per group (default: 15)")
     ap.add_argument("--dir", type=Path, help="demo data folder (default: a temporary folder; an "
                     "existing demo there is reused)")
-    ap.add_argument("--groups", default=",".join(url_list.GROUPS),
+    ap.add_argument("--groups", default=",".join(url_list.CONTENT_TYPES),
                     help="comma-separated groups (default: %(default)s)")
     ap.add_argument("--results", type=Path, default=HERE / "results", help="where the JSON goes")
     args = ap.parse_args()
 
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    unknown = [g for g in groups if g not in url_list.GROUPS]
+    unknown = [g for g in groups if g not in url_list.CONTENT_TYPES]
     if unknown or not groups:
-        ap.error(f"unknown group(s) {unknown}; choose from {', '.join(url_list.GROUPS)}")
+        ap.error(f"unknown group(s) {unknown}; choose from {', '.join(url_list.CONTENT_TYPES)}")
     all_urls = url_list.build()
 
     tmp = None

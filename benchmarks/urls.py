@@ -12,6 +12,9 @@ Groups:
   png   256x256 PNG   (elevation, multispectral, monthly with a time instant)
   jpg   256x256 JPEG  (the same mix)
   tiff  512x512 float32 TIFF, pixelType=F32 (elevation, multispectral)
+  identify    identify at a point (elevation, multispectral, monthly with a time instant)
+  samples     getSamples along a two-point polyline, 50 samples (elevation, multispectral)
+  query       catalog query: a where clause and an envelope, features with footprints (multispectral)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -56,7 +59,16 @@ GROUPS = {
     "tiff": (512, {"format": "tiff", "pixelType": "F32"}, "image/tiff",
              [("elevation", 25), ("multispectral", 25)]),
 }
+# name: (operation, [(service, count), ...]) - JSON answers
+JSON_GROUPS = {
+    "identify": ("identify", [("elevation", 20), ("multispectral", 20), ("monthly", 10)]),
+    "samples": ("getSamples", [("elevation", 25), ("multispectral", 25)]),
+    "query": ("query", [("multispectral", 50)]),
+}
+WHERE = ["cloud_cover < {n}", "sensor = 'DemoSat-A' AND cloud_cover < {n}", "acquired > DATE '2024-0{m}-01'",
+         "UPPER(sensor) LIKE 'DEMOSAT-B%' OR cloud_cover BETWEEN 0 AND {n}"]
 CONTENT_TYPES = {name: group[2] for name, group in GROUPS.items()}
+CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
 
 MONTHLY_YEAR = 2024
 
@@ -100,7 +112,40 @@ def build() -> dict[str, list[str]]:
         # Interleave services so any slice of the list (one client's share) mixes them.
         rng.shuffle(urls)
         out[group] = urls
+    for group, (operation, mix) in JSON_GROUPS.items():
+        urls = []
+        for service, count in mix:
+            for _ in range(count):
+                params = _json_params(rng, operation, service)
+                params["f"] = "json"
+                urls.append(f"/arcgis/rest/services/{service}/ImageServer/{operation}?"
+                            f"{urlencode(params, safe=',')}")
+        rng.shuffle(urls)
+        out[group] = urls
     return out
+
+
+def _point(rng: random.Random, service: str) -> tuple[float, float]:
+    xmin, ymin, xmax, ymax = SERVICES[service]["extent"]
+    d = SERVICES[service]["decimals"]
+    return round(rng.uniform(xmin, xmax), d), round(rng.uniform(ymin, ymax), d)
+
+
+def _json_params(rng: random.Random, operation: str, service: str) -> dict:
+    if operation == "identify":
+        x, y = _point(rng, service)
+        params = {"geometry": f"{x},{y}", "geometryType": "esriGeometryPoint", "returnCatalogItems": "true"}
+        if service == "monthly":
+            params["time"] = _mid_month_ms(rng.randint(1, 12))
+        return params
+    if operation == "getSamples":
+        (x0, y0), (x1, y1) = _point(rng, service), _point(rng, service)
+        return {"geometry": f'{{"paths":[[[{x0},{y0}],[{x1},{y1}]]]}}', "geometryType": "esriGeometryPolyline",
+                "sampleCount": 50, "returnFirstValueOnly": "true"}
+    box = _bbox(rng, service, 64)
+    where = rng.choice(WHERE).format(n=rng.randint(1, 40), m=rng.randint(1, 9))
+    return {"where": where, "geometry": ",".join(str(v) for v in box),
+            "geometryType": "esriGeometryEnvelope", "outFields": "*", "returnGeometry": "true"}
 
 
 def render() -> str:

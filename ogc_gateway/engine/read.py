@@ -87,6 +87,12 @@ def data_band_indexes(ds) -> list[int]:
     return [i for i, ci in enumerate(ds.colorinterp, start=1) if ci != ColorInterp.alpha] or [1]
 
 
+def block_size(path: str, pool: DatasetPool = POOL) -> tuple[int, int]:
+    """(width, height) of the file's internal blocks (tiles, or strips as wide as the image)."""
+    rows, cols = pool.get(path).block_shapes[0]
+    return cols, rows
+
+
 def decimated(ds, long_side: int) -> np.ma.MaskedArray:
     """An open dataset's data bands read whole at most `long_side` pixels a side (nearest, so
     values stay source values; GDAL takes an overview when one fits)."""

@@ -50,7 +50,8 @@ def _rule(service: ImageService, req: SampleRequest) -> MosaicRule:
 
 
 def items_at(service: ImageService, req: SampleRequest, x: float, y: float) -> list[Item]:
-    """Items whose footprint holds the point, in mosaic order for a view centred on it."""
+    """Items whose footprint holds the point, in mosaic order for a view centred on it (at most
+    max_mosaic_image_count of them, the top ones)."""
     rule = _rule(service, req)
     # No MinPS/MaxPS filter here: the export path reads every item at any scale (overviews), so
     # the items listed are the ones the mosaic value really comes from.
@@ -59,7 +60,8 @@ def items_at(service: ImageService, req: SampleRequest, x: float, y: float) -> l
     point = Point(x, y)
     inside = [i for i in found if i.oid in rings and Polygon(rings[i.oid]).covers(point)]
     info = service.info
-    return order(inside, rule, view_center=(x, y), northwest=(info.extent[0], info.extent[3]))
+    ordered = order(inside, rule, view_center=(x, y), northwest=(info.extent[0], info.extent[3]))
+    return ordered[:info.limits.max_mosaic_image_count]       # as many as a mosaic would read
 
 
 def mosaic_value(service: ImageService, req: SampleRequest, x: float, y: float,

@@ -9,12 +9,13 @@ import math
 from rasterio.crs import CRS
 from shapely.geometry import Polygon, box
 
-from ..engine.catalog import GEOMETRY, Item
+from ..engine.catalog import BUILTIN_FIELDS, GEOMETRY, Item
 from ..engine.errors import InvalidParameter, NotFound
 from ..engine.geometry import SPATIAL_RELATIONS, to_crs
 from ..engine.grid import sr_json
 from ..engine.query import QueryResult, query
 from ..engine.rasterinfo import aggregate_stats
+from ..engine.read import block_size
 from ..engine.requests import CatalogQuery, pixel_type_of
 from ..engine.service import ImageService
 from .geometry import in_service_crs, parse_geometry, to_json
@@ -186,9 +187,9 @@ def item_info(service: ImageService, item: Item) -> dict:
     crs = CRS.from_wkt(rec["crs_wkt"])
     levels = len(rec["overviews"] or [])
     stats = aggregate_stats([rec["stats"]], rec["band_count"])
+    block = block_size(item.path)
     return {
-        "origin": {"x": c, "y": f}, "blockWidth": rec.get("block_width") or 512,
-        "blockHeight": rec.get("block_height") or 512,
+        "origin": {"x": c, "y": f}, "blockWidth": block[0], "blockHeight": block[1],
         "pixelSizeX": math.hypot(a, d), "pixelSizeY": math.hypot(b, e),
         "extent": envelope((min(xs), min(ys), max(xs), max(ys)), crs),
         "bandCount": rec["band_count"], "pixelType": pixel_type_of(rec["dtype"]),
@@ -206,17 +207,18 @@ def key_properties(service: ImageService, item: Item | None = None) -> dict:
         "BandProperties": [{"BandName": n} for n in info.band_names],
     }
     if item is None:
-        cells = [info.cell_size[0]]
-        body |= {"LowCellSize": min(cells), "HighCellSize": min(cells), "MinCellSize": min(cells),
-                 "MaxCellSize": max(cells)}
+        items = service.catalog.items()
+        body |= {"LowCellSize": min(i.attributes["LowPS"] for i in items),
+                 "HighCellSize": max(i.attributes["HighPS"] for i in items),
+                 "MinCellSize": min(i.attributes["MinPS"] for i in items),
+                 "MaxCellSize": max(i.attributes["MaxPS"] for i in items)}
         return body
     attrs = item.attributes
     body |= {"LowCellSize": attrs.get("LowPS"), "HighCellSize": attrs.get("HighPS"),
              "MinCellSize": attrs.get("MinPS"), "MaxCellSize": attrs.get("MaxPS")}
     rec = service.catalog.record(item.oid)
     body |= {k: v for k, v in (rec["tags"] or {}).items()}
-    builtin = {f.name for f in info.fields[:11]} | {"Shape_Length", "Shape_Area"}
-    body |= {k: v for k, v in attrs.items() if k not in builtin and v is not None}
+    body |= {k: v for k, v in attrs.items() if k.lower() not in BUILTIN_FIELDS and v is not None}
     if info.time_field and item.time_start is not None:
         body["AcquisitionDate"] = item.time_start
     return body
