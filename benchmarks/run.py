@@ -1,7 +1,7 @@
-"""Load benchmark of exportImage under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query) under gunicorn, on the demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff]
+                             [--groups png,jpg,tiff,identify,samples,query]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with
@@ -379,7 +379,7 @@ def main() -> int:
 
     md = table(rows)
     print()
-    print(f"exportImage under gunicorn: {args.workers} workers, {args.concurrency} clients, "
+    print(f"REST face under gunicorn: {args.workers} workers, {args.concurrency} clients, "
           f"{args.duration:g} s per group; nproc {meta['nproc']}, Python {meta['python']}, "
           f"commit {meta['commit']}")
     print()
