@@ -15,7 +15,7 @@ import shapely
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
-from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
+from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import InvalidParameter
@@ -71,10 +71,6 @@ def points_to_crs(xs, ys, src: CRS, dst: CRS) -> tuple[np.ndarray, np.ndarray]:
         return xs, ys
     out = _transformer(src.to_wkt(), dst.to_wkt()).transform(xs, ys, errcheck=False)
     return np.asarray(out[0], dtype="f8"), np.asarray(out[1], dtype="f8")
-
-
-def ring_polygon(ring) -> Polygon:
-    return Polygon(ring)
 
 
 def clockwise_rings(geom: BaseGeometry) -> list[list[list[float]]]:
@@ -150,6 +146,3 @@ def sample_points(geom: BaseGeometry, distance: float | None = None, count: int 
         return sample_line(geom, distance, count)
     return sample_area(geom, distance, count)
 
-
-__all__ = ["SPATIAL_RELATIONS", "MAX_SAMPLES", "to_crs", "points_to_crs", "clockwise_rings",
-           "sample_points", "ring_polygon", "box", "Point", "MultiPoint", "LineString", "Polygon"]

@@ -69,22 +69,23 @@ def _mosaic_rule(p: Params, service: ImageService) -> MosaicRule | None:
     return parse_mosaic_rule(p, info.default_rule, info.crs, service.templates)
 
 
-def _slice_id(p: Params) -> None:
-    """sliceId: this service has no multidimensional slices, so any given id must at least be one."""
+def _point_geometry(p: Params, service: ImageService, needed: str):
+    """identify's and getSamples' geometry ('x,y' in the service CRS, or JSON with its own SR),
+    and their sliceId (no multidimensional slices yet: checked, then ignored as exportImage does)."""
+    parsed = parse_geometry(p, service.info.crs, sr_param=None, default_type="esriGeometryPoint")
+    if parsed is None:
+        raise InvalidParameter("geometry", needed)
     value = p.number("sliceId")
     if value is not None and not value.is_integer():
         raise InvalidParameter("sliceId", "expected an integer slice id")
+    return parsed
 
 
 # --- identify -------------------------------------------------------------------------------------
 
 def run_identify(p: Params, service: ImageService) -> dict:
     info = service.info
-    parsed = parse_geometry(p, info.crs, sr_param=None, default_type="esriGeometryPoint")
-    if parsed is None:
-        raise InvalidParameter("geometry", "identify needs a point: 'x,y' or point JSON")
-    _slice_id(p)
-    geom = in_service_crs(parsed, info.crs)
+    geom = in_service_crs(_point_geometry(p, service, "identify needs a point: 'x,y' or point JSON"), info.crs)
     max_items = p.number("maxItemCount", None, lo=0)
     base = SampleRequest(points=(), mosaic_rule=_mosaic_rule(p, service),
                          rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
@@ -131,11 +132,7 @@ def _identify_one(service: ImageService, req: SampleRequest, rules, options) -> 
 
 def run_get_samples(p: Params, service: ImageService) -> dict:
     info = service.info
-    parsed = parse_geometry(p, info.crs, sr_param=None, default_type="esriGeometryPoint")
-    if parsed is None:
-        raise InvalidParameter("geometry", "getSamples needs a geometry")
-    _slice_id(p)
-    geom, crs = parsed
+    geom, crs = _point_geometry(p, service, "getSamples needs a geometry")
     distance = p.number("sampleDistance", None)
     if distance is not None and not distance > 0:
         raise InvalidParameter("sampleDistance", "must be positive")

@@ -192,20 +192,22 @@ def service_thumbnail(name: str):
     return Response(ins.thumbnail(gateway().service(name)), content_type="image/png")
 
 
-@bp.route(f"{_SERVICE}/<raster_id>", methods=["GET", "POST"])
-@bp.route(f"{_SERVICE}/<raster_id>/info", methods=["GET", "POST"])
-@bp.route(f"{_SERVICE}/<raster_id>/info/keyProperties", methods=["GET", "POST"])
-def raster_item(name: str, raster_id: str):
-    svc = gateway().service(name)
-    item = cat.item_or_404(svc, raster_id)
-    tail = request.path.rstrip("/").rsplit("/", 2)
-    if tail[-1] == "keyProperties":
-        title, compute = f"Raster {item.oid} Key Properties", lambda p, s: cat.key_properties(s, item)
-    elif tail[-1] == "info":
-        title, compute = f"Raster {item.oid} Info", lambda p, s: cat.item_info(s, item)
-    else:
-        title, compute = f"Raster {item.oid}", lambda p, s: cat.item_json(s, item)
-    return _answer(name, title, [], compute)
+_ITEM_PARTS = {  # part: (title, what answers it)
+    "item": ("Raster {oid}", cat.item_json),
+    "info": ("Raster {oid} Info", cat.item_info),
+    "keyProperties": ("Raster {oid} Key Properties", cat.key_properties),
+}
+
+
+@bp.route(f"{_SERVICE}/<raster_id>", methods=["GET", "POST"], defaults={"part": "item"})
+@bp.route(f"{_SERVICE}/<raster_id>/info", methods=["GET", "POST"], defaults={"part": "info"})
+@bp.route(f"{_SERVICE}/<raster_id>/info/keyProperties", methods=["GET", "POST"],
+          defaults={"part": "keyProperties"})
+def raster_item(name: str, raster_id: str, part: str):
+    """A catalog item (`{rasterId}`: a number; any other word is an unsupported operation)."""
+    item = cat.item_or_404(gateway().service(name), raster_id)
+    title, answer = _ITEM_PARTS[part]
+    return _answer(name, title.format(oid=item.oid), [], lambda p, svc: answer(svc, item))
 
 
 @bp.route(f"{_SERVICE}/<raster_id>/thumbnail", methods=["GET"])
