@@ -43,6 +43,47 @@ class FunctionTemplate:
     description: str = ""
 
 
+DEFAULT_OGC_CRS = ("EPSG:4326", "EPSG:3857")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Contact of the gateway (`server.contact`), for the OGC capabilities; "" where not given."""
+
+    person: str = ""
+    organization: str = ""
+    position: str = ""
+    email: str = ""
+    phone: str = ""
+    fax: str = ""
+    address: str = ""
+    city: str = ""
+    state_or_province: str = ""
+    postcode: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Attribution of a service's layer (`services.<name>.attribution`); title or url is set."""
+
+    title: str = ""
+    url: str | None = None                       # http(s) URL
+    logo_url: str | None = None                  # http(s) URL
+    logo_format: str = "image/png"               # MIME type of the logo
+    logo_width: int | None = None
+    logo_height: int | None = None
+
+
+@dataclass(frozen=True)
+class MetadataUrl:
+    """One `services.<name>.metadata_urls` entry (WMS MetadataURL)."""
+
+    type: str                                    # ISO19115:2003, FGDC, TC211, ISO19139 or other
+    url: str                                     # http(s) URL
+    format: str = "text/xml"                     # MIME type
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     name: str
@@ -60,6 +101,12 @@ class ServiceConfig:
     tile_scheme: str = "WebMercatorQuad"
     raster_functions: tuple[FunctionTemplate, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    keywords: tuple[str, ...] = ()               # the service's own; its WMS adds the server's
+    ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # resolved: its own list, else the server's
+    attribution: Attribution | None = None
+    metadata_urls: tuple[MetadataUrl, ...] = ()
+    min_scale_denominator: float | None = None
+    max_scale_denominator: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +117,12 @@ class ServerConfig:
     proxy_headers: bool = False
     rest_http_errors: bool = False
     limits: Limits = field(default_factory=Limits)
+    abstract: str = ""
+    keywords: tuple[str, ...] = ()
+    contact: Contact | None = None
+    fees: str = "none"
+    access_constraints: str = "none"
+    ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # "EPSG:<code>", besides each native CRS
 
 
 @dataclass(frozen=True)
@@ -84,10 +137,15 @@ class Config:
 # --------------------------------------------------------------------------------------------------
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
-SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors") + LIMIT_KEYS
+SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
+               "keywords", "contact", "fees", "access_constraints", "ogc_crs") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
-                "tile_scheme", "raster_functions") + LIMIT_KEYS
+                "tile_scheme", "raster_functions", "keywords", "ogc_crs", "attribution",
+                "metadata_urls", "min_scale_denominator", "max_scale_denominator") + LIMIT_KEYS
+CONTACT_KEYS = tuple(f.name for f in fields(Contact))
+ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
+METADATA_URL_KEYS = ("type", "format", "url")
 TEMPLATE_KEYS = ("name", "function", "arguments", "description")
 TEMPLATE_FILE_KEYS = ("name", "description", "rasterFunction", "rasterFunctionArguments")
 TILE_SCHEMES = ("WebMercatorQuad", "native")
@@ -95,6 +153,9 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 CACHE_DIR_NAME = ".ogc-gateway-cache"
 
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_HTTP_URL = re.compile(r"^https?://[^/\s]+\S*$")
+_MIME_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(\s*;\s*\S.*)?$")
+_EPSG = re.compile(r"^epsg:(\d+)$", re.IGNORECASE)
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -251,6 +312,36 @@ class _Builder:
             return None
         return str(value)
 
+    def text_or(self, d: dict, key: str, where: str, default: str) -> str:
+        value = self.text(d, key, where)
+        return default if value is None else value
+
+    def url(self, d: dict, key: str, where: str) -> str | None:
+        value = self.text(d, key, where)
+        if value is not None and not _HTTP_URL.match(value):
+            self.problem(f"{where}.{key}", f"must be an http:// or https:// URL, not {value!r}")
+            return None
+        return value
+
+    def mime_type(self, d: dict, key: str, where: str, default: str) -> str:
+        value = self.text(d, key, where)
+        if value is None:
+            return default
+        if not _MIME_TYPE.match(value.strip()):
+            self.problem(f"{where}.{key}",
+                         f"must be a MIME type such as {default!r}, not {value!r}")
+            return default
+        return value.strip()
+
+    def positive_int(self, d: dict, key: str, where: str) -> int | None:
+        value = d.get(key)
+        if value is None:
+            return None
+        if not (_is_int(value) and value > 0):
+            self.problem(f"{where}.{key}", f"must be a positive integer, not {value!r}")
+            return None
+        return value
+
     def flag(self, d: dict, key: str, where: str, default: bool) -> bool:
         value = d.get(key)
         if value is None:
@@ -283,7 +374,7 @@ class _Builder:
             return None, self.problems
         top = self.mapping(raw, "", ("server", "services"))
         server = self.server(top.get("server"))
-        services = self.services(top.get("services"), server.limits)
+        services = self.services(top.get("services"), server)
         if self.problems:
             return None, self.problems
         return Config(server=server, services=services, path=self.config_path), []
@@ -305,9 +396,15 @@ class _Builder:
             proxy_headers=self.flag(d, "proxy_headers", "server", False),
             rest_http_errors=self.flag(d, "rest_http_errors", "server", False),
             limits=self.limits(d, "server", Limits()),
+            abstract=self.text(d, "abstract", "server") or "",
+            keywords=self.keywords(d.get("keywords"), "server.keywords"),
+            contact=self.contact(d.get("contact"), "server.contact"),
+            fees=self.text_or(d, "fees", "server", "none"),
+            access_constraints=self.text_or(d, "access_constraints", "server", "none"),
+            ogc_crs=self.ogc_crs(d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
         )
 
-    def services(self, raw: Any, limits: Limits) -> dict[str, ServiceConfig]:
+    def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
         if not raw:
             self.problem("services", "at least one service is required")
             return {}
@@ -324,12 +421,12 @@ class _Builder:
             if not isinstance(body, dict):
                 self.problem(where, "must be a mapping with at least 'sources'")
                 continue
-            service = self.service(name, self.mapping(body, where, SERVICE_KEYS), where, limits)
+            service = self.service(name, self.mapping(body, where, SERVICE_KEYS), where, server)
             if service is not None:
                 built[name] = service
         return built
 
-    def service(self, name: str, d: dict, where: str, limits: Limits) -> ServiceConfig | None:
+    def service(self, name: str, d: dict, where: str, server: ServerConfig) -> ServiceConfig | None:
         time_field = self.text(d, "time_field", where)
         end_time_field = self.text(d, "end_time_field", where)
         if end_time_field and not time_field:
@@ -349,8 +446,144 @@ class _Builder:
             default_resampling=self.resampling(d, where),
             tile_scheme=self.tile_scheme(d, where),
             raster_functions=self.templates(d.get("raster_functions"), f"{where}.raster_functions"),
-            limits=self.limits(d, where, limits),
+            limits=self.limits(d, where, server.limits),
+            keywords=self.keywords(d.get("keywords"), f"{where}.keywords"),
+            ogc_crs=self.ogc_crs(d.get("ogc_crs"), f"{where}.ogc_crs", server.ogc_crs),
+            attribution=self.attribution(d.get("attribution"), f"{where}.attribution"),
+            metadata_urls=self.metadata_urls(d.get("metadata_urls"), f"{where}.metadata_urls"),
+            **self.scale_denominators(d, where),
         )
+
+    # ---- OGC service metadata --------------------------------------------------------------------
+
+    def keywords(self, value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if (not isinstance(value, list)
+                or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                           and str(v).strip() for v in value)):
+            self.problem(key, f"must be a list of non-empty strings, not {value!r}")
+            return ()
+        return tuple(str(v).strip() for v in value)
+
+    def ogc_crs(self, value: Any, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A list of `EPSG:<code>` identifiers pyproj knows, normalised to upper-case `EPSG:`."""
+        if value is None:
+            return default
+        if not isinstance(value, list):
+            self.problem(key,
+                         f"must be a list of CRS identifiers such as 'EPSG:4326', not {value!r}")
+            return default
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        built: list[str] = []
+        for i, entry in enumerate(value):
+            where = f"{key}[{i}]"
+            if _is_int(entry):
+                self.problem(where, f"must be a string 'EPSG:<code>' (e.g. 'EPSG:{entry}'), "
+                                    f"not {entry!r}")
+                continue
+            if not isinstance(entry, str):
+                self.problem(where, f"must be a string 'EPSG:<code>', not {entry!r}")
+                continue
+            match = _EPSG.match(entry.strip())
+            if match is None:
+                why = (" (CRS:84 is added by the WMS 1.3.0 face itself)"
+                       if entry.strip().upper() == "CRS:84" else "")
+                self.problem(where, f"{entry!r} is not of the form 'EPSG:<code>'{why}")
+                continue
+            code = f"EPSG:{int(match.group(1))}"
+            try:
+                CRS.from_user_input(code)
+            except (CRSError, TypeError, ValueError):
+                self.problem(where, f"{entry!r} is not a CRS known to PROJ")
+                continue
+            if code in built:
+                self.problem(where, f"duplicate CRS {code!r}")
+                continue
+            built.append(code)
+        return tuple(built)
+
+    def contact(self, value: Any, key: str) -> Contact | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping ({', '.join(CONTACT_KEYS)}), not {value!r}")
+            return None
+        d = self.mapping(value, key, CONTACT_KEYS)
+        return Contact(**{k: self.text(d, k, key) or "" for k in CONTACT_KEYS})
+
+    def attribution(self, value: Any, key: str) -> Attribution | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping with 'title' and/or 'url', not {value!r}")
+            return None
+        d = self.mapping(value, key, ATTRIBUTION_KEYS)
+        if d.get("title") is None and d.get("url") is None:
+            self.problem(key, "needs at least 'title' or 'url'")
+        attribution = Attribution(
+            title=self.text(d, "title", key) or "",
+            url=self.url(d, "url", key),
+            logo_url=self.url(d, "logo_url", key),
+            logo_format=self.mime_type(d, "logo_format", key, "image/png"),
+            logo_width=self.positive_int(d, "logo_width", key),
+            logo_height=self.positive_int(d, "logo_height", key),
+        )
+        if d.get("logo_url") is None:
+            for k in ("logo_format", "logo_width", "logo_height"):
+                if d.get(k) is not None:
+                    self.problem(f"{key}.{k}", "needs logo_url")
+        return attribution
+
+    def metadata_urls(self, value: Any, key: str) -> tuple[MetadataUrl, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(key, f"must be a list of mappings {{type, format, url}}, not {value!r}")
+            return ()
+        built: list[MetadataUrl] = []
+        for i, entry in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a mapping {{type, format, url}}, not {entry!r}")
+                continue
+            d = self.mapping(entry, where, METADATA_URL_KEYS)
+            kind = self.text(d, "type", where)
+            if d.get("type") is None or (kind is not None and not kind.strip()):
+                self.problem(f"{where}.type", "required: ISO19115:2003, FGDC, TC211, ISO19139 or "
+                                              "another non-empty name")
+                kind = None
+            url = self.url(d, "url", where)
+            if d.get("url") is None:
+                self.problem(f"{where}.url",
+                             "required: the http:// or https:// URL of the metadata")
+            format_ = self.mime_type(d, "format", where, "text/xml")
+            if kind is not None and url is not None:
+                built.append(MetadataUrl(type=kind.strip(), url=url, format=format_))
+        return tuple(built)
+
+    def scale_denominators(self, d: dict, where: str) -> dict[str, float | None]:
+        scales: dict[str, float | None] = {}
+        for key in ("min_scale_denominator", "max_scale_denominator"):
+            value = d.get(key)
+            number = None
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                try:                # a string too: YAML 1.1 reads 2.5e6 (no exponent sign) as one
+                    number = float(value)
+                except ValueError:
+                    pass
+            if value is not None and not (number is not None and 0 < number < float("inf")):
+                self.problem(f"{where}.{key}", f"must be a positive number, not {value!r}")
+                number = None
+            scales[key] = number
+        low, high = scales["min_scale_denominator"], scales["max_scale_denominator"]
+        if low is not None and high is not None and low >= high:
+            self.problem(f"{where}.min_scale_denominator",
+                         f"must be less than max_scale_denominator "
+                         f"({d['max_scale_denominator']!r}), not {d['min_scale_denominator']!r}")
+        return scales
 
     # ---- service values -------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ import pytest
 import rasterio
 from affine import Affine
 
-from ogc_gateway.config import (Limits, config_for_folder, config_problems, load_config, ncname)
+from ogc_gateway.config import (DEFAULT_OGC_CRS, SERVER_KEYS, SERVICE_KEYS, Attribution,
+                                 Contact, Limits, MetadataUrl, ServerConfig, ServiceConfig,
+                                 config_for_folder, config_problems, load_config, ncname)
 from ogc_gateway.engine.errors import ConfigError
 
 
@@ -141,6 +143,188 @@ services:
         "gateway.yaml: services.lonely.raster_functions[0]: unknown raster function 'Bogus'",
         "gateway.yaml: services.lonely.raster_functions[2].name: duplicate template name 'A'",
         "gateway.yaml: services.lonely.raster_functions[3]: no such file: 'missing.json'",
+    ]
+
+
+def test_ogc_metadata_keys_build_dataclasses(tmp_path):
+    write_tif(tmp_path / "terrain" / "a.tif")
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("""
+server:
+  title: My imagery
+  abstract: Imagery of the region
+  keywords: [imagery, elevation, 2024]
+  contact:
+    person: Ann Smith
+    organization: Example Survey
+    position: Data manager
+    email: gis@example.org
+    phone: "+1 555 0100"
+    fax: "+1 555 0101"
+    address: 1 Main Street
+    city: Springfield
+    state_or_province: Oregon
+    postcode: "97477"
+    country: USA
+  fees: free of charge
+  access_constraints: CC-BY-4.0
+  ogc_crs: [epsg:4326, EPSG:3857, Epsg:25833]
+services:
+  terrain:
+    sources: terrain/*.tif
+    keywords: [DEM]
+    ogc_crs: [EPSG:32633]
+    attribution:
+      title: Example Survey
+      url: https://survey.example.org/
+      logo_url: https://survey.example.org/logo.jpg
+      logo_format: image/jpeg
+      logo_width: 100
+      logo_height: 40
+    metadata_urls:
+      - {type: ISO19115:2003, url: "https://survey.example.org/csw?id=terrain"}
+      - {type: FGDC, format: text/plain, url: "http://survey.example.org/terrain.txt"}
+    min_scale_denominator: 1000
+    max_scale_denominator: 2.5e6
+  plain:
+    sources: terrain/*.tif
+    attribution: {url: "http://example.org"}
+""")
+    config = load_config(config_file)
+
+    server = config.server
+    assert server.abstract == "Imagery of the region"
+    assert server.keywords == ("imagery", "elevation", "2024")
+    assert server.contact == Contact(
+        person="Ann Smith", organization="Example Survey", position="Data manager",
+        email="gis@example.org", phone="+1 555 0100", fax="+1 555 0101", address="1 Main Street",
+        city="Springfield", state_or_province="Oregon", postcode="97477", country="USA")
+    assert server.fees == "free of charge" and server.access_constraints == "CC-BY-4.0"
+    assert server.ogc_crs == ("EPSG:4326", "EPSG:3857", "EPSG:25833")
+
+    terrain = config.services["terrain"]
+    assert terrain.keywords == ("DEM",)
+    assert terrain.ogc_crs == ("EPSG:32633",)            # replaces the server's list
+    assert terrain.attribution == Attribution(
+        title="Example Survey", url="https://survey.example.org/",
+        logo_url="https://survey.example.org/logo.jpg", logo_format="image/jpeg", logo_width=100,
+        logo_height=40)
+    assert terrain.metadata_urls == (
+        MetadataUrl(type="ISO19115:2003", url="https://survey.example.org/csw?id=terrain",
+                    format="text/xml"),
+        MetadataUrl(type="FGDC", url="http://survey.example.org/terrain.txt", format="text/plain"),
+    )
+    assert terrain.min_scale_denominator == 1000.0 and terrain.max_scale_denominator == 2.5e6
+    assert isinstance(terrain.min_scale_denominator, float)
+
+    plain = config.services["plain"]
+    assert plain.keywords == () and plain.metadata_urls == ()
+    assert plain.ogc_crs == server.ogc_crs                # inherits the server's list
+    assert plain.attribution == Attribution(title="", url="http://example.org", logo_url=None,
+                                            logo_format="image/png")
+    assert plain.min_scale_denominator is None and plain.max_scale_denominator is None
+
+
+def test_ogc_metadata_defaults(tmp_path):
+    write_tif(tmp_path / "terrain" / "a.tif")
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("services:\n  terrain:\n    sources: terrain/*.tif\n")
+    config = load_config(config_file)
+    server, terrain = config.server, config.services["terrain"]
+    assert (server.abstract, server.keywords, server.contact) == ("", (), None)
+    assert (server.fees, server.access_constraints) == ("none", "none")
+    assert server.ogc_crs == DEFAULT_OGC_CRS == ("EPSG:4326", "EPSG:3857")
+    assert terrain.ogc_crs == DEFAULT_OGC_CRS
+    assert (terrain.keywords, terrain.attribution, terrain.metadata_urls) == ((), None, ())
+    assert (terrain.min_scale_denominator, terrain.max_scale_denominator) == (None, None)
+    # Built directly (as tests/conftest.py does), the new fields have the same defaults.
+    assert ServerConfig(cache_dir=tmp_path).ogc_crs == DEFAULT_OGC_CRS
+    assert ServiceConfig(name="x", sources=()).attribution is None
+    for key in ("abstract", "keywords", "contact", "fees", "access_constraints", "ogc_crs"):
+        assert key in SERVER_KEYS
+    for key in ("keywords", "ogc_crs", "attribution", "metadata_urls", "min_scale_denominator",
+                "max_scale_denominator"):
+        assert key in SERVICE_KEYS
+
+
+def test_ogc_metadata_problems(tmp_path):
+    write_tif(tmp_path / "terrain" / "a.tif")
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("""
+server:
+  keywords: imagery
+  contact: {organisation: Example, email: [a, b]}
+  fees: [1]
+  ogc_crs: [EPSG:4326, "CRS:84", foo, EPSG:999999, 3857, epsg:4326]
+  abstrct: x
+services:
+  terrain:
+    sources: terrain/*.tif
+    keywords: [ok, {bad: 1}, ""]
+    ogc_crs: EPSG:4326
+    attribution: {logo_url: "ftp://example.org/logo.png", logo_width: 0}
+    metadata_urls:
+      - {type: FGDC, format: xml, url: "www.example.org/md.xml"}
+      - {type: "", url: "https://example.org/md.xml", schema: x}
+      - https://example.org/md.xml
+    min_scale_denominator: 5000
+    max_scale_denominator: 5000
+  negative:
+    sources: terrain/*.tif
+    min_scale_denominator: -1
+    max_scale_denominator: big
+    attribtion: {title: x}
+    attribution: {title: Survey, url: "survey.example.org", logo_format: image/png}
+  wrong_shapes:
+    sources: terrain/*.tif
+    attribution: Example Survey
+    metadata_urls: {type: FGDC}
+    ogc_crs: [EPSG:4326, EPSG:4326]
+""")
+    assert problems_of(config_file) == [
+        "gateway.yaml: server.abstrct: unknown key (did you mean 'abstract'?)",
+        "gateway.yaml: server.keywords: must be a list of non-empty strings, not 'imagery'",
+        "gateway.yaml: server.contact.organisation: unknown key (did you mean 'organization'?)",
+        "gateway.yaml: server.contact.email: must be a string, not ['a', 'b']",
+        "gateway.yaml: server.fees: must be a string, not [1]",
+        "gateway.yaml: server.ogc_crs[1]: 'CRS:84' is not of the form 'EPSG:<code>' "
+        "(CRS:84 is added by the WMS 1.3.0 face itself)",
+        "gateway.yaml: server.ogc_crs[2]: 'foo' is not of the form 'EPSG:<code>'",
+        "gateway.yaml: server.ogc_crs[3]: 'EPSG:999999' is not a CRS known to PROJ",
+        "gateway.yaml: server.ogc_crs[4]: must be a string 'EPSG:<code>' (e.g. 'EPSG:3857'), "
+        "not 3857",
+        "gateway.yaml: server.ogc_crs[5]: duplicate CRS 'EPSG:4326'",
+        "gateway.yaml: services.terrain.keywords: must be a list of non-empty strings, "
+        "not ['ok', {'bad': 1}, '']",
+        "gateway.yaml: services.terrain.ogc_crs: must be a list of CRS identifiers such as "
+        "'EPSG:4326', not 'EPSG:4326'",
+        "gateway.yaml: services.terrain.attribution: needs at least 'title' or 'url'",
+        "gateway.yaml: services.terrain.attribution.logo_url: must be an http:// or https:// URL, "
+        "not 'ftp://example.org/logo.png'",
+        "gateway.yaml: services.terrain.attribution.logo_width: must be a positive integer, not 0",
+        "gateway.yaml: services.terrain.metadata_urls[0].url: must be an http:// or https:// URL, "
+        "not 'www.example.org/md.xml'",
+        "gateway.yaml: services.terrain.metadata_urls[0].format: must be a MIME type such as "
+        "'text/xml', not 'xml'",
+        "gateway.yaml: services.terrain.metadata_urls[1].schema: unknown key",
+        "gateway.yaml: services.terrain.metadata_urls[1].type: required: ISO19115:2003, FGDC, "
+        "TC211, ISO19139 or another non-empty name",
+        "gateway.yaml: services.terrain.metadata_urls[2]: must be a mapping {type, format, url}, "
+        "not 'https://example.org/md.xml'",
+        "gateway.yaml: services.terrain.min_scale_denominator: must be less than "
+        "max_scale_denominator (5000), not 5000",
+        "gateway.yaml: services.negative.attribtion: unknown key (did you mean 'attribution'?)",
+        "gateway.yaml: services.negative.attribution.url: must be an http:// or https:// URL, "
+        "not 'survey.example.org'",
+        "gateway.yaml: services.negative.attribution.logo_format: needs logo_url",
+        "gateway.yaml: services.negative.min_scale_denominator: must be a positive number, not -1",
+        "gateway.yaml: services.negative.max_scale_denominator: must be a positive number, "
+        "not 'big'",
+        "gateway.yaml: services.wrong_shapes.ogc_crs[1]: duplicate CRS 'EPSG:4326'",
+        "gateway.yaml: services.wrong_shapes.attribution: must be a mapping with 'title' and/or "
+        "'url', not 'Example Survey'",
+        "gateway.yaml: services.wrong_shapes.metadata_urls: must be a list of mappings "
+        "{type, format, url}, not {'type': 'FGDC'}",
     ]
 
 
