@@ -8,8 +8,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import Config
 from .engine.errors import NotFound
 from .engine.service import open_services
-from .rest.gateway import Gateway
+from .gateway import Gateway
 from .rest.responses import error_response
+from .ogc.wms import bp as wms_bp
 from .rest.views import bp as rest_bp
 
 
@@ -18,6 +19,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app = Flask("ogc_gateway")
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
     app.register_blueprint(rest_bp)
+    app.register_blueprint(wms_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 

@@ -1,4 +1,4 @@
-"""The per-app state the REST views reach: config, services, and where output files live."""
+"""The per-app state every face reaches: config, services, output files, the advertised base URL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from flask import current_app, request
 
-from ..config import Config
-from ..engine.errors import NotFound
-from ..engine.service import ImageService
+from .config import Config
+from .engine.errors import NotFound
+from .engine.service import ImageService
 
 
 @dataclass

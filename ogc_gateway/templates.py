@@ -26,7 +26,7 @@ def environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(folders),
         # Every value a client sends may end up in a document: escape by default for XML/KML.
-        autoescape=select_autoescape(enabled_extensions=("xml", "kml"), default_for_string=False),
+        autoescape=select_autoescape(enabled_extensions=("xml", "kml", "html"), default_for_string=False),
         # A missing variable is a bug in the face, not something to render as an empty string.
         undefined=StrictUndefined,
         trim_blocks=True,

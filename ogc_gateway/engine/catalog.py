@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -267,10 +268,13 @@ class Catalog:
             crs_changed = crs_wkt != self._meta(con, "service_crs")
             problems += self._update_footprints(con, crs_wkt)
             fingerprint = self._fingerprint()
-            if report.added or report.removed or crs_changed or fingerprint != self._meta(con, "fingerprint"):
+            changed = report.added or report.removed or crs_changed or fingerprint != self._meta(con, "fingerprint")
+            if changed:
                 problems += self._derive(con)
             if problems:
                 raise ConfigError(problems)
+            if changed or self._meta(con, "changed_at") is None:
+                self._set_meta(con, "changed_at", str(int(time.time())))
             self._set_meta(con, "service_crs", crs_wkt)
             self._set_meta(con, "fingerprint", fingerprint)
         self._info = None
@@ -618,6 +622,17 @@ class Catalog:
     def item(self, oid: int) -> Item | None:
         found = self.items(oids=(oid,))
         return found[0] if found else None
+
+    def times(self) -> list[int]:
+        """The distinct item times (starts, epoch ms), ascending: a service's time dimension."""
+        rows = self._con().execute("SELECT DISTINCT time_start FROM rasters WHERE time_start IS NOT NULL "
+                                   "AND footprint IS NOT NULL ORDER BY time_start")
+        return [r[0] for r in rows]
+
+    def last_change(self) -> int:
+        """When the items last changed (epoch seconds, recorded by sync): an update sequence that
+        every worker reads alike and that grows whenever the catalog does."""
+        return int(self._meta(self._con(), "changed_at") or 0)
 
     def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
         """Closed footprint rings (service CRS) of several items in one query."""

@@ -104,6 +104,33 @@ def _encode_picture(raster: Raster, fmt: str, quality: int) -> Encoded:
     raise ValueError(f"unknown picture format {fmt!r}")
 
 
+MAP_FORMATS = {"png": "image/png", "png8": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
+               "webp": "image/webp"}
+
+
+def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
+    """A composed (rows, cols, 4) RGBA map picture (alpha 0 or 255) as a map format: PNG keeps
+    alpha only where some pixel is transparent; JPEG drops it (the caller flattens first)."""
+    valid = image[..., 3] > 0
+    opaque = bool(valid.all())
+    rgb = np.ascontiguousarray(image[..., :3])
+    if fmt == "png":
+        picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
+        return Encoded(_save(picture, "PNG", compress_level=PNG_COMPRESS_LEVEL), "image/png", "png")
+    if fmt == "jpg":
+        return Encoded(_jpeg(rgb, quality), "image/jpeg", "jpg")
+    if fmt in ("png8", "gif"):
+        picture, transparency = _palette(rgb, valid)
+        options = {} if transparency is None else {"transparency": transparency}
+        kind = "PNG" if fmt == "png8" else "GIF"
+        extra = {"compress_level": PNG_COMPRESS_LEVEL} if kind == "PNG" else {}
+        return Encoded(_save(picture, kind, **options, **extra), MAP_FORMATS[fmt], kind.lower())
+    if fmt == "webp":
+        picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
+        return Encoded(_save(picture, "WEBP", quality=quality, method=0), "image/webp", "webp")
+    raise ValueError(f"unknown map format {fmt!r}")
+
+
 def _picture_pixels(raster: Raster) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) grey or (rows, cols, 3) RGB uint8, C-contiguous, 0 where transparent; + valid."""
     data = raster.data

@@ -122,3 +122,46 @@ def target_grid(bbox: tuple[float, float, float, float], bbox_crs: CRS, image_cr
         xmin, xmax = cx - res * width / 2, cx + res * width / 2
         ymin, ymax = cy - res * height / 2, cy + res * height / 2
     return Grid(image_crs, (xmin, ymin, xmax, ymax), width, height)
+
+
+# --- OGC CRS identifiers and axis order -------------------------------------------------------------
+
+_OGC_LONLAT = {"CRS:84": 4326, "CRS:83": 4269, "CRS:27": 4267}
+
+
+@functools.lru_cache(maxsize=256)
+def crs_from_ogc(code: str) -> CRS:
+    """A CRS for an OGC identifier (EPSG:n, CRS:84/83/27, urn:ogc:def:crs:..., the
+    opengis.net/def/crs URIs, EPSG:900913). CRS:84 and friends are their EPSG datum in lon/lat:
+    the engine works in x/y order throughout, so only the faces care about axis order."""
+    text = code.strip()
+    upper = text.upper()
+    if upper in _OGC_LONLAT:
+        return CRS.from_epsg(_OGC_LONLAT[upper])
+    for prefix in ("URN:OGC:DEF:CRS:", "HTTP://WWW.OPENGIS.NET/DEF/CRS/"):
+        if upper.startswith(prefix):
+            parts = [p for p in upper[len(prefix):].replace("/", ":").split(":") if p]
+            authority, number = parts[0], parts[-1]
+            if authority == "OGC" and number in ("CRS84", "CRS83", "CRS27"):
+                return CRS.from_epsg(_OGC_LONLAT[f"CRS:{number[3:]}"])
+            if authority == "EPSG" and number.isdigit():
+                return crs_from_wkid(int(number))
+            raise CRSError(f"unknown CRS {code!r}")
+    if upper.startswith("EPSG:") and upper[5:].isdigit():
+        return crs_from_wkid(int(upper[5:]))
+    raise CRSError(f"unknown CRS {code!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def axis_inverted(code: str) -> bool:
+    """Whether the CRS's first axis points north or south (EPSG:4326: lat, lon), as the EPSG
+    database says; OGC's CRS:84 family is lon/lat by definition."""
+    if code.strip().upper() in _OGC_LONLAT or "CRS84" in code.upper():
+        return False
+    try:
+        crs = crs_from_ogc(code)
+        axes = ProjCRS.from_user_input(crs.to_wkt()).axis_info if not crs.to_epsg() else \
+            ProjCRS.from_epsg(crs.to_epsg()).axis_info
+    except (CRSError, ProjCRSError):
+        return False
+    return bool(axes) and axes[0].direction.lower() in ("north", "south")

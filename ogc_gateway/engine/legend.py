@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from .functions import describe
 from .requests import RenderingRule
@@ -62,3 +62,32 @@ def legend(info: ServiceInfo, band_ids: tuple[int, ...] | None = None,
     if band < len(stats):
         high, low = f"High : {_number(stats[band].max)}", f"Low : {_number(stats[band].min)}"
     return Legend("Stretched", (LegendEntry(high, (255, 255, 255)), LegendEntry(low, (0, 0, 0))))
+
+
+def draw(drawn: Legend, width: int | None = None, height: int | None = None, fmt: str = "PNG") -> bytes:
+    """A legend picture (WMS GetLegendGraphic): a white-to-black ramp between the High and Low
+    labels for a stretched band, one swatch and label per channel for an RGB composite. `width`
+    and `height` size the ramp or the swatches (default 20 x 100 and 20 x 20)."""
+    font = ImageFont.load_default()
+    label_width = max(int(font.getlength(e.label)) for e in drawn.entries) + 8
+    if drawn.kind == "Stretched":
+        w, h = width or SWATCH, height or 100
+        image = Image.new("RGB", (w + label_width, h), (255, 255, 255))
+        ramp = Image.linear_gradient("L").resize((w, h)).point(lambda v: 255 - v)
+        image.paste(ramp.convert("RGB"), (0, 0))
+        pen = ImageDraw.Draw(image)
+        high, low = drawn.entries
+        pen.text((w + 4, 0), high.label, fill=(0, 0, 0), font=font)
+        pen.text((w + 4, h - 12), low.label, fill=(0, 0, 0), font=font)
+    else:
+        w, h = width or SWATCH, height or SWATCH
+        rows = len(drawn.entries)
+        image = Image.new("RGB", (w + label_width, rows * (h + 2)), (255, 255, 255))
+        pen = ImageDraw.Draw(image)
+        for k, entry in enumerate(drawn.entries):
+            top = k * (h + 2)
+            pen.rectangle((0, top, w - 1, top + h - 1), fill=entry.color)
+            pen.text((w + 4, top + max(0, (h - 11) // 2)), entry.label, fill=(0, 0, 0), font=font)
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()

@@ -46,3 +46,32 @@ def _stretch(data: np.ma.MaskedArray, mask: np.ndarray, stretch) -> np.ndarray:
         scaled = np.nan_to_num((band - lo) * (255.0 / span), nan=0.0, posinf=255.0, neginf=0.0)
         out[b] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     return out
+
+
+def rgba(picture_raster: Raster) -> np.ndarray:
+    """A rendered picture (1 or 3 uint8 bands) as (rows, cols, 4) RGBA, nodata transparent."""
+    data = np.ma.getdata(picture_raster.data)
+    rgb = np.repeat(data[:1], 3, axis=0) if data.shape[0] == 1 else data[:3]
+    alpha = np.where(picture_raster.valid, np.uint8(255), np.uint8(0))
+    out = np.concatenate([rgb, alpha[np.newaxis]], axis=0)
+    out[:3, alpha == 0] = 0
+    return np.ascontiguousarray(np.moveaxis(out, 0, -1))
+
+
+def composite(layers: list[np.ndarray]) -> np.ndarray:
+    """RGBA layers drawn in order (the first at the bottom); pixels are fully opaque or fully
+    transparent, so drawing is a choice per pixel."""
+    out = layers[0].copy()
+    for layer in layers[1:]:
+        opaque = layer[..., 3] > 0
+        out[opaque] = layer[opaque]
+    return out
+
+
+def flatten(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """RGBA on an opaque background colour (WMS TRANSPARENT=FALSE: nodata takes BGCOLOR)."""
+    out = image.copy()
+    clear = out[..., 3] == 0
+    out[clear, :3] = background
+    out[..., 3] = 255
+    return out

@@ -15,7 +15,7 @@ from ..engine.grid import sr_json
 from . import catalog as cat
 from . import export as ex
 from . import inspect as ins
-from .gateway import gateway
+from ..gateway import gateway
 from .params import Params
 from .responses import check_callback, error_response, json_response
 from .root import CURRENT_VERSION, root_json
