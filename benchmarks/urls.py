@@ -15,6 +15,7 @@ Groups:
   identify    identify at a point (elevation, multispectral, monthly with a time instant)
   samples     getSamples along a two-point polyline, 50 samples (elevation, multispectral)
   query       catalog query: a where clause and an envelope, features with footprints (multispectral)
+  wms         WMS 1.3.0 GetMap, 256x256 PNG in the service's CRS (CRS:84 for monthly, whose default time applies)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -67,8 +68,10 @@ JSON_GROUPS = {
 }
 WHERE = ["cloud_cover < {n}", "sensor = 'DemoSat-A' AND cloud_cover < {n}", "acquired > DATE '2024-0{m}-01'",
          "UPPER(sensor) LIKE 'DEMOSAT-B%' OR cloud_cover BETWEEN 0 AND {n}"]
+WMS_MIX = [("elevation", 18), ("multispectral", 16), ("monthly", 16)]
 CONTENT_TYPES = {name: group[2] for name, group in GROUPS.items()}
 CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
+CONTENT_TYPES["wms"] = "image/png"
 
 MONTHLY_YEAR = 2024
 
@@ -122,6 +125,18 @@ def build() -> dict[str, list[str]]:
                             f"{urlencode(params, safe=',')}")
         rng.shuffle(urls)
         out[group] = urls
+    urls = []
+    for service, count in WMS_MIX:
+        info = SERVICES[service]
+        for _ in range(count):
+            box = _bbox(rng, service, 256)
+            crs = "CRS:84" if service == "monthly" else f"EPSG:{info['wkid']}"
+            params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": service,
+                      "STYLES": "", "CRS": crs, "BBOX": ",".join(f"{v:.{info['decimals']}f}" for v in box),
+                      "WIDTH": 256, "HEIGHT": 256, "FORMAT": "image/png", "TRANSPARENT": "TRUE"}
+            urls.append(f"/ogc/wms?{urlencode(params, safe=',:')}")
+    rng.shuffle(urls)
+    out["wms"] = urls
     return out
 
 

@@ -265,8 +265,11 @@ def test_timeseries_with_end_field(tmp_path):
                                    end_time_field="date_end"))
     assert names(cat.items(time=(ms(2024, 3, 10), ms(2024, 3, 20)))) == ["t2024_03"]
     assert names(cat.items(time=(ms(2024, 2, 29), ms(2024, 3, 1)))) == ["t2024_02", "t2024_03"]
+    # date_end holds plain dates: each month's item lasts to the end of its last day
+    noon = ms(2024, 12, 31) + 12 * 3600 * 1000
+    assert names(cat.items(time=(noon, noon))) == ["t2024_12"]
     info = cat.info()
-    assert info.time_extent == (ms(2024, 1, 1), ms(2024, 12, 31))
+    assert info.time_extent == (ms(2024, 1, 1), ms(2025, 1, 1) - 1)
     assert CRS.from_wkt(info.crs_wkt).to_epsg() == 4326
     assert info.extent == pytest.approx((-180, -90, 180, 90))
     assert info.cell_size == pytest.approx((1, 1))

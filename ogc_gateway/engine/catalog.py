@@ -512,9 +512,15 @@ class Catalog:
                                 f"{', '.join(f.name for f in attributes) or '(none)'}")
             chosen.append(found)
         start_f, end_f = chosen
+        ends = [time_value(vals[end_f.name], end_f.type) for vals in values.values()] if end_f else []
+        # A column of plain dates ends each item at the end of its day: "date_end 2024-12-31"
+        # covers the 31st, not just its first millisecond.
+        whole_days = bool(ends) and all(e is None or e % 86_400_000 == 0 for e in ends)
         for oid, vals in values.items():
             start = time_value(vals[start_f.name], start_f.type) if start_f else None
             end = time_value(vals[end_f.name], end_f.type) if end_f else None
+            if end is not None and whole_days:
+                end += 86_400_000 - 1
             if start is None:
                 end = None
             elif end is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from PIL import Image
+from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
@@ -77,6 +78,21 @@ def _legend_size(service: ImageService, style: Style) -> tuple[int, int]:
         return picture.size
 
 
+def _bounds_in(info, geographic, code: str) -> tuple[float, float, float, float]:
+    """The service extent in `code`: directly for its own CRS, otherwise through its lon/lat
+    extent clipped to the CRS's area of use (a global grid is ±85° in Web Mercator, not ±90°)."""
+    crs = crs_from_ogc(code)
+    if crs == info.crs:
+        return info.extent
+    area = ProjCRS.from_user_input(crs.to_wkt()).area_of_use
+    w, s, e, n = geographic
+    if area is not None:
+        w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
+        if not (w < e and s < n):
+            raise InvalidParameter("crs", f"the layer lies outside the area where {code} is used")
+    return reproject_bounds((w, s, e, n), WGS84, crs)
+
+
 def _code_of(crs: CRS) -> str | None:
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else None
@@ -91,14 +107,14 @@ def layer_of(service: ImageService) -> Layer:
     for code in [_code_of(info.crs), *cfg.ogc_crs]:
         if code and code not in codes:
             codes.append(code)
+    geographic = reproject_bounds(info.extent, info.crs, WGS84)
     bboxes = []
     for code in codes + ["CRS:84"]:
         try:
-            bounds = reproject_bounds(info.extent, info.crs, crs_from_ogc(code))
+            bounds = _bounds_in(info, geographic, code)
         except (InvalidParameter, CRSError):
             continue
         bboxes.append(BBox(code, bounds, axis_inverted(code)))
-    geographic = reproject_bounds(info.extent, info.crs, WGS84)
     styles = [Style("default", "Default rendering", None)]
     styles += [Style(t.name, t.description or f"{t.function} template", t.name) for t in info.templates]
     styles = [replace(s, legend_size=_legend_size(service, s)) for s in styles]
