@@ -84,7 +84,8 @@ def _bounds_in(info, geographic, code: str) -> tuple[float, float, float, float]
     crs = crs_from_ogc(code)
     if crs == info.crs:
         return info.extent
-    area = ProjCRS.from_user_input(crs.to_wkt()).area_of_use
+    epsg = crs.to_epsg()
+    area = (ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_wkt(crs.to_wkt())).area_of_use
     w, s, e, n = geographic
     if area is not None:
         w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
