@@ -1,7 +1,7 @@
-"""Load benchmark of the REST face (exportImage, identify, getSamples, query) under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query) and WMS GetMap under gunicorn, on the demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff,identify,samples,query]
+                             [--groups png,jpg,tiff,identify,samples,query,wms]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with
@@ -28,6 +28,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -226,6 +227,14 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def service_of(url: str) -> str:
+    """The service a URL asks: the path segment after /services/, or a WMS request's LAYERS."""
+    if "/services/" in url:
+        return url.split("/services/")[1].split("/")[0]
+    query = parse_qs(urlsplit(url).query)
+    return query.get("LAYERS", ["?"])[0]
+
+
 def summarise(group: str, urls: list[str], records: list[tuple[int, dict]], elapsed: float) -> dict:
     lat = sorted(r["ms"] for _, r in records)
     ok = [r for _, r in records if r["error"] is None]
@@ -239,7 +248,7 @@ def summarise(group: str, urls: list[str], records: list[tuple[int, dict]], elap
             failing_urls[urls[idx]] += 1
     by_service = defaultdict(list)
     for idx, r in records:
-        by_service[urls[idx].split("/services/")[1].split("/")[0]].append(r["ms"])
+        by_service[service_of(urls[idx])].append(r["ms"])
     medians = sorted(((percentile(sorted(v), 0.5), idx) for idx, v in per_url.items()), reverse=True)
     return {
         "group": group, "urls": len(urls), "requests": len(records),
