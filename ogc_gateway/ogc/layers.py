@@ -60,6 +60,7 @@ class Layer:
     geographic: tuple[float, float, float, float]   # west, south, east, north
     bboxes: tuple[BBox, ...]
     times: tuple[str, ...]                          # ISO 8601 item times, ascending
+    time_values: tuple[int, ...]                    # the same in epoch ms
     styles: tuple[Style, ...]
 
     @property
@@ -109,6 +110,7 @@ def layer_of(service: ImageService) -> Layer:
         if code and code not in codes:
             codes.append(code)
     geographic = reproject_bounds(info.extent, info.crs, WGS84)
+    times = service.catalog.times()
     bboxes = []
     for code in codes + ["CRS:84"]:
         try:
@@ -121,5 +123,5 @@ def layer_of(service: ImageService) -> Layer:
     styles = [replace(s, legend_size=_legend_size(service, s)) for s in styles]
     return Layer(service=service, name=info.name, title=info.title, abstract=info.description,
                  keywords=cfg.keywords, crs=tuple(codes), geographic=geographic,
-                 bboxes=tuple(bboxes), times=tuple(iso(t) for t in service.catalog.times()),
+                 bboxes=tuple(bboxes), times=tuple(iso(t) for t in times), time_values=tuple(times),
                  styles=tuple(styles))

@@ -216,7 +216,7 @@ def time_of(kvp: KVP, layer: Layer, headers: dict) -> tuple[TimeWindow | None, t
     raw = kvp.get("TIME")
     parsed = parse_time(raw) if raw and raw.strip() else None
     if parsed is None:
-        latest = layer.service.catalog.times()[-1]
+        latest = layer.time_values[-1]
         if not (raw and raw.strip()):
             headers["Warning"] = f"99 Default value used: time={layer.default_time} ISO8601"
         return TimeWindow(latest, latest), None
