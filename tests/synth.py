@@ -115,6 +115,21 @@ def make_mosaic(folder: Path) -> list[Path]:
     return paths
 
 
+def top_scene(xs, ys):
+    """Which mosaic scene is on top at each point (0: none), newest first as the `mosaic` service's
+    time-enabled default orders them; -1 within 40 m of scene 4's edges, whose EPSG:4326 grid is fuzzy."""
+    top = np.zeros(np.shape(xs), int)
+    for k in (1, 2, 3):
+        west, north = 500000 + (k - 1) * 400, 5002000 - (k - 1) * 200
+        top[(xs > west) & (xs < west + 1200) & (ys < north) & (ys > north - 1200)] = k
+    x0, y0, x1, y1 = SCENE4_UTM_BOX
+    top[(xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)] = 4
+    inner = (xs > x0 + 40) & (xs < x1 - 40) & (ys > y0 + 40) & (ys < y1 - 40)
+    outer = (xs > x0 - 40) & (xs < x1 + 40) & (ys > y0 - 40) & (ys < y1 + 40)
+    top[outer & ~inner] = -1
+    return top
+
+
 # --- Time series: 12 global monthly grids whose value names month and latitude -----------------------
 
 TS_CRS = "EPSG:4326"

@@ -14,7 +14,7 @@ from PIL import Image
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from synth import DEM_NODATA, SCENE4_UTM_BOX, dem_value
+from synth import DEM_NODATA, dem_value, top_scene
 
 EXPORT_URL = "{live_url}/arcgis/rest/services/{service}/ImageServer/exportImage?"
 
@@ -101,21 +101,6 @@ def test_gdal_ags_minidriver_reads_a_window_of_the_dem(live_url, gdal_env):
         data = ds.read(1, window=window)
     xs, ys = cell_centres(500000 + 70 * 10, 5002000 - 75 * 10, 10.0, 50, 40)
     assert np.array_equal(data, dem_value(xs, ys))
-
-
-def top_scene(xs, ys):
-    """Which mosaic scene is on top at each point (0: none), newest first as the `mosaic` service's
-    time-enabled default orders them; -1 within 40 m of scene 4's edges, whose EPSG:4326 grid is fuzzy."""
-    top = np.zeros(xs.shape, int)
-    for k in (1, 2, 3):
-        west, north = 500000 + (k - 1) * 400, 5002000 - (k - 1) * 200
-        top[(xs > west) & (xs < west + 1200) & (ys < north) & (ys > north - 1200)] = k
-    x0, y0, x1, y1 = SCENE4_UTM_BOX
-    top[(xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)] = 4
-    inner = (xs > x0 + 40) & (xs < x1 - 40) & (ys > y0 + 40) & (ys < y1 - 40)
-    outer = (xs > x0 - 40) & (xs < x1 + 40) & (ys > y0 - 40) & (ys < y1 + 40)
-    top[outer & ~inner] = -1
-    return top
 
 
 def test_gdal_ags_minidriver_decodes_png_pictures_of_the_mosaic(live_url, gdal_env, client):

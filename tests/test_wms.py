@@ -25,7 +25,7 @@ from conftest import make_config
 from ogc_gateway.app import create_app
 from ogc_gateway.config import FunctionTemplate
 from ogc_schemas import validate
-from synth import DEM_NODATA, SCENE4_UTM_BOX, dem_value, mosaic_value, ts_value
+from synth import DEM_NODATA, dem_value, mosaic_value, top_scene, ts_value
 
 WMS = "/ogc/wms"
 DEM_WMS = "/arcgis/services/dem/ImageServer/WMSServer"
@@ -89,21 +89,6 @@ def dem_grey_truth(box=DEM_BOX, width=190, height=190):
     res = 20.0 if min((x1 - x0) / width, (y1 - y0) / height) >= 20.0 else 10.0
     values, nodata, edge = dem_source(xs, ys, res)
     return stretch(values, DEM_MIN, DEM_MAX), nodata, edge
-
-
-def top_scene(xs, ys):
-    """The newest mosaic scene at each EPSG:32633 point (0: none), -1 within 40 m of scene 4's edges
-    (its EPSG:4326 grid makes them fuzzy in UTM)."""
-    top = np.zeros(np.shape(xs), int)
-    for k in (1, 2, 3):
-        west, north = 500000 + (k - 1) * 400, 5002000 - (k - 1) * 200
-        top[(xs > west) & (xs < west + 1200) & (ys < north) & (ys > north - 1200)] = k
-    x0, y0, x1, y1 = SCENE4_UTM_BOX
-    top[(xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)] = 4
-    inner = (xs > x0 + 40) & (xs < x1 - 40) & (ys > y0 + 40) & (ys < y1 - 40)
-    outer = (xs > x0 - 40) & (xs < x1 + 40) & (ys > y0 - 40) & (ys < y1 + 40)
-    top[outer & ~inner] = -1
-    return top
 
 
 def geographic_bounds(box, crs="EPSG:32633"):
