@@ -133,7 +133,8 @@ _OGC_LONLAT = {"CRS:84": 4326, "CRS:83": 4269, "CRS:27": 4267}
 def crs_from_ogc(code: str) -> CRS:
     """A CRS for an OGC identifier (EPSG:n, CRS:84/83/27, urn:ogc:def:crs:..., the
     opengis.net/def/crs URIs, EPSG:900913). CRS:84 and friends are their EPSG datum in lon/lat:
-    the engine works in x/y order throughout, so only the faces care about axis order."""
+    the engine works in x/y order throughout, so only the faces care about axis order.
+    An unknown identifier is an InvalidParameter named "crs"."""
     text = code.strip()
     upper = text.upper()
     if upper in _OGC_LONLAT:
@@ -145,11 +146,17 @@ def crs_from_ogc(code: str) -> CRS:
             if authority == "OGC" and number in ("CRS84", "CRS83", "CRS27"):
                 return CRS.from_epsg(_OGC_LONLAT[f"CRS:{number[3:]}"])
             if authority == "EPSG" and number.isdigit():
-                return crs_from_wkid(int(number))
-            raise CRSError(f"unknown CRS {code!r}")
+                try:
+                    return crs_from_wkid(int(number))
+                except CRSError:
+                    pass
+            raise InvalidParameter("crs", f"unknown CRS {code!r}")
     if upper.startswith("EPSG:") and upper[5:].isdigit():
-        return crs_from_wkid(int(upper[5:]))
-    raise CRSError(f"unknown CRS {code!r}")
+        try:
+            return crs_from_wkid(int(upper[5:]))
+        except CRSError:
+            pass
+    raise InvalidParameter("crs", f"unknown CRS {code!r}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -162,6 +169,23 @@ def axis_inverted(code: str) -> bool:
         crs = crs_from_ogc(code)
         axes = ProjCRS.from_user_input(crs.to_wkt()).axis_info if not crs.to_epsg() else \
             ProjCRS.from_epsg(crs.to_epsg()).axis_info
-    except (CRSError, ProjCRSError):
+    except (InvalidParameter, ProjCRSError):
         return False
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
+
+
+def extent_in(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
+              ) -> tuple[float, float, float, float]:
+    """A service extent as advertised in another CRS: through its lon/lat box clipped to where
+    `dst` is used (a global grid is ±85° in Web Mercator, not ±90°)."""
+    if src == dst:
+        return bounds
+    wgs84 = CRS.from_epsg(4326)
+    w, s, e, n = reproject_bounds(bounds, src, wgs84)
+    epsg = dst.to_epsg()
+    area = (ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_wkt(dst.to_wkt())).area_of_use
+    if area is not None:
+        w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
+        if not (w < e and s < n):
+            raise InvalidParameter("crs", "the extent lies outside the area where the CRS is used")
+    return reproject_bounds((w, s, e, n), wgs84, dst)

@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, replace
 
 import numpy as np
-from rasterio.crs import CRS
 
 from ..engine.geometry import points_to_crs
 from ..engine.requests import SampleRequest, TimeWindow
@@ -39,7 +38,7 @@ class LayerResult:
     features: tuple[Feature, ...]
 
 
-def query(layer: Layer, crs: CRS, x: float, y: float, window: TimeWindow | None,
+def query(layer: Layer, crs, x: float, y: float, window: TimeWindow | None,
           oids: tuple[int, ...] | None, count: int) -> LayerResult:
     """Up to `count` items with data at (x, y) (in `crs`), in the layer's mosaic order."""
     service = layer.service

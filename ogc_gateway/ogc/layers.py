@@ -9,18 +9,15 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from PIL import Image
-from pyproj import CRS as ProjCRS
-from rasterio.crs import CRS
-from rasterio.errors import CRSError
 
 from ..engine.errors import InvalidParameter
 from ..engine.functions import parse_rendering_rule
-from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
+from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
 from ..engine.legend import draw, legend
 from ..engine.service import ImageService
 from .common import iso
 
-WGS84 = CRS.from_epsg(4326)
+WGS84 = crs_from_ogc("EPSG:4326")
 
 
 @dataclass(frozen=True)
@@ -79,23 +76,7 @@ def _legend_size(service: ImageService, style: Style) -> tuple[int, int]:
         return picture.size
 
 
-def _bounds_in(info, geographic, code: str) -> tuple[float, float, float, float]:
-    """The service extent in `code`: directly for its own CRS, otherwise through its lon/lat
-    extent clipped to the CRS's area of use (a global grid is ±85° in Web Mercator, not ±90°)."""
-    crs = crs_from_ogc(code)
-    if crs == info.crs:
-        return info.extent
-    epsg = crs.to_epsg()
-    area = (ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_wkt(crs.to_wkt())).area_of_use
-    w, s, e, n = geographic
-    if area is not None:
-        w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
-        if not (w < e and s < n):
-            raise InvalidParameter("crs", f"the layer lies outside the area where {code} is used")
-    return reproject_bounds((w, s, e, n), WGS84, crs)
-
-
-def _code_of(crs: CRS) -> str | None:
+def _code_of(crs) -> str | None:
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else None
 
@@ -114,8 +95,8 @@ def layer_of(service: ImageService) -> Layer:
     bboxes = []
     for code in codes + ["CRS:84"]:
         try:
-            bounds = _bounds_in(info, geographic, code)
-        except (InvalidParameter, CRSError):
+            bounds = extent_in(info.extent, info.crs, crs_from_ogc(code))
+        except InvalidParameter:
             continue
         bboxes.append(BBox(code, bounds, axis_inverted(code)))
     styles = [Style("default", "Default rendering", None)]

@@ -192,7 +192,7 @@ def map_view(kvp: KVP, ep: Endpoint, version: str) -> MapView:
         raise OGCError(bad_crs, f"{crs_key}={code} is not offered by every layer asked for", crs_key)
     try:
         crs = crs_from_ogc(code)
-    except Exception:
+    except GatewayError:
         raise OGCError(bad_crs, f"{crs_key}={code} is not a known CRS", crs_key)
     x0, y0, x1, y1 = numbers(kvp.required("BBOX"), "BBOX", 4)
     if version == "1.3.0" and axis_inverted(code):

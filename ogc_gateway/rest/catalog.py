@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import math
 
-from rasterio.crs import CRS
 from shapely.geometry import Polygon, box
 
 from ..engine.catalog import BUILTIN_FIELDS, GEOMETRY, Item
 from ..engine.errors import InvalidParameter, NotFound
 from ..engine.geometry import SPATIAL_RELATIONS, to_crs
-from ..engine.grid import sr_json
+from ..engine.grid import crs_from_wkid, sr_json
 from ..engine.query import QueryResult, query
-from ..engine.rasterinfo import aggregate_stats
+from ..engine.rasterinfo import aggregate_stats, crs_from_wkt
 from ..engine.read import block_size
 from ..engine.requests import CatalogQuery, pixel_type_of
 from ..engine.service import ImageService
@@ -24,7 +23,7 @@ from .root import data_type, envelope, field_json
 
 _RELATIONS = {f"esrispatialrel{k.replace('-', '')}": k for k in SPATIAL_RELATIONS}
 _RELATIONS |= {k.replace("-", ""): k for k in SPATIAL_RELATIONS}
-_WGS84 = CRS.from_epsg(4326)
+_WGS84 = crs_from_wkid(4326)
 
 
 def parse_pixel_size(p: Params) -> float | None:
@@ -107,7 +106,7 @@ def attributes(item: Item, fields) -> dict:
     return {f.name: item.attributes.get(f.name) for f in fields}
 
 
-def footprint_json(service: ImageService, rings: dict, item: Item, out_crs: CRS) -> dict | None:
+def footprint_json(service: ImageService, rings: dict, item: Item, out_crs) -> dict | None:
     ring = rings.get(item.oid)
     if ring is None:
         return None
@@ -146,7 +145,7 @@ def run_query(p: Params, service: ImageService) -> dict:
     return body
 
 
-def _extent(service: ImageService, oids, out_crs: CRS) -> dict | None:
+def _extent(service: ImageService, oids, out_crs) -> dict | None:
     rings = service.catalog.footprints(oids)
     if not rings:
         return None
@@ -184,7 +183,7 @@ def item_info(service: ImageService, item: Item) -> dict:
     width, height = rec["width"], rec["height"]
     xs = [c, c + a * width, c + b * height, c + a * width + b * height]
     ys = [f, f + d * width, f + e * height, f + d * width + e * height]
-    crs = CRS.from_wkt(rec["crs_wkt"])
+    crs = crs_from_wkt(rec["crs_wkt"])
     levels = len(rec["overviews"] or [])
     stats = aggregate_stats([rec["stats"]], rec["band_count"])
     block = block_size(item.path)

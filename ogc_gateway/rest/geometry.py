@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasterio.crs import CRS
 from shapely.geometry import LineString, MultiLineString, MultiPoint, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -53,7 +52,7 @@ def _polygon(rings: list, name: str) -> BaseGeometry:
     return geom
 
 
-def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, CRS | None]:
+def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     """An Esri geometry JSON object -> (shapely geometry, its CRS or None when not embedded)."""
     if not isinstance(value, dict):
         raise InvalidParameter(name, "expected a geometry JSON object")
@@ -83,8 +82,8 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, CRS | N
     raise InvalidParameter(name, "not a point, multipoint, polyline, polygon or envelope")
 
 
-def parse_geometry(p: Params, service_crs: CRS, *, name: str = "geometry", sr_param: str | None = "inSR",
-                   default_type: str = "esriGeometryEnvelope") -> tuple[BaseGeometry, CRS] | None:
+def parse_geometry(p: Params, service_crs, *, name: str = "geometry", sr_param: str | None = "inSR",
+                   default_type: str = "esriGeometryEnvelope") -> tuple[BaseGeometry, Any] | None:
     """The `geometry` parameter (JSON or simple syntax) and its CRS: the embedded spatialReference,
     else `sr_param` (inSR), else the service's. None when absent."""
     value = p.json_or_text(name)
@@ -107,12 +106,12 @@ def parse_geometry(p: Params, service_crs: CRS, *, name: str = "geometry", sr_pa
     raise InvalidParameter(name, "expected geometry JSON, 'x,y' or 'xmin,ymin,xmax,ymax'")
 
 
-def in_service_crs(parsed: tuple[BaseGeometry, CRS], service_crs: CRS, name: str = "geometry") -> BaseGeometry:
+def in_service_crs(parsed: tuple[BaseGeometry, Any], service_crs, name: str = "geometry") -> BaseGeometry:
     geom, crs = parsed
     return to_crs(geom, crs, service_crs, name=name)
 
 
-def to_json(geom: BaseGeometry, crs: CRS | None = None) -> dict:
+def to_json(geom: BaseGeometry, crs=None) -> dict:
     """Esri JSON of a point or (multi)polygon; the spatialReference only when `crs` is given."""
     if geom.geom_type == "Point":
         out: dict = {"x": geom.x, "y": geom.y}
