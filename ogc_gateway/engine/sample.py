@@ -97,12 +97,13 @@ def _visibilities(samples: list[np.ma.MaskedArray], operation: str) -> list[floa
     return shares
 
 
-def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[RenderingRule, ...] = ()
-             ) -> Identified:
-    """The mosaic value at the request's (single) point and the items beneath it."""
+def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[RenderingRule, ...] = (),
+             *, mosaic: bool = True) -> Identified:
+    """The mosaic value at the request's (single) point and the items beneath it (only the
+    items with `mosaic=False`, for callers that report per-item values alone)."""
     (x, y), = req.points
     where_of(service, _rule(service, req).where, "mosaicRule")
-    value = mosaic_value(service, req, x, y, req.rendering_rule)
+    value = mosaic_value(service, req, x, y, req.rendering_rule) if mosaic else None
     processed = tuple(mosaic_value(service, req, x, y, rule) for rule in rendering_rules)
     items = items_at(service, req, x, y)
     values = [reader.sample(i.path, [x], [y], service.info.crs, req.resampling)[0] for i in items]

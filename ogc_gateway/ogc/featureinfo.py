@@ -48,7 +48,7 @@ def query(layer: Layer, crs, x: float, y: float, window: TimeWindow | None,
         return LayerResult(layer.name, ())
     rule = info.default_rule if oids is None else replace(info.default_rule, fids=oids)
     found = identify(service, SampleRequest(points=((float(xs[0]), float(ys[0])),), mosaic_rule=rule,
-                                            time=window, resampling="nearest"))
+                                            time=window, resampling="nearest"), mosaic=False)
     features = []
     for sample in found.items:
         mask = np.ma.getmaskarray(sample.values)
