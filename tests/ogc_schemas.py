@@ -48,6 +48,16 @@ SCHEMAS: dict[tuple[str | None, str, str | None], str] = {
     ("http://www.opengis.net/ogc", "ServiceExceptionReport", "1.3.0"): "ogc/wms/1.3.0/exceptions_1_3_0.xsd",
     (None, "WMT_MS_Capabilities", None): "ogc/wms/1.1.1/WMS_MS_Capabilities.dtd",
     (None, "ServiceExceptionReport", "1.1.1"): "ogc/wms/1.1.1/exception_1_1_1.dtd",
+    ("http://www.opengis.net/wcs", "WCS_Capabilities", None): "ogc/wcs/1.0.0/wcsCapabilities.xsd",
+    ("http://www.opengis.net/wcs", "CoverageDescription", None): "ogc/wcs/1.0.0/describeCoverage.xsd",
+    ("http://www.opengis.net/ogc", "ServiceExceptionReport", "1.2.0"): "ogc/wcs/1.0.0/OGC-exception.xsd",
+    ("http://www.opengis.net/wcs/1.1.1", "Capabilities", None): "ogc/wcs/1.1.1/wcsGetCapabilities.xsd",
+    ("http://www.opengis.net/wcs/1.1.1", "CoverageDescriptions", None): "ogc/wcs/1.1.1/wcsDescribeCoverage.xsd",
+    ("http://www.opengis.net/wcs/1.1.1", "Coverages", None): "ogc/wcs/1.1.1/wcsCoverages.xsd",
+    ("http://www.opengis.net/ows/1.1", "ExceptionReport", None): "ogc/ows/1.1.0/owsExceptionReport.xsd",
+    ("http://www.opengis.net/wcs/2.0", "Capabilities", None): "ogc/wcs/2.0/wcsAll.xsd",
+    ("http://www.opengis.net/wcs/2.0", "CoverageDescriptions", None): "ogc/wcs/2.0/wcsAll.xsd",
+    ("http://www.opengis.net/ows/2.0", "ExceptionReport", None): "ogc/ows/2.0/owsExceptionReport.xsd",
 }
 
 XSI_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"

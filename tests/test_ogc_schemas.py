@@ -282,7 +282,7 @@ def test_130_exception_errors():
 def test_unknown_root_and_malformed():
     message = invalid('<Capabilities xmlns="urn:x" version="1.0.0"/>', "no schema for {urn:x}Capabilities")
     assert message.startswith("no schema for {urn:x}Capabilities")
-    invalid(EXC_130.replace('version="1.3.0"', 'version="1.2.0"'),
+    invalid(EXC_130.replace('version="1.3.0"', 'version="1.1.0"'),
             "no schema for {http://www.opengis.net/ogc}ServiceExceptionReport")
     invalid("<WMS_Capabilities", "not well-formed")
 

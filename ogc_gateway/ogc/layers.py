@@ -15,7 +15,8 @@ from ..engine.functions import parse_rendering_rule
 from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
 from ..engine.legend import draw, legend
 from ..engine.service import ImageService
-from .common import iso
+from ..engine.requests import TimeWindow
+from .common import OGCError, TimeRequest, iso
 
 WGS84 = crs_from_ogc("EPSG:4326")
 
@@ -106,3 +107,30 @@ def layer_of(service: ImageService) -> Layer:
                  keywords=cfg.keywords, crs=tuple(codes), geographic=geographic,
                  bboxes=tuple(bboxes), times=tuple(iso(t) for t in times), time_values=tuple(times),
                  styles=tuple(styles))
+
+
+def select_time(layer: Layer, asked: TimeRequest | None, locator: str
+                ) -> tuple[TimeWindow | None, tuple[int, ...] | None]:
+    """The time window a request selects on a layer (and, for a list of instants, exactly the
+    items they select); None asked means the latest time. OGC faces show one time by default
+    (DESIGN.md, Time); a layer without time ignores the request's."""
+    if not layer.times:
+        return None, None
+    if asked is None:
+        latest = layer.time_values[-1]
+        return TimeWindow(latest, latest), None
+    lo, hi = layer.service.info.time_extent
+    if asked.interval is not None:
+        start, end = asked.interval
+        if end < lo or start > hi:
+            raise OGCError("InvalidDimensionValue", f"{locator}: the interval lies outside the time extent "
+                           f"{iso(lo)}/{iso(hi)}", locator)
+        return TimeWindow(start, end), None
+    if any(not lo <= t <= hi for t in asked.instants):
+        raise OGCError("InvalidDimensionValue", f"{locator}: a time lies outside the time extent "
+                       f"{iso(lo)}/{iso(hi)}", locator)
+    if len(asked.instants) == 1:
+        t = asked.instants[0]
+        return TimeWindow(t, t), None
+    oids = {i.oid for t in asked.instants for i in layer.service.catalog.items(time=(t, t))}
+    return TimeWindow(min(asked.instants), max(asked.instants)), tuple(sorted(oids))

@@ -26,7 +26,7 @@ from ..gateway import gateway
 from ..templates import render
 from . import featureinfo
 from .common import KVP, OGCError, negotiate, numbers, parse_time
-from .layers import Layer, layer_of
+from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wms")
 bp = Blueprint("wms", __name__)
@@ -208,32 +208,14 @@ def map_view(kvp: KVP, ep: Endpoint, version: str) -> MapView:
 
 
 def time_of(kvp: KVP, layer: Layer, headers: dict) -> tuple[TimeWindow | None, tuple[int, ...] | None]:
-    """A layer's time window (and, for a list of instants, the items they select). No TIME, or
-    TIME=current, is the latest time, announced in a Warning header as WMS 1.3.0 asks."""
-    if not layer.times:
-        return None, None
-    info = layer.service.info
+    """A layer's TIME selection; the latest time when TIME is absent or `current`, which WMS 1.3.0
+    asks to be announced in a Warning header."""
     raw = kvp.get("TIME")
-    parsed = parse_time(raw) if raw and raw.strip() else None
-    if parsed is None:
-        latest = layer.time_values[-1]
-        if not (raw and raw.strip()):
-            headers["Warning"] = f"99 Default value used: time={layer.default_time} ISO8601"
-        return TimeWindow(latest, latest), None
-    lo, hi = info.time_extent
-    if parsed.interval is not None:
-        start, end = parsed.interval
-        if end < lo or start > hi:
-            raise OGCError("InvalidDimensionValue", f"TIME {raw} is outside the layer's time extent", "TIME")
-        return TimeWindow(start, end), None
-    outside = [t for t in parsed.instants if not lo <= t <= hi]
-    if outside:
-        raise OGCError("InvalidDimensionValue", f"TIME {raw} is outside the layer's time extent", "TIME")
-    if len(parsed.instants) == 1:
-        t = parsed.instants[0]
-        return TimeWindow(t, t), None
-    oids = {i.oid for t in parsed.instants for i in layer.service.catalog.items(time=(t, t))}
-    return TimeWindow(min(parsed.instants), max(parsed.instants)), tuple(sorted(oids))
+    asked = parse_time(raw) if raw and raw.strip() else None
+    window, oids = select_time(layer, asked, "TIME")
+    if layer.times and not (raw and raw.strip()):
+        headers["Warning"] = f"99 Default value used: time={layer.default_time} ISO8601"
+    return window, oids
 
 
 def layer_request(layer: Layer, rule, grid: Grid, kvp: KVP, headers: dict) -> ExportRequest:
