@@ -10,6 +10,7 @@ from .engine.errors import NotFound
 from .engine.service import open_services
 from .gateway import Gateway
 from .rest.responses import error_response
+from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .rest.views import bp as rest_bp
 
@@ -20,6 +21,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)
+    app.register_blueprint(wcs_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 

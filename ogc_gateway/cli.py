@@ -29,7 +29,8 @@ CONFIG_HELP = f"Configuration file (default: ${ENV_CONFIG}, then ./{DEFAULT_CONF
 def service_urls(base_url: str, name: str) -> list[tuple[str, str]]:
     """(label, URL) of every face of one service, as printed when the server starts."""
     return [("ImageServer", f"{base_url}/arcgis/rest/services/{name}/ImageServer"),
-            ("WMS", f"{base_url}/arcgis/services/{name}/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities")]
+            ("WMS", f"{base_url}/arcgis/services/{name}/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities"),
+            ("WCS", f"{base_url}/arcgis/services/{name}/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities")]
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -78,6 +79,7 @@ def _print_urls(config: Config, host: str, port: int) -> None:
     base = _base_url(host, port)
     click.echo(f"Services directory: {base}/arcgis/rest/services")
     click.echo(f"Every service in one WMS: {base}/ogc/wms?SERVICE=WMS&REQUEST=GetCapabilities")
+    click.echo(f"Every service in one WCS: {base}/ogc/wcs?SERVICE=WCS&REQUEST=GetCapabilities")
     for name in config.services:
         for label, url in service_urls(base, name):
             click.echo(f"  {name} {label}: {url}")

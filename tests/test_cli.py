@@ -88,7 +88,8 @@ def test_serve_folder_and_config_exclude_each_other(good_config):
 def test_service_urls():
     assert service_urls("http://h:1", "dem") == [
         ("ImageServer", "http://h:1/arcgis/rest/services/dem/ImageServer"),
-        ("WMS", "http://h:1/arcgis/services/dem/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities")]
+        ("WMS", "http://h:1/arcgis/services/dem/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities"),
+        ("WCS", "http://h:1/arcgis/services/dem/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities")]
 
 
 def free_port() -> int:

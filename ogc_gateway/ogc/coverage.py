@@ -1,0 +1,127 @@
+"""A service as a WCS coverage: its native grid, bands and nodata, and the one way every WCS
+version reads it (an ExportRequest with the native pixel type, no stretch, default time = latest).
+
+The WCS modules (wcs10, wcs11, wcs20) only parse their own request syntax and write their own
+documents; the grid and the values come from here, so the three versions cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from ..engine.encode import encode
+from ..engine.export import export
+from ..engine.requests import ExportRequest, Grid, Raster
+from ..engine.service import ImageService
+from .common import OGCError, TimeRequest
+from .layers import Layer, layer_of, select_time
+
+# WCS interpolation names (1.0 tokens, 1.1 and 2.0 URIs) -> engine resampling
+INTERPOLATIONS = {
+    "nearest neighbor": "nearest", "nearest": "nearest", "nearestneighbor": "nearest",
+    "bilinear": "bilinear", "linear": "bilinear",
+    "bicubic": "cubic", "cubic": "cubic",
+    "http://www.opengis.net/def/interpolation/ogc/1/nearest-neighbor": "nearest",
+    "http://www.opengis.net/def/interpolation/ogc/1/linear": "bilinear",
+    "http://www.opengis.net/def/interpolation/ogc/1/cubic": "cubic",
+}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    layer: Layer
+    grid: Grid                   # the native grid: the service extent at its finest cell size
+
+    @property
+    def service(self) -> ImageService:
+        return self.layer.service
+
+    @property
+    def id(self) -> str:
+        return self.layer.name
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return self.service.info.band_names
+
+    @property
+    def nodata(self) -> float | None:
+        return self.service.info.nodata
+
+    @property
+    def pixel_type(self) -> str:
+        return self.service.info.pixel_type
+
+    @property
+    def dtype(self) -> str:
+        return self.service.info.dtype
+
+
+@lru_cache(maxsize=None)
+def coverage_of(service: ImageService) -> Coverage:
+    info = service.info
+    xmin, ymin, xmax, ymax = info.extent
+    rx, ry = info.cell_size
+    width, height = max(1, round((xmax - xmin) / rx)), max(1, round((ymax - ymin) / ry))
+    grid = Grid(info.crs, (xmin, ymax - height * ry, xmin + width * rx, ymax), width, height)
+    return Coverage(layer_of(service), grid)
+
+
+def resampling_of(name: str | None, locator: str = "INTERPOLATION") -> str:
+    """An interpolation name or URI (case-insensitive) as the engine's resampling."""
+    if name is None or not name.strip():
+        return "nearest"
+    found = INTERPOLATIONS.get(name.strip().lower())
+    if found is None:
+        raise OGCError("InvalidParameterValue", f"interpolation {name!r} is not supported (nearest "
+                       "neighbour, linear/bilinear or cubic)", locator)
+    return found
+
+
+def read(cov: Coverage, grid: Grid, *, bands: tuple[int, ...] | None = None, resampling: str = "nearest",
+         time: TimeRequest | None = None, time_locator: str = "TIME") -> Raster:
+    """The coverage's values on `grid` in the native pixel type: nearest neighbour at the native
+    grid gives the source pixels themselves. No time means the latest one."""
+    if bands is not None and any(not 0 <= b < len(cov.band_names) for b in bands):
+        raise OGCError("InvalidParameterValue", f"the coverage has bands 1..{len(cov.band_names)}", "BAND")
+    window, oids = select_time(cov.layer, time, time_locator)
+    info = cov.service.info
+    rule = replace(info.default_rule, fids=oids) if oids is not None else None
+    return export(cov.service, ExportRequest(grid=grid, band_ids=bands, mosaic_rule=rule, time=window,
+                                             resampling=resampling))
+
+
+def grid_for(crs, bounds: tuple[float, float, float, float], *, size: tuple[int, int] | None = None,
+             resolution: tuple[float, float] | None = None, locator: str = "BBOX") -> Grid:
+    """A target grid from bounds and either a size or a resolution (sizes rounded to whole pixels,
+    the far edges moved so the resolution is kept exactly)."""
+    x0, y0, x1, y1 = bounds
+    if not (x0 < x1 and y0 < y1):
+        raise OGCError("InvalidParameterValue", "the bounding box is empty or inverted", locator)
+    if size is not None:
+        width, height = size
+    elif resolution is not None:
+        rx, ry = abs(resolution[0]), abs(resolution[1])
+        if not (rx > 0 and ry > 0):
+            raise OGCError("InvalidParameterValue", "resolutions must be positive", locator)
+        width, height = max(1, math.ceil((x1 - x0) / rx - 1e-9)), max(1, math.ceil((y1 - y0) / ry - 1e-9))
+        x1, y0 = x0 + width * rx, y1 - height * ry
+    else:
+        raise OGCError("MissingParameterValue", "give a size or a resolution", locator)
+    if width < 1 or height < 1:
+        raise OGCError("InvalidParameterValue", "sizes must be at least 1", locator)
+    return Grid(crs, (x0, y0, x1, y1), int(width), int(height))
+
+
+def geotiff(raster: Raster) -> bytes:
+    """A GeoTIFF of the values, with its georeferencing and GDAL_NODATA."""
+    return encode(raster, "tiff").data
+
+
+def time_window_iso(cov: Coverage) -> tuple[str, str] | None:
+    """(first, last) item time as ISO 8601, for temporal domains."""
+    times = cov.layer.times
+    return (times[0], times[-1]) if times else None
+
