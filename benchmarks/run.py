@@ -1,7 +1,7 @@
-"""Load benchmark of the REST face (exportImage, identify, getSamples, query) and WMS GetMap under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query) WMS GetMap and WCS GetCoverage under gunicorn, on the demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff,identify,samples,query,wms]
+                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with
@@ -228,11 +228,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def service_of(url: str) -> str:
-    """The service a URL asks: the path segment after /services/, or a WMS request's LAYERS."""
+    """The service a URL asks: the path segment after /services/, or a WMS request's LAYERS, or a
+    WCS request's COVERAGEID."""
     if "/services/" in url:
         return url.split("/services/")[1].split("/")[0]
     query = parse_qs(urlsplit(url).query)
-    return query.get("LAYERS", ["?"])[0]
+    return (query.get("LAYERS") or query.get("COVERAGEID") or ["?"])[0]
 
 
 def summarise(group: str, urls: list[str], records: list[tuple[int, dict]], elapsed: float) -> dict:

@@ -16,6 +16,7 @@ Groups:
   samples     getSamples along a two-point polyline, 50 samples (elevation, multispectral)
   query       catalog query: a where clause and an envelope, features with footprints (multispectral)
   wms         WMS 1.3.0 GetMap, 256x256 PNG in the service's CRS (CRS:84 for monthly, whose default time applies)
+  wcs         WCS 2.0.1 GetCoverage, a SUBSET trim scaled to 256x256, GeoTIFF of the raw values (elevation, multispectral)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -72,6 +73,8 @@ WMS_MIX = [("elevation", 18), ("multispectral", 16), ("monthly", 16)]
 CONTENT_TYPES = {name: group[2] for name, group in GROUPS.items()}
 CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
 CONTENT_TYPES["wms"] = "image/png"
+WCS_MIX = [("elevation", 25), ("multispectral", 25)]
+CONTENT_TYPES["wcs"] = "image/tiff"
 
 MONTHLY_YEAR = 2024
 
@@ -137,6 +140,16 @@ def build() -> dict[str, list[str]]:
             urls.append(f"/ogc/wms?{urlencode(params, safe=',:')}")
     rng.shuffle(urls)
     out["wms"] = urls
+    urls = []
+    for service, count in WCS_MIX:
+        for _ in range(count):
+            x0, y0, x1, y1 = _bbox(rng, service, 256)
+            params = [("SERVICE", "WCS"), ("VERSION", "2.0.1"), ("REQUEST", "GetCoverage"), ("COVERAGEID", service),
+                      ("SUBSET", f"E({x0},{x1})"), ("SUBSET", f"N({y0},{y1})"), ("SCALESIZE", "i(256),j(256)"),
+                      ("FORMAT", "image/tiff")]
+            urls.append(f"/ogc/wcs?{urlencode(params, safe=',:()')}")
+    rng.shuffle(urls)
+    out["wcs"] = urls
     return out
 
 
