@@ -64,6 +64,19 @@ class KVP:
         return int(value)
 
 
+def check_update_sequence(kvp: KVP, current: int) -> None:
+    """WMS / WCS 1.0 UPDATESEQUENCE: the current value is CurrentUpdateSequence, a later one
+    InvalidUpdateSequence; an earlier or unreadable one asks for the full document."""
+    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
+    if asked.isdigit():
+        if int(asked) == current:
+            raise OGCError("CurrentUpdateSequence", f"the capabilities are at update sequence {current}",
+                           "UPDATESEQUENCE")
+        if int(asked) > current:
+            raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's "
+                           f"{current}", "UPDATESEQUENCE")
+
+
 def numbers(raw: str, name: str, count: int) -> list[float]:
     """Comma-separated numbers (a leading '+', spaces and exponents are fine)."""
     parts = raw.split(",")

@@ -25,7 +25,7 @@ from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, numbers, parse_time
+from .common import KVP, OGCError, TimeRequest, check_update_sequence, numbers, parse_time
 from .coverage import Coverage, geotiff, grid_for, read, resampling_of
 
 VERSION = "1.0.0"
@@ -166,14 +166,7 @@ def get_capabilities(kvp: KVP, ep) -> Response:
                        "/WCS_Capabilities/Service, /WCS_Capabilities/Capability, "
                        "/WCS_Capabilities/ContentMetadata", "SECTION")
     sequence = _update_sequence(ep)
-    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
-    if asked.isdigit():
-        if int(asked) == sequence:
-            raise OGCError("CurrentUpdateSequence", f"the capabilities are at update sequence {sequence}",
-                           "UPDATESEQUENCE")
-        if int(asked) > sequence:
-            raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's "
-                           f"{sequence}", "UPDATESEQUENCE")
+    check_update_sequence(kvp, sequence)
     body = render("wcs10_capabilities.xml", section=SECTIONS[raw_section.lower()], update_sequence=sequence,
                   url=ep.url, service=_service(ep), offerings=[offering(c) for c in ep.coverages.values()],
                   exception_format=EXCEPTION_MIME)

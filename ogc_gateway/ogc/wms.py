@@ -25,7 +25,7 @@ from ..engine.requests import ExportRequest, Grid, TimeWindow
 from ..gateway import gateway
 from ..templates import render
 from . import featureinfo
-from .common import KVP, OGCError, negotiate, numbers, parse_time
+from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wms")
@@ -120,14 +120,7 @@ def _update_sequence(ep: Endpoint) -> int:
 
 def get_capabilities(kvp: KVP, ep: Endpoint, version: str) -> Response:
     sequence = _update_sequence(ep)
-    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
-    if asked.isdigit():
-        if int(asked) == sequence:
-            raise OGCError("CurrentUpdateSequence", f"the capabilities are at update sequence {sequence}",
-                           "UPDATESEQUENCE")
-        if int(asked) > sequence:
-            raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's "
-                           f"{sequence}", "UPDATESEQUENCE")
+    check_update_sequence(kvp, sequence)
     server = gateway().config.server
     limits = server.limits
     body = render(f"wms_capabilities_{version.replace('.', '_')}.xml", ep=ep, server=server,
