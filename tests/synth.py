@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+from pyproj import Transformer
 from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 
@@ -128,6 +129,17 @@ def top_scene(xs, ys):
     outer = (xs > x0 - 40) & (xs < x1 + 40) & (ys > y0 - 40) & (ys < y1 + 40)
     top[outer & ~inner] = -1
     return top
+
+
+def geographic_bounds(box, crs=DEM_CRS):
+    """lon/lat bounds of a box, from its densified edges transformed by pyproj here."""
+    t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    x0, y0, x1, y1 = box
+    s = np.linspace(0, 1, 101)
+    xs = np.concatenate([x0 + (x1 - x0) * s, np.full(101, x1), x0 + (x1 - x0) * s, np.full(101, x0)])
+    ys = np.concatenate([np.full(101, y0), y0 + (y1 - y0) * s, np.full(101, y1), y0 + (y1 - y0) * s])
+    lon, lat = t.transform(xs, ys)
+    return float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))
 
 
 # --- Time series: 12 global monthly grids whose value names month and latitude -----------------------

@@ -20,7 +20,7 @@ from conftest import make_config
 from ogc_gateway.app import create_app
 from ogc_gateway.config import Contact
 from ogc_schemas import validate
-from synth import DEM_NODATA, dem_value, mosaic_value, ts_value
+from synth import DEM_NODATA, dem_value, geographic_bounds, mosaic_value, ts_value
 
 WCS = "/ogc/wcs"
 DEM_WCS = "/arcgis/services/dem/ImageServer/WCSServer"
@@ -52,17 +52,6 @@ def pixel_centres(transform, width, height):
     xs = transform.c + cols * transform.a
     ys = transform.f + rows * transform.e
     return xs, ys
-
-
-def geographic_bounds(box, crs="EPSG:32633"):
-    """lon/lat bounds of a box, from its densified edges transformed by pyproj here."""
-    t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    x0, y0, x1, y1 = box
-    s = np.linspace(0, 1, 101)
-    xs = np.concatenate([x0 + (x1 - x0) * s, np.full(101, x1), x0 + (x1 - x0) * s, np.full(101, x0)])
-    ys = np.concatenate([np.full(101, y0), y0 + (y1 - y0) * s, np.full(101, y1), y0 + (y1 - y0) * s])
-    lon, lat = t.transform(xs, ys)
-    return float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from conftest import make_config
 from ogc_gateway.app import create_app
 from ogc_gateway.config import FunctionTemplate
 from ogc_schemas import validate
-from synth import DEM_NODATA, dem_value, mosaic_value, top_scene, ts_value
+from synth import DEM_NODATA, dem_value, geographic_bounds, mosaic_value, top_scene, ts_value
 
 WMS = "/ogc/wms"
 DEM_WMS = "/arcgis/services/dem/ImageServer/WMSServer"
@@ -89,17 +89,6 @@ def dem_grey_truth(box=DEM_BOX, width=190, height=190):
     res = 20.0 if min((x1 - x0) / width, (y1 - y0) / height) >= 20.0 else 10.0
     values, nodata, edge = dem_source(xs, ys, res)
     return stretch(values, DEM_MIN, DEM_MAX), nodata, edge
-
-
-def geographic_bounds(box, crs="EPSG:32633"):
-    """lon/lat bounds of a box, from its densified edges transformed by pyproj here."""
-    t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    x0, y0, x1, y1 = box
-    s = np.linspace(0, 1, 101)
-    xs = np.concatenate([x0 + (x1 - x0) * s, np.full(101, x1), x0 + (x1 - x0) * s, np.full(101, x0)])
-    ys = np.concatenate([np.full(101, y0), y0 + (y1 - y0) * s, np.full(101, y1), y0 + (y1 - y0) * s])
-    lon, lat = t.transform(xs, ys)
-    return min(lon), min(lat), max(lon), max(lat)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
