@@ -99,6 +99,7 @@ class ServiceConfig:
     default_band_ids: tuple[int, ...] | None = None
     default_resampling: str = "bilinear"         # nearest | bilinear | cubic | mode
     tile_scheme: str = "WebMercatorQuad"
+    tile_matrix_sets: tuple[str, ...] = ()       # OGC TMS identifiers offered besides the standard ones
     raster_functions: tuple[FunctionTemplate, ...] = ()
     limits: Limits = field(default_factory=Limits)
     keywords: tuple[str, ...] = ()               # the service's own; its WMS adds the server's
@@ -123,6 +124,8 @@ class ServerConfig:
     fees: str = "none"
     access_constraints: str = "none"
     ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # "EPSG:<code>", besides each native CRS
+    tile_metatile_size: int = 4                  # tiles per side rendered in one engine call
+    tile_cache_max_age: int = 3600               # Cache-Control max-age of tiles, seconds
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,11 @@ class Config:
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
-               "keywords", "contact", "fees", "access_constraints", "ogc_crs") + LIMIT_KEYS
+               "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
+               "tile_cache_max_age") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
-                "tile_scheme", "raster_functions", "keywords", "ogc_crs", "attribution",
+                "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
                 "metadata_urls", "min_scale_denominator", "max_scale_denominator") + LIMIT_KEYS
 CONTACT_KEYS = tuple(f.name for f in fields(Contact))
 ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
@@ -402,6 +406,8 @@ class _Builder:
             fees=self.text_or(d, "fees", "server", "none"),
             access_constraints=self.text_or(d, "access_constraints", "server", "none"),
             ogc_crs=self.ogc_crs(d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
+            tile_metatile_size=self.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
+            tile_cache_max_age=self.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
         )
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
@@ -445,6 +451,7 @@ class _Builder:
             default_band_ids=self.band_ids(d.get("default_band_ids"), f"{where}.default_band_ids"),
             default_resampling=self.resampling(d, where),
             tile_scheme=self.tile_scheme(d, where),
+            tile_matrix_sets=self.tile_matrix_sets(d.get("tile_matrix_sets"), f"{where}.tile_matrix_sets"),
             raster_functions=self.templates(d.get("raster_functions"), f"{where}.raster_functions"),
             limits=self.limits(d, where, server.limits),
             keywords=self.keywords(d.get("keywords"), f"{where}.keywords"),
@@ -653,6 +660,43 @@ class _Builder:
                 return scheme
         self.problem(f"{where}.tile_scheme", f"must be WebMercatorQuad or native, not {value!r}")
         return "WebMercatorQuad"
+
+    def tile_matrix_sets(self, value: Any, key: str) -> tuple[str, ...]:
+        """Identifiers of the OGC TMS registry (as morecantile carries it), matched case-insensitively."""
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(key, f"must be a list of tile matrix set identifiers, not {value!r}")
+            return ()
+        from .engine.errors import InvalidParameter
+        from .engine.tms import known_identifiers, standard
+
+        known = {k.lower(): k for k in known_identifiers()}
+        built: list[str] = []
+        for i, entry in enumerate(value):
+            identifier = known.get(entry.strip().lower())
+            if identifier is None:
+                close = difflib.get_close_matches(entry, list(known.values()), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known.values())})"
+                self.problem(f"{key}[{i}]", f"unknown tile matrix set {entry!r}{hint}")
+                continue
+            try:
+                standard(identifier)
+            except InvalidParameter as exc:
+                self.problem(f"{key}[{i}]", exc.why)
+                continue
+            if identifier not in built:
+                built.append(identifier)
+        return tuple(built)
+
+    def bounded_int(self, d: dict, key: str, where: str, lo: int, hi: int, default: int) -> int:
+        value = d.get(key)
+        if value is None:
+            return default
+        if not (_is_int(value) and lo <= value <= hi):
+            self.problem(f"{where}.{key}", f"must be a whole number from {lo} to {hi}, not {value!r}")
+            return default
+        return value
 
     def band_ids(self, value: Any, key: str) -> tuple[int, ...] | None:
         if value is None:

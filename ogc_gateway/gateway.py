@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from flask import current_app, request
@@ -10,6 +11,7 @@ from flask import current_app, request
 from .config import Config
 from .engine.errors import NotFound
 from .engine.service import ImageService
+from .engine.tilecache import DiskTileStore
 
 
 @dataclass
@@ -20,6 +22,11 @@ class Gateway:
     @property
     def output_dir(self) -> Path:
         return self.config.server.cache_dir / "output"
+
+    @cached_property
+    def tile_store(self) -> DiskTileStore:
+        """The tile cache every face and the seeding program share."""
+        return DiskTileStore(self.config.server.cache_dir / "tiles")
 
     def service(self, name: str) -> ImageService:
         svc = self.services.get(name)

@@ -133,6 +133,27 @@ class ExportRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class TileRequest:
+    """WMTS GetTile and the ImageServer tile resource: one tile of a tile matrix set, drawn with a
+    style (the default rendering, or a template's rule) at one time, in one picture format."""
+
+    tile_set: str                               # tile matrix set identifier
+    level: int                                  # index of the tile matrix, coarse to fine
+    row: int
+    col: int
+    style: str = "default"                      # cache key of the rendering
+    rendering_rule: RenderingRule | None = None
+    time: TimeWindow | None = None
+    format: str = "png"                         # png | jpg | webp | mixed (JPEG if opaque, else PNG)
+
+    @property
+    def time_key(self) -> str:
+        if self.time is None:
+            return "all"
+        return f"{self.time.start}_{self.time.end}"
+
+
+@dataclass(frozen=True, slots=True)
 class CatalogQuery:
     """query (and the catalog CLI): which items, in which order, which page."""
 
