@@ -12,6 +12,7 @@ from .gateway import Gateway
 from .rest.responses import error_response
 from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
+from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
 
 
@@ -22,6 +23,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)
+    app.register_blueprint(wmts_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 

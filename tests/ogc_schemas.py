@@ -58,6 +58,7 @@ SCHEMAS: dict[tuple[str | None, str, str | None], str] = {
     ("http://www.opengis.net/wcs/2.0", "Capabilities", None): "ogc/wcs/2.0/wcsAll.xsd",
     ("http://www.opengis.net/wcs/2.0", "CoverageDescriptions", None): "ogc/wcs/2.0/wcsAll.xsd",
     ("http://www.opengis.net/ows/2.0", "ExceptionReport", None): "ogc/ows/2.0/owsExceptionReport.xsd",
+    ("http://www.opengis.net/wmts/1.0", "Capabilities", None): "ogc/wmts/1.0/wmtsGetCapabilities_response.xsd",
 }
 
 XSI_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"

@@ -86,7 +86,7 @@ def exception(exc: OGCError) -> Response:
     """An OWS 1.1 ExceptionReport with the HTTP status of its code."""
     code = CODES.get(exc.code or "", exc.code or "NoApplicableCode")
     status = exc.status if exc.status and exc.status != 200 else STATUS.get(code, 400)
-    body = render("wcs11_exception.xml", code=code, locator=(exc.locator or "").lower() or None,
+    body = render("ows11_exception.xml", version="1.1.0", code=code, locator=(exc.locator or "").lower() or None,
                   message=exc.message)
     return Response(body, status=status, content_type=EXCEPTION_MIME)
 
