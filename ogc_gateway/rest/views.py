@@ -15,7 +15,9 @@ from ..engine.grid import sr_json
 from . import catalog as cat
 from . import export as ex
 from . import inspect as ins
+from . import tiles as tl
 from ..gateway import gateway
+from ..http_cache import cacheable
 from .params import Params
 from .responses import check_callback, error_response, json_response
 from .root import CURRENT_VERSION, root_json
@@ -85,7 +87,7 @@ def root(name: str):
     if (p.get("option") or "").lower() == "footprints" and f != "html":
         return respond(cat.footprints_collection(p, svc), p)
     rule = parse_rendering_rule(p.json_or_text("renderingRule"), svc.templates)
-    body = root_json(svc.info, rule)
+    body = root_json(svc.info, rule) | tl.tile_info_json(svc)
     if f == "html":
         return render_template("root.html", svc=svc.info, body=body, sr=sr_json(svc.info.crs))
     return respond(body, p)
@@ -215,6 +217,31 @@ def raster_item(name: str, raster_id: str, part: str):
 def raster_thumbnail(name: str, raster_id: str):
     svc = gateway().service(name)
     return Response(ins.thumbnail(svc, cat.item_or_404(svc, raster_id)), content_type="image/png")
+
+
+@bp.route(f"{_SERVICE}/tile/<int:level>/<int:row>/<int:col>", methods=["GET"])
+def tile(name: str, level: int, row: int, col: int):
+    """A cached tile; a missing one is HTTP 404 (or, with blankTile=true, an empty picture)."""
+    gw = gateway()
+    p = params()
+    try:
+        svc = gw.service(name)
+        stored = tl.tile(svc, p, level, row, col, metatile_size=gw.config.server.tile_metatile_size,
+                         store=gw.tile_store)
+        if stored.empty and not p.bool("blankTile", False):
+            raise NotFound("Tile not found.", details=[f"level {level}, row {row}, col {col} holds no data"])
+    except NotFound as exc:
+        return error_response(exc, http_errors=True)
+    if stored.empty:
+        return tl.blank_tile(svc)
+    resp = Response(stored.data, content_type=tl.content_type(stored.data))
+    return cacheable(resp, stored, gw.config.server.tile_cache_max_age)
+
+
+@bp.route(f"{_SERVICE}/tilemap/<int:level>/<int:row>/<int:col>/<int:width>/<int:height>", methods=["GET"])
+def tilemap(name: str, level: int, row: int, col: int, width: int, height: int):
+    p = params()
+    return respond(tl.tilemap(gateway().service(name), level, row, col, width, height), p)
 
 
 @bp.route("/arcgis/rest/services/<name>/ImageServer/<path:operation>", methods=["GET", "POST"])
