@@ -18,7 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from . import __version__
 from .config import CACHE_DIR_NAME, Config, config_for_folder, load_config
-from .engine.errors import ConfigError, GatewayError
+from .engine.errors import ConfigError, GatewayError, InvalidParameter
 
 ENV_CONFIG = "OGC_GATEWAY_CONFIG"
 DEFAULT_CONFIG = "gateway.yaml"
@@ -30,7 +30,8 @@ def service_urls(base_url: str, name: str) -> list[tuple[str, str]]:
     """(label, URL) of every face of one service, as printed when the server starts."""
     return [("ImageServer", f"{base_url}/arcgis/rest/services/{name}/ImageServer"),
             ("WMS", f"{base_url}/arcgis/services/{name}/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities"),
-            ("WCS", f"{base_url}/arcgis/services/{name}/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities")]
+            ("WCS", f"{base_url}/arcgis/services/{name}/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities"),
+            ("WMTS", f"{base_url}/arcgis/rest/services/{name}/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml")]
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -45,6 +46,9 @@ def _user_errors() -> Iterator[None]:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
+        sys.exit(1)
+    except InvalidParameter as exc:
+        click.echo(f"error: {exc.name}: {exc.why}", err=True)
         sys.exit(1)
     except (OSError, RasterioError, GatewayError) as exc:
         click.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
@@ -80,6 +84,7 @@ def _print_urls(config: Config, host: str, port: int) -> None:
     click.echo(f"Services directory: {base}/arcgis/rest/services")
     click.echo(f"Every service in one WMS: {base}/ogc/wms?SERVICE=WMS&REQUEST=GetCapabilities")
     click.echo(f"Every service in one WCS: {base}/ogc/wcs?SERVICE=WCS&REQUEST=GetCapabilities")
+    click.echo(f"Every service in one WMTS: {base}/ogc/wmts/1.0.0/WMTSCapabilities.xml")
     for name in config.services:
         for label, url in service_urls(base, name):
             click.echo(f"  {name} {label}: {url}")
@@ -185,6 +190,58 @@ def check_config(config_file: str | None) -> None:
                  if os.path.isfile(f)}
         title = f" ({service.title})" if service.title else ""
         click.echo(f"  {name}{title}: {len(files)} files")
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+@click.option("--tms", metavar="ID", help="Tile matrix set (default: the service's tile scheme, "
+                                          "WebMercatorQuad unless `tile_scheme: native`).")
+@click.option("--levels", metavar="RANGE", help="Levels such as 0-12, 5 or 3,5,7 (default: 0 to the level "
+                                                "matching the data's resolution).")
+@click.option("--bbox", metavar="W,S,E,N", help="Only tiles meeting this box.")
+@click.option("--bbox-crs", default="EPSG:4326", show_default=True, help="CRS of --bbox.")
+@click.option("--style", help="Style: default or a raster-function template (default: default).")
+@click.option("--format", "fmt", help="png, jpeg, webp (WMTS) or mixed (the ImageServer tile resource); "
+                                      "default png.")
+@click.option("--time", help="ISO times separated by commas, or 'all' (default: the latest time).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
+@click.option("--clean", is_flag=True, help="Remove the given levels from the cache instead (every style, "
+                                            "format and time unless narrowed).")
+def seed(service: str, config_file: str | None, tms: str | None, levels: str | None, bbox: str | None,
+         bbox_crs: str, style: str | None, fmt: str | None, time: str | None, workers: int | None,
+         clean: bool) -> None:
+    """Render SERVICE's tiles into the tile cache ahead of time (resumable), or --clean levels."""
+    from tqdm import tqdm
+
+    from . import seed as seeding
+
+    with _user_errors():
+        config = _load(config_file)
+        if clean:
+            if not levels:
+                raise click.UsageError("--clean needs --levels (the levels to remove)")
+            removed = seeding.clean(config, service, tms=tms, levels=levels, style=style, fmt=fmt, time=time)
+            click.echo(f"Removed {removed} cached level folder(s) of {service}.")
+            return
+        plan, found = seeding.prepare(config, service, tms=tms, levels=levels, bbox=bbox, bbox_crs=bbox_crs,
+                                      style=style or "default", fmt=fmt or "png", time=time, metatile=None)
+        total = seeding.tile_count(plan, found)
+        levels_text = f"{plan.levels[0]}-{plan.levels[-1]}" if len(plan.levels) > 1 else str(plan.levels[0])
+        click.echo(f"Seeding {service}: {plan.tile_set} levels {levels_text}, style {plan.style}, format "
+                   f"{plan.format}, {len(plan.times)} time(s): {total} tiles")
+        with tqdm(total=total, unit="tile", dynamic_ncols=True) as bar:
+            def progress(tiles: int, outcome: str) -> None:
+                bar.update(tiles)
+            try:
+                counts = seeding.run(config, plan, found, workers or seeding.default_workers(), progress)
+            except KeyboardInterrupt:
+                bar.close()
+                click.echo("Interrupted: the tiles written so far are kept; run the same command to resume.",
+                           err=True)
+                sys.exit(130)
+    click.echo(f"Done: {counts['rendered']} rendered, {counts['cached']} already cached, "
+               f"{counts['empty']} without data.")
 
 
 def main() -> None:

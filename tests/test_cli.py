@@ -89,7 +89,8 @@ def test_service_urls():
     assert service_urls("http://h:1", "dem") == [
         ("ImageServer", "http://h:1/arcgis/rest/services/dem/ImageServer"),
         ("WMS", "http://h:1/arcgis/services/dem/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities"),
-        ("WCS", "http://h:1/arcgis/services/dem/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities")]
+        ("WCS", "http://h:1/arcgis/services/dem/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities"),
+        ("WMTS", "http://h:1/arcgis/rest/services/dem/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml")]
 
 
 def free_port() -> int:
