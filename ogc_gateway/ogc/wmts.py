@@ -138,6 +138,13 @@ def rest_resource(path: str, name: str | None = None):
         return _exception(OGCError("NoApplicableCode", "the server failed to answer; its log has the details"))
 
 
+@bp.route(f"{_SERVICE}/<path:path>", methods=["GET"])
+@bp.route("/ogc/wmts/<path:path>", methods=["GET"])
+def unknown_resource(path: str, name: str | None = None):
+    """Below a WMTS, anything but the capabilities and the tile templates is not a resource."""
+    return Response(f"no WMTS resource {path!r}", status=404, content_type="text/plain; charset=utf-8")
+
+
 def _split_extension(text: str) -> tuple[str, str]:
     stem, dot, ext = text.rpartition(".")
     if not dot:
