@@ -1,7 +1,8 @@
-"""Load benchmark of the REST face (exportImage, identify, getSamples, query) WMS GetMap and WCS GetCoverage under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query), WMS GetMap, WCS GetCoverage and
+WMTS tiles (cached and cold) under gunicorn, on the demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs]
+                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs,tiles,tiles-cold]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,18 +193,30 @@ def one(session: requests.Session, base: str, url: str, ctype: str) -> dict:
                 "error": f"{type(exc).__name__}: {exc}"}
 
 
-def drive(base: str, urls: list[str], ctype: str, concurrency: int, duration: float):
-    """C threads, each cycling through the list from its own offset, until the deadline."""
+def drive(base: str, urls: list[str], ctype: str, concurrency: int, duration: float, once: bool = False):
+    """C threads, each cycling through the list from its own offset, until the deadline; with `once`,
+    the threads share one pass over the list instead (every URL requested exactly once, or until the
+    deadline)."""
     results: list[list[tuple[int, dict]]] = [[] for _ in range(concurrency)]
     start = threading.Barrier(concurrency + 1)
     deadline = [0.0]
+    shared = iter(range(len(urls)))
+    shared_lock = threading.Lock()
+
+    def next_index(k: int, i: int) -> int | None:
+        if not once:
+            return i % len(urls)
+        with shared_lock:
+            return next(shared, None)
 
     def client(k: int) -> None:
         with requests.Session() as session:
             i = k * len(urls) // concurrency
             start.wait()
             while time.perf_counter() < deadline[0]:
-                idx = i % len(urls)
+                idx = next_index(k, i)
+                if idx is None:
+                    break
                 results[k].append((idx, one(session, base, urls[idx], ctype)))
                 i += 1
 
@@ -336,9 +350,10 @@ def main() -> int:
         print(f"ready after {ready_s:.1f} s (includes generating the demo data on a first run)", flush=True)
         sampler.start()
 
-        # Warm-up: every URL once, one client; also the first check of every answer.
+        # Warm-up: every URL once, one client; also the first check of every answer. Cold groups
+        # are not warmed: their point is that nothing is cached yet.
         with requests.Session() as session:
-            for g in groups:
+            for g in (g for g in groups if g not in url_list.COLD_GROUPS):
                 ctype = url_list.CONTENT_TYPES[g]
                 t0 = time.perf_counter()
                 res = [one(session, base, u, ctype) for u in all_urls[g]]
@@ -353,9 +368,12 @@ def main() -> int:
         warmup["memory"] = peaks_json(sampler.reset())
 
         for g in groups:
+            cold = g in url_list.COLD_GROUPS
+            if cold:                              # the demo's cache_dir is beside its gateway.yaml
+                shutil.rmtree(folder / ".ogc-gateway-cache" / "tiles", ignore_errors=True)
             sampler.reset()
             records, elapsed = drive(base, all_urls[g], url_list.CONTENT_TYPES[g], args.concurrency,
-                                     args.duration)
+                                     args.duration, once=cold)
             row = summarise(g, all_urls[g], records, elapsed)
             time.sleep(SAMPLE_EVERY * 2)
             row["memory"] = peaks_json(sampler.reset())

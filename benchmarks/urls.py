@@ -17,6 +17,10 @@ Groups:
   query       catalog query: a where clause and an envelope, features with footprints (multispectral)
   wms         WMS 1.3.0 GetMap, 256x256 PNG in the service's CRS (CRS:84 for monthly, whose default time applies)
   wcs         WCS 2.0.1 GetCoverage, a SUBSET trim scaled to 256x256, GeoTIFF of the raw values (elevation, multispectral)
+  tiles       WMTS RESTful PNG tiles (WebMercatorQuad) drawn at random from the levels around each service's
+              native one: served from the tile cache (the warm-up renders them)
+  tiles-cold  one WMTS tile per 4x4 metatile of those levels, each requested once after the tile cache is
+              emptied: every request renders a metatile (COLD_GROUPS: no warm-up, no repeats)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -32,6 +36,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
+
+from pyproj import Transformer
 
 SEED = 20240601
 HERE = Path(__file__).resolve().parent
@@ -75,6 +81,16 @@ CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
 CONTENT_TYPES["wms"] = "image/png"
 WCS_MIX = [("elevation", 25), ("multispectral", 25)]
 CONTENT_TYPES["wcs"] = "image/tiff"
+
+CONTENT_TYPES["tiles"] = "image/png"
+CONTENT_TYPES["tiles-cold"] = "image/png"
+COLD_GROUPS = {"tiles-cold"}          # run.py empties the tile cache first and requests each URL once
+# Web Mercator levels tiled per service (the native one is 12 for elevation's 30 m, 14 for 10 m), and
+# the metatile size of the server's default configuration.
+TILE_LEVELS = {"elevation": (10, 11, 12, 13, 14), "multispectral": (12, 13, 14, 15, 16)}
+METATILE = 4
+TIME_ENABLED = {"multispectral", "monthly"}
+WORLD = math.pi * 6378137.0
 
 MONTHLY_YEAR = 2024
 
@@ -150,7 +166,44 @@ def build() -> dict[str, list[str]]:
             urls.append(f"/ogc/wcs?{urlencode(params, safe=',:()')}")
     rng.shuffle(urls)
     out["wcs"] = urls
+    every = {s: {z: list(_tiles(s, z)) for z in levels} for s, levels in TILE_LEVELS.items()}
+    urls = [_tile_url(s, z, *rng.choice(every[s][z])) for s in every for z in every[s] for _ in range(20)]
+    rng.shuffle(urls)
+    out["tiles"] = urls
+    urls = [_tile_url(s, z, r, c) for s in every for z in every[s] for r, c in _block_corners(s, z)]
+    rng.shuffle(urls)
+    out["tiles-cold"] = urls
     return out
+
+
+def _range(service: str, z: int) -> tuple[int, int, int, int]:
+    """(row0, row1, col0, col1) of the level-z Web Mercator tiles under a service's extent (pyproj)."""
+    xmin, ymin, xmax, ymax = SERVICES[service]["extent"]
+    to_merc = Transformer.from_crs(SERVICES[service]["wkid"], 3857, always_xy=True)
+    xs, ys = to_merc.transform([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+    span = 2 * WORLD / 2 ** z
+    return (math.floor((WORLD - max(ys)) / span), math.floor((WORLD - min(ys)) / span),
+            math.floor((min(xs) + WORLD) / span), math.floor((max(xs) + WORLD) / span))
+
+
+def _tiles(service: str, z: int):
+    r0, r1, c0, c1 = _range(service, z)
+    return ((r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
+
+
+def _block_corners(service: str, z: int):
+    """The first tile of every metatile (aligned on multiples of METATILE, clipped to the service's
+    tiles, as the server aligns them)."""
+    r0, r1, c0, c1 = _range(service, z)
+    for top in range(r0 - r0 % METATILE, r1 + 1, METATILE):
+        for left in range(c0 - c0 % METATILE, c1 + 1, METATILE):
+            yield max(r0, top), max(c0, left)
+
+
+def _tile_url(service: str, z: int, row: int, col: int) -> str:
+    time = "/default" if service in TIME_ENABLED else ""          # the {Time} of a time-enabled layer
+    return (f"/arcgis/rest/services/{service}/ImageServer/WMTS/tile/1.0.0/{service}/default{time}/WebMercatorQuad/"
+            f"{z}/{row}/{col}.png")
 
 
 def _point(rng: random.Random, service: str) -> tuple[float, float]:
