@@ -22,7 +22,7 @@ from .engine.grid import crs_from_ogc, extent_in
 from .engine.requests import TileRequest, TimeWindow
 from .engine.service import ImageService, open_services
 from .engine.tilecache import DiskTileStore
-from .engine.tiles import FORMATS, fill_block, generation, tile_sets
+from .engine.tiles import FORMATS, block_size, fill_block, generation, tile_sets
 from .engine.tms import TileSetLimits
 from .ogc.common import OGCError, parse_instant
 
@@ -38,7 +38,7 @@ class SeedPlan:
     style: str
     format: str
     times: tuple[TimeWindow | None, ...]
-    metatile: int
+    metatile: dict[int, int]                             # tiles a side of a metatile, per level
 
 
 def parse_levels(text: str, found: TileSetLimits) -> tuple[int, ...]:
@@ -97,9 +97,10 @@ def parse_times(text: str | None, service: ImageService) -> tuple[TimeWindow | N
 
 
 def blocks(plan: SeedPlan, found: TileSetLimits) -> Iterator[tuple[int, tuple[int, int, int, int]]]:
-    """(level, (row0, col0, rows, cols)) of every metatile to fill, coarse levels first."""
-    size = plan.metatile
+    """(level, (row0, col0, rows, cols)) of every metatile to fill, coarse levels first, aligned as
+    the server aligns them (engine.tiles.metatile)."""
     for level in plan.levels:
+        size = plan.metatile[level]
         r0, r1, c0, c1 = found.ranges[level]
         if plan.bbox is not None:
             covered = found.tms.matrices[level].covering(plan.bbox)
@@ -206,11 +207,12 @@ def prepare(config: Config, service_name: str, *, tms: str | None, levels: str |
     if found is None:
         raise InvalidParameter("tms", f"{service_name} is not tiled in {tms!r} (tile matrix sets: "
                                       f"{', '.join(sets.sets)})")
-    plan = SeedPlan(service=service_name, tile_set=found.tms.identifier,
-                    levels=parse_levels(levels or default_levels(found), found),
+    chosen = parse_levels(levels or default_levels(found), found)
+    size = metatile or config.server.tile_metatile_size
+    plan = SeedPlan(service=service_name, tile_set=found.tms.identifier, levels=chosen,
                     bbox=parse_bbox(bbox, bbox_crs, found) if bbox else None, style=check_style(service, style),
                     format=check_format(fmt), times=parse_times(time, service),
-                    metatile=metatile or config.server.tile_metatile_size)
+                    metatile={level: block_size(service, found, level, size) for level in chosen})
     return plan, found
 
 

@@ -80,6 +80,16 @@ def test_a_metatile_is_rendered_once_and_its_tiles_served_from_the_cache(data_di
     assert ("WebMercatorQuad", "default", "all", "png", str(Z), str(ROW0), f"{COL0}.png") in files
 
 
+def test_a_metatile_stays_within_the_image_size_limits(data_dir, tmp_path, calls):
+    from ogc_gateway.config import Limits
+    client = create_app(fresh_config(data_dir, tmp_path, limits=Limits(max_image_width=300,
+                                                                      max_image_height=600))).test_client()
+    # the 4 x 4 metatile shrinks to one tile a side (300 // 256): every tile renders alone, none fails
+    for row in (ROW0, ROW1):
+        assert wmts_tile(client, row, COL0).status_code == 200
+    assert [(g.width, g.height) for g in calls] == [(256, 256), (256, 256)]
+
+
 def test_tiles_across_a_metatile_boundary_match_one_larger_render(data_dir, tmp_path, calls):
     """Metatiles of size 1 render every tile alone; their pixels equal the 2 x 2 metatile's."""
     big = create_app(fresh_config(data_dir, tmp_path / "a")).test_client()

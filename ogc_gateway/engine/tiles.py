@@ -93,6 +93,14 @@ def key_of(service: ImageService, req: TileRequest, gen: str | None = None) -> T
                    req.format, tms.matrices[req.level].identifier, req.row, req.col)
 
 
+def block_size(service: ImageService, found: TileSetLimits, level: int, configured: int) -> int:
+    """Tiles a side of a metatile: as configured, but within the service's image size limits (the
+    seeder and the server use this one rule, so their blocks and locks coincide)."""
+    matrix, limits = found.tms.matrices[level], service.info.limits
+    return max(1, min(configured, limits.max_image_width // matrix.tile_width,
+                      limits.max_image_height // matrix.tile_height))
+
+
 def metatile(found: TileSetLimits, level: int, row: int, col: int, size: int) -> tuple[int, int, int, int]:
     """(row0, col0, rows, cols) of the aligned block of `size` x `size` tiles holding a tile,
     clipped to where the service has tiles on that level."""
@@ -114,7 +122,8 @@ def get_tile(service: ImageService, req: TileRequest, store: TileStore, *, metat
     cached = store.get(key)
     if cached is not None:
         return cached
-    fill_block(service, req, found, metatile(found, req.level, req.row, req.col, metatile_size), store, gen)
+    size = block_size(service, found, req.level, metatile_size)
+    fill_block(service, req, found, metatile(found, req.level, req.row, req.col, size), store, gen)
     stored = store.get(key)
     if stored is None:                    # removed by a clean-up in between: render just this tile
         data = render_block(service, req, found, (req.row, req.col, 1, 1), gen)[0][1]
