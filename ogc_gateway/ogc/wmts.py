@@ -92,50 +92,31 @@ def rest_capabilities(name: str | None = None):
 def rest_resource(path: str, name: str | None = None):
     """{layer}/{Style}[/{Time}]/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.{ext}, and the same
     followed by /{J}/{I}.{ext} for FeatureInfo. What does not exist is a plain 404."""
-    try:
+    def answer() -> Response:
         ep = _endpoint(name)
         parts = path.split("/")
         layer = ep.layers.get(parts[0])
         if layer is None:
             raise NotFound(f"no layer {parts[0]!r}")
         with_time = 1 if layer.times else 0
-        if len(parts) == 6 + with_time:
-            kind = "tile"
-        elif len(parts) == 8 + with_time:
-            kind = "info"
-        else:
+        if len(parts) not in (6 + with_time, 8 + with_time):
             raise NotFound("not a tile or feature info resource of this layer")
-        pairs = [("LAYER", parts[0]), ("STYLE", parts[1])]
-        if with_time:
-            pairs.append(("TIME", parts[2]))
-        tms, matrix, row = parts[1 + with_time + 1:1 + with_time + 4]
+        pairs = [("LAYER", parts[0]), ("STYLE", parts[1])] + ([("TIME", parts[2])] if with_time else [])
+        tms, matrix, row = parts[2 + with_time:5 + with_time]
         pairs += [("TILEMATRIXSET", tms), ("TILEMATRIX", matrix), ("TILEROW", row)]
         last, ext = _split_extension(parts[-1])
-        if kind == "tile":
+        if len(parts) == 6 + with_time:
             fmt = EXTENSIONS.get(ext.lower())
             if fmt is None:
                 raise NotFound(f"no tile format for the extension {ext!r}")
-            pairs += [("TILECOL", last), ("FORMAT", fmt)]
-            return get_tile_view(KVP(pairs), ep)
+            return get_tile_view(KVP(pairs + [("TILECOL", last), ("FORMAT", fmt)]), ep)
         info = INFO_EXTENSIONS.get(ext.lower())
         if info is None:
             raise NotFound(f"no feature info format for the extension {ext!r}")
         pairs += [("TILECOL", parts[-3]), ("J", parts[-2]), ("I", last), ("INFOFORMAT", info),
                   ("FORMAT", "image/png")]
         return get_feature_info(KVP(pairs), ep)
-    except NotFound as exc:
-        return Response(f"{exc.message} {' '.join(exc.details)}".strip(), status=404,
-                        content_type="text/plain; charset=utf-8")
-    except OGCError as exc:
-        if exc.code in ("TileOutOfRange", "InvalidParameterValue") and exc.locator in (
-                "layer", "style", "tilematrixset", "tilematrix", "TileRow", "TileCol", "format", "time"):
-            exc.status = 404           # RESTful: a resource that does not exist
-        return _exception(exc)
-    except GatewayError as exc:
-        return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator))
-    except Exception:
-        log.exception("unexpected error on %s", request.full_path)
-        return _exception(OGCError("NoApplicableCode", "the server failed to answer; its log has the details"))
+    return _guarded(answer, rest=True)
 
 
 @bp.route(f"{_SERVICE}/<path:path>", methods=["GET"])
@@ -180,10 +161,21 @@ def handle(kvp: KVP, ep: Endpoint) -> Response:
     return _guarded(answer)
 
 
-def _guarded(answer) -> Response:
+# What a RESTful request names in its path: a bad value there is a resource that does not exist.
+_PATH_LOCATORS = ("layer", "style", "tilematrixset", "tilematrix", "TileRow", "TileCol", "format", "time")
+
+
+def _guarded(answer, rest: bool = False) -> Response:
+    """The answer, or the exception report of whatever went wrong (a 404 for a RESTful path naming
+    something that does not exist)."""
     try:
         return answer()
+    except NotFound as exc:
+        return Response(f"{exc.message} {' '.join(exc.details)}".strip(), status=404,
+                        content_type="text/plain; charset=utf-8")
     except OGCError as exc:
+        if rest and exc.code in ("TileOutOfRange", "InvalidParameterValue") and exc.locator in _PATH_LOCATORS:
+            exc.status = 404
         return _exception(exc)
     except GatewayError as exc:              # the engine's refusals (limits, bad values)
         return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator))
