@@ -34,9 +34,22 @@ def where_of(service: ImageService, text: str | None, param: str) -> Where | Non
     return compile_where(text, service.info.fields, param=param)
 
 
+def check_definition(service: ImageService, rule: MosaicRule | None) -> None:
+    """Refuse a multidimensional definition the service cannot answer, before any work."""
+    definition = rule.multidimensional_definition if rule is not None else ()
+    md = service.info.multidimensional
+    if md is not None:
+        md.check(definition, "mosaicRule")
+    elif definition:
+        raise InvalidParameter("mosaicRule", "multidimensionalDefinition: this service has no variables or "
+                                             "dimensions (hasMultidimensions is false)")
+
+
 def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time: TimeWindow | None = None,
              pixel_size: float | None = None) -> list[Item]:
-    """Items the mosaic rule admits in `bbox` (service CRS) and the time window, by OBJECTID."""
+    """Items the mosaic rule admits in `bbox` (service CRS) and the time window, by OBJECTID. In a
+    multidimensional service, the items (or bands of items) of the slices the rule's definition
+    selects; the time window selects on their StdTime."""
     oids, where = None, None
     if rule is not None:
         if rule.method == "esriMosaicLockRaster":
@@ -47,7 +60,14 @@ def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time:
             oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
         where = where_of(service, rule.where, "mosaicRule")
     window = (time.start, time.end) if time is not None else None
-    return service.catalog.items(bbox=bbox, time=window, oids=oids, where=where, pixel_size=pixel_size)
+    md = service.info.multidimensional
+    check_definition(service, rule)
+    if md is not None and md.from_bands:
+        window = None                        # the bands' times, not the files', are the slices' times
+    items = service.catalog.items(bbox=bbox, time=window, oids=oids, where=where, pixel_size=pixel_size)
+    if md is None:
+        return items
+    return md.select(items, rule.multidimensional_definition if rule is not None else (), time)
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
