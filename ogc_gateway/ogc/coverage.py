@@ -99,7 +99,7 @@ def dimension_parameters(kvp: KVP, cov: Coverage, own: tuple[str, ...] | None = 
     unless it is one of them (WCS 1.0's `<axis>=value`)."""
     chosen = {}
     for dim in cov.layer.dimensions:
-        keys = [dim.parameter] + ([dim.name] if own is not None and dim.name.upper() not in own else [])
+        keys = [dim.parameter] + ([dim.name.upper()] if own is not None and dim.name.upper() not in own else [])
         for key in keys:
             raw = kvp.get(key)
             if raw is not None and raw.strip():
