@@ -275,3 +275,29 @@ def test_a_service_without_dimensions_says_so(client):
                f="json", **BOX).get("href")
     for resource in ("multidimensionalInfo", "slices"):
         assert get(client, "dem", resource)["error"]["code"] == 404
+
+
+def test_time_extents_are_ranges(data_dir, tmp_path):
+    """With end_time_field, StdTime values are [start, end] ranges; an instant inside one selects it."""
+    from ogc_gateway.app import create_app
+    from ogc_gateway.config import Config, ServerConfig, ServiceConfig, VariableConfig
+    from synth import ts_value
+
+    service = ServiceConfig(name="monthly", sources=(str(data_dir / "ts" / "*.tif"),),
+                            catalog=data_dir / "ts" / "times.csv", time_field="date", end_time_field="date_end",
+                            variables=(VariableConfig("t"),), default_resampling="nearest")
+    client = create_app(Config(server=ServerConfig(cache_dir=tmp_path), services={"monthly": service})).test_client()
+    dim, = get(client, "monthly", "multidimensionalInfo")["multidimensionalInfo"]["variables"][0]["dimensions"]
+    assert dim["hasRanges"] is True and dim["intervalUnit"] == "Months"
+    ends = [epoch_ms(m + 1) - 1 for m in range(1, 12)] + [epoch_ms(12, 31) + 86_400_000 - 1]
+    assert dim["values"] == [[epoch_ms(m), end] for m, end in zip(range(1, 13), ends)]
+    assert dim["extent"] == [epoch_ms(1), ends[-1]]
+    slices = get(client, "monthly", "slices")["slices"]
+    assert slices[2]["multidimensionalDefinition"][0]["values"] == [[epoch_ms(3), ends[2]]]
+    box = {"bbox": "10,40,12,42", "bboxSR": "4326", "size": "2,2", "f": "image", "format": "tiff"}
+    lats = np.array([[41.5, 41.5], [40.5, 40.5]])
+    for params, month in [({"sliceId": 2}, 3), ({"mosaicRule": definition(StdTime=[epoch_ms(7, 20)])}, 7),
+                          ({"time": str(epoch_ms(10, 31) + 3_600_000)}, 10)]:
+        resp = client.get(url("monthly", "exportImage"), query_string={**box, **params})
+        with MemoryFile(resp.data) as memfile, memfile.open() as ds:
+            assert np.array_equal(ds.read(1), ts_value(month, lats)), params

@@ -304,19 +304,26 @@ def _sort_key(v: Value) -> tuple[float, float]:
 
 
 def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    """Equal but for the last bits of a double (numbers that went through text and back); tight
+    enough that epoch milliseconds one apart differ."""
+    return math.isclose(a, b, rel_tol=1e-13, abs_tol=1e-12)
+
+
+def _le(a: float, b: float) -> bool:
+    return a <= b or _close(a, b)
 
 
 def _matches(value: Value | None, allowed: tuple) -> bool:
-    """Whether a member's value is one of the allowed numbers or lies in (meets) one of the ranges."""
+    """Whether a member's value is one of the allowed numbers or meets one of the allowed ranges
+    (a range value: contains the number, or overlaps the range)."""
     if value is None:
         return False
     lo, hi = _start(value), _end(value)
     for a in allowed:
         if isinstance(a, tuple):
-            if lo <= a[1] + 1e-9 * max(1.0, abs(a[1])) and hi >= a[0] - 1e-9 * max(1.0, abs(a[0])):
+            if _le(lo, a[1]) and _le(a[0], hi):
                 return True
-        elif (lo <= a <= hi) if isinstance(value, tuple) else _close(lo, a):
+        elif (_le(lo, a) and _le(a, hi)) if isinstance(value, tuple) else _close(lo, a):
             return True
     return False
 

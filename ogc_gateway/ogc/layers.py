@@ -200,7 +200,7 @@ def _point(dim: LayerDimension, text: str, locator: str):
 
 def _one_of(dim: LayerDimension, value: float, text: str, locator: str) -> float:
     for key in dim.keys:
-        if math.isclose(key, value, rel_tol=1e-9, abs_tol=1e-9):
+        if math.isclose(key, value, rel_tol=1e-13, abs_tol=1e-12):
             return key
     raise OGCError("InvalidDimensionValue", f"{locator}: {text.strip()!r} is not one of the values of "
                    f"{dim.name} ({', '.join(dim.values)})", locator)
