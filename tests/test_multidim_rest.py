@@ -107,6 +107,15 @@ def test_multidimensional_info_leaves_out_regular_values_when_asked(md_client, n
 
 
 @pytest.mark.parametrize("name", SERVICES)
+def test_service_statistics_and_histograms_count_every_slice(md_client, name):
+    every = np.concatenate([md_value(v, m, d, LONS) for v in VARIABLES for m in MONTHS for d in DEPTHS])
+    stats, = get(md_client, name, "statistics")["statistics"]
+    assert (stats["min"], stats["max"]) == (every.min(), every.max())
+    histogram, = get(md_client, name, "histograms")["histograms"]
+    assert sum(histogram["counts"]) == every.size * 10            # 10 rows of each slice's 20 columns
+
+
+@pytest.mark.parametrize("name", SERVICES)
 def test_slices_lists_every_slice_with_its_definition(md_client, name):
     slices = get(md_client, name, "slices")["slices"]
     assert [s["sliceId"] for s in slices] == list(range(18))

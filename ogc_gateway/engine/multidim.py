@@ -223,18 +223,27 @@ class Multidimensional:
         (with the defaults of what it leaves out) and the time window select, in the given order."""
         wanted = self._filters(definition, param, defaults=True)
         out = []
+        for item, band, variable, values in self._members(items):
+            filters = wanted.get(variable)
+            if filters is None:
+                continue
+            if window is not None and not _in_window(None if self._time is None else values[self._time], window):
+                continue
+            if all(_matches(values[i], allowed) for i, allowed in filters):
+                out.append(item if band is None else self._band_item(item, band, values))
+        return out
+
+    def expand(self, items: Iterable[Item]) -> list[Item]:
+        """Every slice member of the items (each band of a file whose bands are slices)."""
+        return [item if band is None else self._band_item(item, band, values)
+                for item, band, _, values in self._members(items)]
+
+    def _members(self, items: Iterable[Item]) -> Iterator[tuple[Item, _Band | None, str | None, tuple]]:
         for item in items:
             for band in self._bands.get(item.oid, ()) if self._bands else (None,):
-                filters = wanted.get(self._variable_of(item, band))
-                if filters is None:
-                    continue
-                values = tuple(s.value(item, band, i) for i, s in enumerate(self._sources))
-                if window is not None and not _in_window(None if self._time is None else values[self._time],
-                                                         window):
-                    continue
-                if all(_matches(values[i], allowed) for i, allowed in filters):
-                    out.append(item if band is None else self._band_item(item, band, values))
-        return out
+                variable = self._variable_of(item, band)
+                if variable is not None:
+                    yield item, band, variable, tuple(s.value(item, band, i) for i, s in enumerate(self._sources))
 
     def _band_item(self, item: Item, band: _Band, values: tuple) -> Item:
         """A band member as an item: its file read through GDAL's vrt:// with that one band, its
