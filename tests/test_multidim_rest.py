@@ -310,3 +310,21 @@ def test_time_extents_are_ranges(data_dir, tmp_path):
         resp = client.get(url("monthly", "exportImage"), query_string={**box, **params})
         with MemoryFile(resp.data) as memfile, memfile.open() as ds:
             assert np.array_equal(ds.read(1), ts_value(month, lats)), params
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_catalog_query_filters_by_definition_and_stdtime(md_client, name):
+    def names(**params):
+        body = get(md_client, name, "query", where="1=1", outFields="Name", **params)
+        return sorted(f["attributes"]["Name"] for f in body["features"])
+
+    rule = json.dumps({"multidimensionalDefinition": [{"variableName": "temp", "dimensionName": "StdZ",
+                                                       "values": [10]}]})
+    if name == "ocean":          # one file per slice and half: the query narrows to the slice's files
+        assert names(mosaicRule=rule) == sorted(f"temp_{m}_10_{h}" for m in MONTHS for h in "we")
+        assert names(time=str(epoch_ms(2))) == sorted(f"{v}_2_{d}_{h}" for v in VARIABLES for d in DEPTHS
+                                                      for h in "we")
+    else:                        # one file per variable: a file is found when one of its bands is
+        assert names(mosaicRule=rule) == ["temp"]
+        assert names(time=str(epoch_ms(2))) == ["salt", "temp"]
+        assert names(time=str(epoch_ms(2, 15))) == []

@@ -218,10 +218,11 @@ class Multidimensional:
         return out
 
     def select(self, items: Iterable[Item], definition: tuple[DimensionSelection, ...],
-               window: TimeWindow | None, param: str = "mosaicRule") -> list[Item]:
+               window: TimeWindow | None, param: str = "mosaicRule", defaults: bool = True) -> list[Item]:
         """The items (band members as items of their own, reading one band) that the definition
-        (with the defaults of what it leaves out) and the time window select, in the given order."""
-        wanted = self._filters(definition, param, defaults=True)
+        (with the defaults of what it leaves out, unless not `defaults`) and the time window
+        select, in the given order."""
+        wanted = self._filters(definition, param, defaults=defaults)
         out = []
         for item, band, variable, values in self._members(items):
             filters = wanted.get(variable)
