@@ -145,3 +145,11 @@ def test_band_slices_of_a_geotiff_with_iso_times(tmp_path):
     assert md.times() == [1714521600000, 1717200000000] and md.dimension("stdz").values == (0.0,)
     assert [s.values for s in md.slices] == [(("StdTime", 1714521600000), ("StdZ", 0.0)),
                                              (("StdTime", 1717200000000), ("StdZ", 0.0))]
+
+
+def test_a_variable_no_item_has_is_named(tmp_path):
+    _write(tmp_path / "data" / "x.tif")
+    (tmp_path / "data" / "catalog.csv").write_text("path,depth,var\nx.tif,5,temp\n")
+    found = _open(tmp_path, catalog=tmp_path / "data" / "catalog.csv", variable_field="var",
+                  variables=(VariableConfig("tmp"),), dimensions=(DimensionConfig("StdZ", field="depth"),))
+    assert found == ["services.s.variables.tmp: no item (or band) is of this variable; the variables found: temp"]

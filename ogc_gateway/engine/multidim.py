@@ -119,18 +119,17 @@ class Multidimensional:
     """The variables, dimensions and slices of one service, and the selection of its items."""
 
     def __init__(self, sources: list[_Source], variable_of, bands: dict[int, tuple[_Band, ...]],
-                 members: list[_Member], described: dict[str, tuple[str, str]], partials: dict[int, list]):
+                 members: list[_Member], variables: list[tuple[str, str, str]], partials: dict[int, list]):
+        """`variables`: (name, unit, description) of every variable of the members, in order."""
         self._sources = sources
         self._variable_of = variable_of
         self._bands = bands
         self.from_bands = bool(bands)
         self._index = {s.config.name.lower(): i for i, s in enumerate(sources)}
         self._time = self._index.get("stdtime")
-        found = {m.variable for m in members}
-        order = [v for v in described if v in found] + sorted(found - set(described))
         self.dimensions = tuple(self._dimension(i, members) for i in range(len(sources)))
-        self.variables = tuple(self._variable(v, [m for m in members if m.variable == v], described, partials)
-                               for v in order)
+        self.variables = tuple(self._variable(name, unit, description, [m for m in members if m.variable == name],
+                                              partials) for name, unit, description in variables)
         self.slices = self._slices(members)
         self.stats = _stats([m.partial(partials) for m in members])
 
@@ -150,10 +149,9 @@ class Multidimensional:
                          unit="ISO8601" if s.is_time else s.unit, field=s.key, is_time=s.is_time,
                          has_ranges=s.has_ranges, values=tuple(distinct), default=default)
 
-    def _variable(self, name: str, own: list[_Member], described, partials) -> Variable:
+    def _variable(self, name: str, unit: str, description: str, own: list[_Member], partials) -> Variable:
         dims = tuple(self._dimension(i, own) for i in range(len(self._sources))
                      if any(m.values[i] is not None for m in own))
-        unit, description = described.get(name, ("", ""))
         return Variable(name, description or name, unit, dims, _stats([m.partial(partials) for m in own]))
 
     def _slices(self, members: list[_Member]) -> tuple[Slice, ...]:
@@ -414,14 +412,20 @@ def build(config: ServiceConfig, catalog: Catalog) -> Multidimensional | None:
             elif variable is not None:
                 members.append(_Member(item, band, variable,
                                        tuple(s.value(item, band, i) for i, s in enumerate(sources))))
+    found = {m.variable for m in members}
+    configured = [v.name for v in config.variables]
+    problems += [f"{where}.variables.{name}: no item (or band) is of this variable; the variables found: "
+                 f"{', '.join(sorted(found)) or '(none)'}" for name in configured if name not in found]
+    if not members and not problems:
+        problems.append(f"{where}.variable_field: no item has a variable (attribute {config.variable_field!r} "
+                        "is empty everywhere)")
     if problems:
         more = [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
         raise ConfigError(problems[:20] + more)
-    if not members:
-        raise ConfigError([f"{where}.variable_field: no item has a variable (attribute "
-                           f"{config.variable_field!r} is empty everywhere)"])
+    order = configured + sorted(found - set(configured))      # configured first, the others by name
     partials = {item.oid: catalog.record(item.oid)["stats"] for item in items}
-    return Multidimensional(sources, variable_of, bands, members, described, partials)
+    return Multidimensional(sources, variable_of, bands, members,
+                            [(name, *described.get(name, ("", ""))) for name in order], partials)
 
 
 def _sources(config: ServiceConfig, fields: dict, where: str, problems: list[str]) -> list[_Source]:

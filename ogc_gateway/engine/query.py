@@ -69,9 +69,7 @@ def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time:
     if md is None:
         return items
     definition = rule.multidimensional_definition if rule is not None else ()
-    if as_filter:
-        return md.select(items, definition, time, defaults=False)
-    return md.select(items, definition, time)
+    return md.select(items, definition, time, defaults=not as_filter)
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
