@@ -171,9 +171,6 @@ class Multidimensional:
         i = self._index.get(name.lower())
         return None if i is None else self.dimensions[i]
 
-    def variable(self, name: str) -> Variable | None:
-        return next((v for v in self.variables if v.name == name), None)
-
     @property
     def time(self) -> Dimension | None:
         """StdTime, when the service has it."""
@@ -265,8 +262,10 @@ class Multidimensional:
         chosen = named or ([self.variables[0].name] if defaults else list(known))
         out = {}
         for name in chosen:
-            filters = [(self._index[d.dimension.lower()], d.values) for d in definition
-                       if d.dimension and d.variable in (None, name)]
+            # an entry without a variable applies to each variable that has its dimension
+            own = {dim.name.lower() for dim in known[name].dimensions}
+            filters = [(self._index[d.dimension.lower()], d.values) for d in definition if d.dimension
+                       and (d.variable == name or (d.variable is None and d.dimension.lower() in own))]
             mentioned = {i for i, _ in filters}
             if defaults:
                 for dim in known[name].dimensions:
