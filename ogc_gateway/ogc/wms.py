@@ -9,7 +9,7 @@ the request's version (or an image, for EXCEPTIONS=INIMAGE/BLANK).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from flask import Blueprint, Response, request
