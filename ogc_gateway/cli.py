@@ -26,12 +26,18 @@ DEFAULT_CONFIG = "gateway.yaml"
 CONFIG_HELP = f"Configuration file (default: ${ENV_CONFIG}, then ./{DEFAULT_CONFIG})."
 
 
-def service_urls(base_url: str, name: str) -> list[tuple[str, str]]:
-    """(label, URL) of every face of one service, as printed when the server starts."""
-    return [("ImageServer", f"{base_url}/arcgis/rest/services/{name}/ImageServer"),
+def service_urls(base_url: str, name: str, multidimensional: bool = False) -> list[tuple[str, str]]:
+    """(label, URL) of every face of one service, as printed when the server starts; a
+    multidimensional service adds its variables and dimensions, and its slices."""
+    root = f"{base_url}/arcgis/rest/services/{name}/ImageServer"
+    urls = [("ImageServer", root),
             ("WMS", f"{base_url}/arcgis/services/{name}/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities"),
             ("WCS", f"{base_url}/arcgis/services/{name}/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities"),
-            ("WMTS", f"{base_url}/arcgis/rest/services/{name}/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml")]
+            ("WMTS", f"{root}/WMTS/1.0.0/WMTSCapabilities.xml")]
+    if multidimensional:
+        urls += [("multidimensionalInfo", f"{root}/multidimensionalInfo?f=pjson"),
+                 ("slices", f"{root}/slices?f=pjson")]
+    return urls
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -85,8 +91,8 @@ def _print_urls(config: Config, host: str, port: int) -> None:
     click.echo(f"Every service in one WMS: {base}/ogc/wms?SERVICE=WMS&REQUEST=GetCapabilities")
     click.echo(f"Every service in one WCS: {base}/ogc/wcs?SERVICE=WCS&REQUEST=GetCapabilities")
     click.echo(f"Every service in one WMTS: {base}/ogc/wmts/1.0.0/WMTSCapabilities.xml")
-    for name in config.services:
-        for label, url in service_urls(base, name):
+    for name, service in config.services.items():
+        for label, url in service_urls(base, name, service.multidimensional):
             click.echo(f"  {name} {label}: {url}")
 
 

@@ -85,6 +85,30 @@ class MetadataUrl:
 
 
 @dataclass(frozen=True)
+class DimensionConfig:
+    """One `services.<name>.dimensions` entry: where each item's (or band's) value comes from.
+
+    `field` names a catalog attribute; `band_metadata` a metadata item of each band, which makes the
+    bands of every file its slices (NetCDF: NETCDF_DIM_<dim>). StdTime takes neither from here: it
+    is the service's time (`time_field`), or comes from `band_metadata`."""
+
+    name: str                                    # StdTime, StdZ or any identifier
+    field: str | None = None
+    band_metadata: str | None = None
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VariableConfig:
+    """One `services.<name>.variables` entry."""
+
+    name: str
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     sources: tuple[str, ...]                     # absolute glob patterns
@@ -108,6 +132,13 @@ class ServiceConfig:
     metadata_urls: tuple[MetadataUrl, ...] = ()
     min_scale_denominator: float | None = None
     max_scale_denominator: float | None = None
+    variable_field: str | None = None            # attribute naming each item's variable
+    variables: tuple[VariableConfig, ...] = ()
+    dimensions: tuple[DimensionConfig, ...] = ()
+
+    @property
+    def multidimensional(self) -> bool:
+        return bool(self.dimensions or self.variables or self.variable_field)
 
 
 @dataclass(frozen=True)
@@ -146,12 +177,18 @@ SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_e
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
-                "metadata_urls", "min_scale_denominator", "max_scale_denominator") + LIMIT_KEYS
+                "metadata_urls", "min_scale_denominator", "max_scale_denominator", "variable_field",
+                "variables", "dimensions") + LIMIT_KEYS
 CONTACT_KEYS = tuple(f.name for f in fields(Contact))
 ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
 METADATA_URL_KEYS = ("type", "format", "url")
 TEMPLATE_KEYS = ("name", "function", "arguments", "description")
 TEMPLATE_FILE_KEYS = ("name", "description", "rasterFunction", "rasterFunctionArguments")
+DIMENSION_KEYS = ("field", "band_metadata", "unit", "description")
+VARIABLE_KEYS = ("unit", "description")
+STANDARD_DIMENSIONS = ("StdTime", "StdZ")
+# What the OGC faces call StdTime, StdZ and the variables: not available as dimension names.
+RESERVED_DIMENSIONS = ("time", "elevation", "variable")
 TILE_SCHEMES = ("WebMercatorQuad", "native")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 CACHE_DIR_NAME = ".ogc-gateway-cache"
@@ -459,6 +496,7 @@ class _Builder:
             attribution=self.attribution(d.get("attribution"), f"{where}.attribution"),
             metadata_urls=self.metadata_urls(d.get("metadata_urls"), f"{where}.metadata_urls"),
             **self.scale_denominators(d, where),
+            **self.multidimensional(d, where, time_field),
         )
 
     # ---- OGC service metadata --------------------------------------------------------------------
@@ -591,6 +629,117 @@ class _Builder:
                          f"must be less than max_scale_denominator "
                          f"({d['max_scale_denominator']!r}), not {d['min_scale_denominator']!r}")
         return scales
+
+    # ---- multidimensional services ----------------------------------------------------------------
+
+    def multidimensional(self, d: dict, where: str, time_field: str | None) -> dict[str, Any]:
+        """variable_field, variables and dimensions, checked together: a multidimensional service
+        needs a dimension (time_field counts as StdTime) and a way to name each slice's variable."""
+        variable_field = self.text(d, "variable_field", where)
+        variables = self.variables(d.get("variables"), f"{where}.variables")
+        dimensions = self.dimensions(d.get("dimensions"), f"{where}.dimensions", time_field)
+        if not (variable_field or variables or dimensions):
+            return {}
+        if not dimensions and not time_field:
+            self.problem(where, "a multidimensional service needs a dimension: `dimensions`, or "
+                                "time_field (its StdTime)")
+        from_bands = any(dim.band_metadata for dim in dimensions)
+        if not variable_field and len(variables) != 1 and not from_bands:
+            self.problem(f"{where}.variable_field",
+                         "name each item's variable (variable_field: an attribute) or the "
+                         "service's one variable (variables: {name: {unit, description}})")
+        return dict(variable_field=variable_field, variables=variables, dimensions=dimensions)
+
+    def variables(self, value: Any, key: str) -> tuple[VariableConfig, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping of variable name to {{unit, description}}, not {value!r}")
+            return ()
+        built = []
+        for name, body in value.items():
+            where = f"{key}.{name}"
+            if not isinstance(name, str) or not name.strip() or "," in name:
+                self.problem(where, "a variable name is non-empty text without commas")
+                continue
+            if body is not None and not isinstance(body, dict):
+                self.problem(where, f"must be a mapping {{unit, description}} or empty, not {body!r}")
+                continue
+            d = self.mapping(body, where, VARIABLE_KEYS)
+            built.append(VariableConfig(name.strip(), unit=self.text(d, "unit", where) or "",
+                                        description=self.text(d, "description", where) or ""))
+        return tuple(built)
+
+    def dimensions(self, value: Any, key: str, time_field: str | None) -> tuple[DimensionConfig, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict) or not value:
+            self.problem(key, "must be a mapping of dimension name (StdTime, StdZ or any name) to an "
+                              f"attribute name or {{field | band_metadata, unit, description}}, not {value!r}")
+            return ()
+        built: list[DimensionConfig] = []
+        for raw_name, body in value.items():
+            where = f"{key}.{raw_name}"
+            name = self.dimension_name(raw_name, where)
+            if name is None:
+                continue
+            if any(dim.name == name for dim in built):
+                self.problem(where, f"dimension {name!r} appears twice (names are case-insensitive)")
+                continue
+            dimension = self.dimension(name, body, where, time_field)
+            if dimension is not None:
+                built.append(dimension)
+        return tuple(built)
+
+    def dimension_name(self, raw: Any, where: str) -> str | None:
+        text = str(raw)
+        for standard in STANDARD_DIMENSIONS:
+            if text.lower() == standard.lower():
+                return standard
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", text):
+            self.problem(where, "a dimension name is a letter, then letters, digits or '_' (it is also "
+                                "the WMS parameter DIM_<NAME>)")
+            return None
+        if text.lower() in RESERVED_DIMENSIONS:
+            self.problem(where, f"{text!r} is how WMS and WCS call StdTime, StdZ or the variables; "
+                                "name the dimension StdTime, StdZ or anything else")
+            return None
+        return text
+
+    def dimension(self, name: str, body: Any, where: str, time_field: str | None) -> DimensionConfig | None:
+        if isinstance(body, str):
+            body = {"field": body}
+        if body is None and name == "StdTime":
+            body = {}
+        if not isinstance(body, dict):
+            self.problem(where, "must be an attribute name or a mapping {field | band_metadata, unit, "
+                                f"description}}, not {body!r}")
+            return None
+        d = self.mapping(body, where, DIMENSION_KEYS)
+        field_ = self.text(d, "field", where)
+        band = self.text(d, "band_metadata", where)
+        unit = self.text(d, "unit", where) or ""
+        if name == "StdTime":
+            if field_:
+                self.problem(f"{where}.field", "StdTime is the service's time: set time_field (and "
+                                               "end_time_field) instead")
+                return None
+            if band and time_field:
+                self.problem(f"{where}.band_metadata", "StdTime comes from time_field or from band "
+                                                       "metadata, not both")
+                return None
+            if not band and not time_field:
+                self.problem(where, "StdTime needs time_field (an attribute) or band_metadata")
+                return None
+            if unit:
+                self.problem(f"{where}.unit", "StdTime is in time units (ISO 8601, epoch milliseconds); "
+                                              "drop unit")
+        elif bool(field_) == bool(band):
+            self.problem(where, "give field (a catalog attribute) or band_metadata (a band metadata "
+                                "item, e.g. NETCDF_DIM_depth: the bands are slices), one of them")
+            return None
+        return DimensionConfig(name, field=field_, band_metadata=band, unit=unit,
+                               description=self.text(d, "description", where) or "")
 
     # ---- service values -------------------------------------------------------------------------
 

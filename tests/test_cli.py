@@ -93,6 +93,12 @@ def test_service_urls():
         ("WMTS", "http://h:1/arcgis/rest/services/dem/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml")]
 
 
+def test_service_urls_of_a_multidimensional_service():
+    assert service_urls("http://h:1", "ocean", multidimensional=True)[4:] == [
+        ("multidimensionalInfo", "http://h:1/arcgis/rest/services/ocean/ImageServer/multidimensionalInfo?f=pjson"),
+        ("slices", "http://h:1/arcgis/rest/services/ocean/ImageServer/slices?f=pjson")]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,4 +1,4 @@
-"""The demo data set: three realistic services from a fixed seed, and a config the loader accepts."""
+"""The demo data set: four realistic services from a fixed seed, and a config the loader accepts."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_config_is_valid(demo):
     folder, config_path = demo
     assert config_path == folder / "gateway.yaml"
     config = load_config(config_path)
-    assert list(config.services) == ["elevation", "multispectral", "monthly"]
+    assert list(config.services) == ["elevation", "multispectral", "monthly", "ocean"]
+    assert config.services["ocean"].multidimensional
     assert config.services["multispectral"].default_band_ids == (2, 1, 0)
     assert config.services["monthly"].end_time_field == "date_end"
     assert config.services["elevation"].raster_functions[0].function == "Stretch"
@@ -86,6 +87,19 @@ def test_monthly_series(demo):
         january, july = jan.read(1), jul.read(1)
     # Opposite seasons in the two hemispheres.
     assert july[north] > january[north] and july[south] < january[south]
+
+
+def test_ocean_cube_is_netcdf_by_month_and_depth(demo):
+    folder, _ = demo
+    with rasterio.open(folder / "ocean" / "temperature.nc") as cube:
+        assert cube.driver == "netCDF" and cube.count == 12 * 4 and cube.crs.to_epsg() == 4326
+        tags = [cube.tags(b) for b in range(1, cube.count + 1)]
+        assert {t["NETCDF_DIM_depth"] for t in tags} == {"0", "50", "200", "1000"}
+        assert tags[4]["NETCDF_DIM_time"] == "31" and tags[4]["NETCDF_DIM_depth"] == "0"   # February, surface
+        tropics = cube.index(-150, 1)
+        surface, deep = cube.read(1)[tropics], cube.read(4)[tropics]          # January at 0 and 1000 m
+        land = np.isnan(cube.read(1)).mean()
+    assert surface > 25 and 1.5 < deep < 3 and 0.05 < land < 0.3
 
 
 def test_existing_files_are_kept_unless_forced(demo, tmp_path):

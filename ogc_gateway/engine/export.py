@@ -18,7 +18,7 @@ from .errors import InvalidParameter, TooLarge
 from .functions import FunctionContext, apply, cast, describe
 from .grid import reproject_bounds
 from .mosaic import OPERATORS, order
-from .query import selected, where_of
+from .query import check_definition, selected, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
 from .service import ImageService
 
@@ -64,6 +64,7 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
                                               f"bands (0..{bands - 1})")
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
+    check_definition(service, req.mosaic_rule)
     if rule.item_rendering_rule is not None:
         raise InvalidParameter("mosaicRule", "itemRenderingRule is not supported yet")
     if rule.operation not in OPERATORS:

@@ -34,9 +34,23 @@ def where_of(service: ImageService, text: str | None, param: str) -> Where | Non
     return compile_where(text, service.info.fields, param=param)
 
 
+def check_definition(service: ImageService, rule: MosaicRule | None) -> None:
+    """Refuse a multidimensional definition the service cannot answer, before any work."""
+    definition = rule.multidimensional_definition if rule is not None else ()
+    md = service.info.multidimensional
+    if md is not None:
+        md.check(definition, "mosaicRule")
+    elif definition:
+        raise InvalidParameter("mosaicRule", "multidimensionalDefinition: this service has no variables or "
+                                             "dimensions (hasMultidimensions is false)")
+
+
 def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time: TimeWindow | None = None,
-             pixel_size: float | None = None) -> list[Item]:
-    """Items the mosaic rule admits in `bbox` (service CRS) and the time window, by OBJECTID."""
+             pixel_size: float | None = None, as_filter: bool = False) -> list[Item]:
+    """Items the mosaic rule admits in `bbox` (service CRS) and the time window, by OBJECTID. In a
+    multidimensional service, the items (or bands of items) of the slices the rule's definition
+    selects - with the defaults of what it leaves out, unless `as_filter` (the catalog query);
+    the time window selects on their StdTime."""
     oids, where = None, None
     if rule is not None:
         if rule.method == "esriMosaicLockRaster":
@@ -47,7 +61,15 @@ def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time:
             oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
         where = where_of(service, rule.where, "mosaicRule")
     window = (time.start, time.end) if time is not None else None
-    return service.catalog.items(bbox=bbox, time=window, oids=oids, where=where, pixel_size=pixel_size)
+    md = service.info.multidimensional
+    check_definition(service, rule)
+    if md is not None and md.from_bands:
+        window = None                        # the bands' times, not the files', are the slices' times
+    items = service.catalog.items(bbox=bbox, time=window, oids=oids, where=where, pixel_size=pixel_size)
+    if md is None:
+        return items
+    definition = rule.multidimensional_definition if rule is not None else ()
+    return md.select(items, definition, time, defaults=not as_filter)
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
@@ -60,11 +82,13 @@ def query(service: ImageService, q: CatalogQuery) -> QueryResult:
         if q.order_by:                       # refuse unknown order fields before any other work
             catalog.items(oids=(), order_by=q.order_by)
         bbox = q.geometry.bounds if q.geometry is not None else None
-        if q.mosaic_rule is not None:
-            admitted = {i.oid for i in selected(service, q.mosaic_rule, bbox=bbox)}
-        items = catalog.items(bbox=bbox, time=(q.time.start, q.time.end) if q.time else None,
+        md = service.info.multidimensional
+        band_time = q.time if md is not None and md.from_bands else None    # the bands' times, not the files'
+        if q.mosaic_rule is not None or band_time is not None:
+            admitted = {i.oid for i in selected(service, q.mosaic_rule, bbox=bbox, time=band_time, as_filter=True)}
+        items = catalog.items(bbox=bbox, time=(q.time.start, q.time.end) if q.time and band_time is None else None,
                               where=where, pixel_size=q.pixel_size, order_by=q.order_by)
-        if q.mosaic_rule is not None:
+        if q.mosaic_rule is not None or band_time is not None:
             items = [i for i in items if i.oid in admitted]
         if q.geometry is not None:
             items = related(service, items, q.geometry, q.spatial_rel)

@@ -102,6 +102,17 @@ class RenderingRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DimensionSelection:
+    """One dimensional definition of a multidimensional request: slices of `variable` (None: of
+    every variable) whose `dimension` value is among `values` - numbers (StdTime: epoch ms) or
+    (lower, upper) ranges; no values: any. A selection without a dimension chooses the variable."""
+
+    variable: str | None
+    dimension: str | None
+    values: tuple[float | tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MosaicRule:
     """Which items take part and in which order (method), and how overlaps merge (operation)."""
 
@@ -115,6 +126,7 @@ class MosaicRule:
     operation: str = "MT_FIRST"
     viewpoint: tuple[float, float] | None = None   # in the service CRS
     item_rendering_rule: RenderingRule | None = None
+    multidimensional_definition: tuple[DimensionSelection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 from ..config import Config, FunctionTemplate, Limits, ServiceConfig
 from .catalog import BandStats, Catalog, Field
 from .errors import ConfigError
+from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT
 from .requests import MosaicRule, pixel_type_of
 
@@ -44,6 +45,7 @@ class ServiceInfo:
     templates: tuple[FunctionTemplate, ...]
     limits: Limits
     item_count: int
+    multidimensional: Multidimensional | None = None
 
     @property
     def default_method_short(self) -> str:
@@ -56,7 +58,7 @@ class ImageService:
     def __init__(self, config: ServiceConfig, catalog: Catalog):
         self.config = config
         self.catalog = catalog
-        self.info = _service_info(config, catalog)
+        self.info = _service_info(config, catalog, build_multidimensional(config, catalog))
         self.templates = {t.name.lower(): t for t in config.raster_functions}
         self._cache: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -70,10 +72,17 @@ class ImageService:
             return self._cache[key]
 
 
-def _service_info(config: ServiceConfig, catalog: Catalog) -> ServiceInfo:
+def _service_info(config: ServiceConfig, catalog: Catalog, md: Multidimensional | None) -> ServiceInfo:
     cat = catalog.info()
     time_field = _field_name(cat.fields, config.time_field)
     end_field = _field_name(cat.fields, config.end_time_field)
+    band_count, band_names, stats, time_extent = cat.band_count, cat.band_names, cat.stats, cat.time_extent
+    if md is not None and md.from_bands:
+        # Each band of a file is a slice: the service shows one band, and its time (if any) is
+        # the bands' StdTime, which its members carry as an attribute of that name.
+        band_count, band_names, stats = 1, ("Band_1",), md.stats
+        if md.time is not None and not time_field:
+            time_field, time_extent = "StdTime", md.time_extent
     if config.default_mosaic_method:
         method = config.default_mosaic_method
         rule = MosaicRule(method=method, sort_field=time_field if method == "esriMosaicAttribute" else None,
@@ -85,12 +94,12 @@ def _service_info(config: ServiceConfig, catalog: Catalog) -> ServiceInfo:
     return ServiceInfo(
         name=config.name, title=config.title or config.name, description=config.description,
         copyright_text=config.copyright_text, crs=CRS.from_wkt(cat.crs_wkt), extent=cat.extent,
-        cell_size=cat.cell_size, band_count=cat.band_count, band_names=cat.band_names,
-        pixel_type=pixel_type_of(cat.dtype), dtype=cat.dtype, nodata=cat.nodata, stats=cat.stats,
+        cell_size=cat.cell_size, band_count=band_count, band_names=band_names,
+        pixel_type=pixel_type_of(cat.dtype), dtype=cat.dtype, nodata=cat.nodata, stats=stats,
         fields=cat.fields, time_field=time_field, end_time_field=end_field or time_field if time_field else None,
-        time_extent=cat.time_extent, default_rule=rule, resampling=config.default_resampling,
+        time_extent=time_extent, default_rule=rule, resampling=config.default_resampling,
         default_band_ids=config.default_band_ids, templates=config.raster_functions,
-        limits=config.limits, item_count=cat.item_count)
+        limits=config.limits, item_count=cat.item_count, multidimensional=md)
 
 
 def _field_name(fields, name: str | None) -> str | None:

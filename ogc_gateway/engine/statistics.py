@@ -122,7 +122,10 @@ def service_histograms(service: ImageService) -> list[Histogram]:
         info = service.info
         shapes = [bins(info.pixel_type, s.min, s.max) for s in info.stats]
         counts = [np.zeros(size, dtype=np.int64) for size, _, _ in shapes]
-        for item in service.catalog.items():
+        items = service.catalog.items()
+        if info.multidimensional is not None:          # each band that is a slice counts
+            items = info.multidimensional.expand(items)
+        for item in items:
             data = reader.decimated(reader.POOL.get(item.path), _ITEM_SIZE)
             for band, (size, a, b), acc in zip(data, shapes, counts):
                 values = band.compressed().astype("f8")

@@ -8,15 +8,15 @@ documents; the grid and the values come from here, so the three versions cannot 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ..engine.encode import encode
 from ..engine.export import export
 from ..engine.requests import ExportRequest, Grid, Raster
 from ..engine.service import ImageService
-from .common import OGCError, TimeRequest
-from .layers import Layer, layer_of, select_time
+from .common import KVP, OGCError, TimeRequest
+from .layers import Layer, dimension_values, layer_of, select
 
 # WCS interpolation names (1.0 tokens, 1.1 and 2.0 URIs) -> engine resampling
 INTERPOLATIONS = {
@@ -81,16 +81,31 @@ def resampling_of(name: str | None, locator: str = "INTERPOLATION") -> str:
 
 
 def read(cov: Coverage, grid: Grid, *, bands: tuple[int, ...] | None = None, resampling: str = "nearest",
-         time: TimeRequest | None = None, time_locator: str = "TIME") -> Raster:
+         time: TimeRequest | None = None, time_locator: str = "TIME",
+         dimensions: dict[str, tuple] | None = None) -> Raster:
     """The coverage's values on `grid` in the native pixel type: nearest neighbour at the native
-    grid gives the source pixels themselves. No time means the latest one."""
+    grid gives the source pixels themselves. No time means the latest one; a dimension not in
+    `dimensions` (values by the layer's dimension name) its default."""
     if bands is not None and any(not 0 <= b < len(cov.band_names) for b in bands):
         raise OGCError("InvalidParameterValue", f"the coverage has bands 1..{len(cov.band_names)}", "BAND")
-    window, oids = select_time(cov.layer, time, time_locator)
-    info = cov.service.info
-    rule = replace(info.default_rule, fids=oids) if oids is not None else None
-    return export(cov.service, ExportRequest(grid=grid, band_ids=bands, mosaic_rule=rule, time=window,
-                                             resampling=resampling))
+    selection = select(cov.layer, time, dimensions or {}, time_locator)
+    return export(cov.service, ExportRequest(grid=grid, band_ids=bands, mosaic_rule=selection.rule,
+                                             time=selection.time, resampling=resampling))
+
+
+def dimension_parameters(kvp: KVP, cov: Coverage, own: tuple[str, ...] | None = None) -> dict[str, tuple]:
+    """WCS 1.x dimension values given as KVP, as GeoServer takes them: ELEVATION or DIM_<NAME> (the
+    WMS names); with `own` (the version's own parameter names), also the dimension's bare name
+    unless it is one of them (WCS 1.0's `<axis>=value`)."""
+    chosen = {}
+    for dim in cov.layer.dimensions:
+        keys = [dim.parameter] + ([dim.name.upper()] if own is not None and dim.name.upper() not in own else [])
+        for key in keys:
+            raw = kvp.get(key)
+            if raw is not None and raw.strip():
+                chosen[dim.name] = dimension_values(dim, raw, key)
+                break
+    return chosen
 
 
 def grid_for(crs, bounds: tuple[float, float, float, float], *, size: tuple[int, int] | None = None,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..engine.geometry import points_to_crs
-from ..engine.requests import SampleRequest, TimeWindow
+from ..engine.requests import MosaicRule, SampleRequest, TimeWindow
 from ..engine.sample import identify
 from ..templates import render
 from .common import iso
@@ -39,14 +39,16 @@ class LayerResult:
 
 
 def query(layer: Layer, crs, x: float, y: float, window: TimeWindow | None,
-          oids: tuple[int, ...] | None, count: int) -> LayerResult:
-    """Up to `count` items with data at (x, y) (in `crs`), in the layer's mosaic order."""
+          oids: tuple[int, ...] | None, count: int, rule: MosaicRule | None = None) -> LayerResult:
+    """Up to `count` items with data at (x, y) (in `crs`), in the layer's mosaic order (or that of
+    `rule`, which may select slices of a multidimensional layer)."""
     service = layer.service
     info = service.info
     xs, ys = points_to_crs([x], [y], crs, info.crs)
     if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
         return LayerResult(layer.name, ())
-    rule = info.default_rule if oids is None else replace(info.default_rule, fids=oids)
+    if rule is None:
+        rule = info.default_rule if oids is None else replace(info.default_rule, fids=oids)
     found = identify(service, SampleRequest(points=((float(xs[0]), float(ys[0])),), mosaic_rule=rule,
                                             time=window, resampling="nearest"), mosaic=False)
     features = []

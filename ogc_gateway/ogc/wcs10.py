@@ -7,6 +7,8 @@ coverage's grid and values come from coverage.py. Rules of this version that the
 - CRS is the CRS of BBOX, RESPONSE_CRS (default: CRS) the CRS of the result, whose grid is the BBOX
   taken into RESPONSE_CRS and cut into WIDTH x HEIGHT pixels or RESX x RESY cells;
 - the range subset is an axis named by its AxisDescription (`BAND=1,3` or `BAND=1/3`, 1-based);
+  a multidimensional coverage describes its dimensions as further axes (elevation, variable, or the
+  dimension's name), taken as `<axis>=value` (the standard PARAMETER) or ELEVATION / DIM_<NAME>;
 - the coverage comes back directly as a GeoTIFF (image/tiff), not multipart;
 - exceptions are `ServiceExceptionReport version="1.2.0"` in the ogc namespace, sent with
   HTTP 200 and the Content-Type `application/vnd.ogc.se_xml` (which OWSLib compares literally).
@@ -26,7 +28,7 @@ from ..engine.grid import crs_from_ogc, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, TimeRequest, check_update_sequence, numbers, parse_time
-from .coverage import Coverage, geotiff, grid_for, read, resampling_of
+from .coverage import Coverage, dimension_parameters, geotiff, grid_for, read, resampling_of
 
 VERSION = "1.0.0"
 EXCEPTION_MIME = "application/vnd.ogc.se_xml"
@@ -42,6 +44,9 @@ SECTIONS = {"/": None, "/wcs_capabilities/service": "Service", "/wcs_capabilitie
 CODES = {"InvalidDimensionValue": "InvalidParameterValue", "InvalidSubsetting": "InvalidParameterValue",
          "NoSuchCoverage": "CoverageNotDefined"}
 BAND_KEYS = ("BAND", "BANDS")
+# GetCoverage's own parameters: a dimension of one of these names is taken as DIM_<NAME> only.
+PARAMETERS = ("SERVICE", "VERSION", "REQUEST", "COVERAGE", "CRS", "RESPONSE_CRS", "BBOX", "TIME", "WIDTH",
+              "HEIGHT", "DEPTH", "RESX", "RESY", "RESZ", "INTERPOLATION", "FORMAT", "EXCEPTIONS") + BAND_KEYS
 
 
 # --- the dispatcher's interface -----------------------------------------------------------------
@@ -109,6 +114,7 @@ class Offering:
     bands: tuple[tuple[int, str], ...]   # (1-based number, name)
     nodata: str | None
     crs: tuple[str, ...]
+    axes: tuple[tuple[str, str, tuple[str, ...], str], ...] = ()   # (name, label, values, default)
 
 
 def offering(cov: Coverage) -> Offering:
@@ -127,7 +133,9 @@ def offering(cov: Coverage) -> Offering:
         bands=tuple((i + 1, name) for i, name in enumerate(cov.band_names)),
         nodata=None if cov.nodata is None or (isinstance(cov.nodata, float) and math.isnan(cov.nodata))
         else _value(cov.nodata),
-        crs=tuple(layer.crs))
+        crs=tuple(layer.crs),
+        axes=tuple((d.name, d.name + (f" ({d.unit_symbol})" if d.unit_symbol else ""), d.values, d.default)
+                   for d in layer.dimensions))
 
 
 def _single(ep) -> Coverage | None:
@@ -321,6 +329,7 @@ def get_coverage(kvp: KVP, ep) -> Response:
         raise OGCError("InvalidParameterValue", f"the coverage would be {grid.width}x{grid.height} pixels; the "
                        f"maximum is {limits.max_image_width}x{limits.max_image_height}",
                        "WIDTH" if size else "RESX")
-    raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="TIME")
+    raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="TIME",
+                  dimensions=dimension_parameters(kvp, cov, own=PARAMETERS))
     return Response(geotiff(raster), content_type="image/tiff",
                     headers={"Content-Disposition": f'inline; filename="{cov.id}.tif"'})

@@ -10,7 +10,10 @@ Conventions (spec digest §4, pitfalls 33-36), shared with what GDAL and QGIS se
   origin + k * offset whose centres lie in the box;
 - DescribeCoverage describes the native grid as a 2dSimpleGrid whose origin is the centre of the
   upper-left pixel, with an imageCRS box 0 0 / W-1 H-1 (the MapServer convention QGIS reads);
-- GetCoverage answers multipart/related: the Coverages XML, then the GeoTIFF (binary) it references.
+- GetCoverage answers multipart/related: the Coverages XML, then the GeoTIFF (binary) it references;
+- a multidimensional coverage's dimensions are further axes of its field (elevation, variable, or the
+  dimension's name, keyed by their values): RANGESUBSET=contents[elevation[10]], or the vendor
+  parameters ELEVATION / DIM_<NAME> as GeoServer takes them.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from ..engine.requests import Grid
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, parse_time
-from .coverage import INTERPOLATIONS, Coverage, geotiff, read
+from .coverage import INTERPOLATIONS, Coverage, dimension_parameters, geotiff, read
+from .layers import dimension_values
 
 VERSION = "1.1.1"
 WCS_NS = ("http://www.opengis.net/wcs/1.1.1", "http://www.opengis.net/wcs/1.1")
@@ -249,7 +253,8 @@ def description(cov: Coverage) -> dict:
                 times=list(cov.layer.times), field=FIELD, null=_null_value(cov), methods=METHODS,
                 default_method="nearest", axis=BAND_AXIS, band_keys=[str(i + 1) for i in range(len(cov.band_names))],
                 band_names=list(cov.band_names), data_type=_dtype_name(cov), crs=_supported_crs(cov),
-                formats=[FORMAT])
+                formats=[FORMAT], axes=[dict(id=d.name, values=d.values, default=d.default, unit=d.unit_symbol)
+                                        for d in cov.layer.dimensions])
 
 
 def describe_coverage(kvp: KVP, ep) -> Response:
@@ -454,12 +459,12 @@ def output_grid(kvp: KVP, cov: Coverage) -> Grid:
     return Grid(base, (left, top - height * ry, left + width * rx, top), width, height)
 
 
-def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None, str]:
-    """(0-based bands or None for all, resampling) of RANGESUBSET
-    `field[:interpolation][axis[key,...],...]` (';' between fields). Unknown keys are ignored."""
+def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None, str, dict[str, tuple]]:
+    """(0-based bands or None for all, resampling, dimension values by name) of RANGESUBSET
+    `field[:interpolation][axis[key,...],...]` (';' between fields). Unknown band keys are ignored."""
     if raw is None or not raw.strip():
-        return None, "nearest"
-    bands, resampling, seen = None, "nearest", set()
+        return None, "nearest", {}
+    bands, resampling, seen, dims = None, "nearest", set(), {}
     for part in raw.split(";"):
         m = re.fullmatch(r"\s*([^:\[\],;\s]+)\s*(?::\s*([^:\[\],;]+?))?\s*(?:\[(.*)\])?\s*", part)
         if not m:
@@ -479,12 +484,12 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
                 raise OGCError("InvalidParameterValue", f"RANGESUBSET: interpolation {method!r} is not "
                                f"supported ({', '.join(METHODS)})", "rangesubset")
         if axes is not None:
-            bands = _axis_subsets(axes, cov)
-    return bands, resampling
+            bands, dims = _axis_subsets(axes, cov)
+    return bands, resampling, dims
 
 
-def _axis_subsets(text: str, cov: Coverage) -> tuple[int, ...] | None:
-    pos, chosen = 0, []
+def _axis_subsets(text: str, cov: Coverage) -> tuple[tuple[int, ...] | None, dict[str, tuple]]:
+    pos, chosen, dims = 0, [], {}
     pattern = re.compile(r"\s*([^\[\],;:\s]+)\s*\[([^\[\]]*)\]\s*(,|$)")
     while pos < len(text):
         m = pattern.match(text, pos)
@@ -495,9 +500,15 @@ def _axis_subsets(text: str, cov: Coverage) -> tuple[int, ...] | None:
         if any(not k for k in keys):
             raise OGCError("InvalidParameterValue", f"RANGESUBSET: {axis}[{m.group(2)}] holds an empty key",
                            "rangesubset")
+        dim = cov.layer.dimension(axis)
+        if dim is not None:
+            dims[dim.name] = dimension_values(dim, ",".join(keys), "rangesubset")
+            pos = m.end()
+            continue
         if axis.lower() not in ("band", "bands"):
-            raise OGCError("InvalidParameterValue", f"RANGESUBSET: the field has no axis {axis!r} (its axis is "
-                           f"{BAND_AXIS!r})", "rangesubset")
+            axes = ", ".join([BAND_AXIS] + [d.name for d in cov.layer.dimensions])
+            raise OGCError("InvalidParameterValue", f"RANGESUBSET: the field has no axis {axis!r} (its axes: "
+                           f"{axes})", "rangesubset")
         names = [n.lower() for n in cov.band_names]
         for key in keys:
             if key.isdigit() and 1 <= int(key) <= len(names):
@@ -509,7 +520,7 @@ def _axis_subsets(text: str, cov: Coverage) -> tuple[int, ...] | None:
             if index not in chosen:
                 chosen.append(index)
         pos = m.end()
-    return tuple(chosen) if chosen else None
+    return (tuple(chosen) if chosen else None), dims
 
 
 # --- GetCoverage ----------------------------------------------------------------------------------
@@ -522,10 +533,11 @@ def get_coverage(kvp: KVP, ep) -> Response:
     _format(kvp)
     _store(kvp)
     grid = output_grid(kvp, cov)
-    bands, resampling = range_subset(kvp.get("RANGESUBSET"), cov)
+    bands, resampling, dims = range_subset(kvp.get("RANGESUBSET"), cov)
     time_raw = kvp.get("TIMESEQUENCE")
     time = parse_time(time_raw, "timesequence") if time_raw and time_raw.strip() else None
-    raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="timesequence")
+    raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="timesequence",
+                  dimensions=dimension_parameters(kvp, cov) | dims)
     tiff = geotiff(raster)
     cid = f"coverage/{cov.id}.tif"
     xml = render("wcs11_coverages.xml", id=cov.id, title=cov.layer.title, abstract=cov.layer.abstract,

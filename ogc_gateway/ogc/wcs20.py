@@ -5,7 +5,10 @@ CRS, Scaling, Interpolation and Range-subsetting extensions (OGC 09-110r4, 09-14
 A coverage is 2-D: its axes are the native CRS's own (labels and order from pyproj: `E N` for UTM,
 `Lat Lon` for EPSG:4326); a time-enabled service lists its times in `gmlcov:metadata` (GeoServer's
 `TimeDomain`, which GDAL reads) and is sliced or trimmed with `SUBSET=time("…")` (also `t`, `ansi`,
-`phenomenonTime`); without one it shows its latest time, like the other OGC faces.
+`phenomenonTime`); without one it shows its latest time, like the other OGC faces. A multidimensional
+service's other dimensions are listed there too (GeoServer's `ElevationDomain` and `DimensionDomain`)
+and sliced or trimmed the same way: `SUBSET=elevation(10)` (or `StdZ`), `SUBSET=variable("salt")`,
+`SUBSET=<dimension>(a,b)`; one not subset takes its default.
 
 Subsetting selects the native pixels whose centres lie inside the trims (GDAL sends outer pixel
 edges), so a request on the native grid with nearest neighbour returns the source pixels. Scaling
@@ -41,6 +44,7 @@ from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, TimeRequest, parse_instant
 from .coverage import Coverage, geotiff, read
+from .layers import subset_values
 
 VERSION = "2.0.1"
 WCS_NS = "http://www.opengis.net/wcs/2.0"
@@ -330,7 +334,7 @@ def description(cov: Coverage) -> dict:
     """What wcs20_macros.xml needs to describe a coverage on its native grid."""
     ax = axes_of(native_uri(cov))
     return {"id": cov.id, "gml_id": gml_id(cov.id), "domain": domain(ax, cov.grid), "fields": fields_of(cov),
-            "times": cov.layer.times}
+            "times": cov.layer.times, "dimensions": cov.layer.dimensions}
 
 
 def describe_coverage(kvp: KVP, ep) -> Response:
@@ -810,6 +814,7 @@ def get_coverage(kvp: KVP, ep) -> Response:
 
     trims: dict[int, Trim] = {}
     time: TimeRequest | None = None
+    dims: dict[str, tuple] = {}
     seen: set[str] = set()
     for s in subsets:
         if s.label in seen:
@@ -821,8 +826,15 @@ def get_coverage(kvp: KVP, ep) -> Response:
             time = _time_request(cov, s)
             continue
         axis = sub.axis_of(s.label)
+        dim = cov.layer.dimension(s.label) if axis is None else None
+        if dim is not None:
+            if dim.name in dims:
+                raise OGCError("InvalidAxisLabel", f"the {dim.name} axis is subset twice", s.label)
+            dims[dim.name] = subset_values(dim, s.low, s.high, s.is_slice, s.label)
+            continue
         if axis is None:
-            extra = ", time" if cov.layer.times else ""
+            extra = "".join(f", {d}" for d in (["time"] if cov.layer.times else [])
+                            + [d.name for d in cov.layer.dimensions])
             raise OGCError("InvalidAxisLabel", f"{s.label!r} is not an axis of {cov.id} in {sub.uri} "
                            f"({' '.join(sub.labels)}{extra})", s.label)
         if axis in trims:
@@ -844,7 +856,8 @@ def get_coverage(kvp: KVP, ep) -> Response:
     resampling = interpolation(kvp, out, native, sub)
     opts = geotiff_options(kvp)
     try:
-        raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="time")
+        raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="time",
+                      dimensions=dims)
     except OGCError as exc:
         if exc.code == "InvalidDimensionValue":
             raise OGCError("InvalidSubsetting", exc.message, "time") from None

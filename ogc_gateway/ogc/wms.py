@@ -9,7 +9,7 @@ the request's version (or an image, for EXCEPTIONS=INIMAGE/BLANK).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from flask import Blueprint, Response, request
@@ -21,12 +21,12 @@ from ..engine.export import export
 from ..engine.grid import axis_inverted, crs_from_ogc
 from ..engine.legend import draw, legend
 from ..engine.render import composite, flatten, picture, rgba
-from ..engine.requests import ExportRequest, Grid, TimeWindow
+from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
 from ..templates import render
 from . import featureinfo
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
-from .layers import Layer, layer_of, select_time
+from .layers import Layer, Selection, dimension_values, layer_of, select
 
 log = logging.getLogger("ogc_gateway.wms")
 bp = Blueprint("wms", __name__)
@@ -200,22 +200,30 @@ def map_view(kvp: KVP, ep: Endpoint, version: str) -> MapView:
     return MapView(tuple(chosen), Grid(crs, (x0, y0, x1, y1), width, height), code)
 
 
-def time_of(kvp: KVP, layer: Layer, headers: dict) -> tuple[TimeWindow | None, tuple[int, ...] | None]:
-    """A layer's TIME selection; the latest time when TIME is absent or `current`, which WMS 1.3.0
-    asks to be announced in a Warning header."""
+def selection_of(kvp: KVP, layer: Layer, headers: dict) -> Selection:
+    """A layer's TIME, ELEVATION and DIM_<NAME> selection. What is absent takes its default (TIME:
+    the latest, also for `current`), which WMS 1.3.0 asks to be announced in a Warning header."""
     raw = kvp.get("TIME")
     asked = parse_time(raw) if raw and raw.strip() else None
-    window, oids = select_time(layer, asked, "TIME")
+    chosen = {}
+    for dim in layer.dimensions:
+        value = kvp.get(dim.parameter)
+        if value is not None and value.strip() and value.strip().lower() != "default":
+            chosen[dim.name] = dimension_values(dim, value, dim.parameter)
+    selection = select(layer, asked, chosen, "TIME")
+    warnings = [f"99 Default value used: {d}" for d in selection.defaults]
     if layer.times and not (raw and raw.strip()):
-        headers["Warning"] = f"99 Default value used: time={layer.default_time} ISO8601"
-    return window, oids
+        warnings.insert(0, f"99 Default value used: time={layer.default_time} ISO8601")
+    if warnings:
+        earlier = [headers["Warning"]] if "Warning" in headers else []
+        headers["Warning"] = ", ".join(dict.fromkeys(earlier + warnings))
+    return selection
 
 
 def layer_request(layer: Layer, rule, grid: Grid, kvp: KVP, headers: dict) -> ExportRequest:
-    window, oids = time_of(kvp, layer, headers)
+    selection = selection_of(kvp, layer, headers)
     info = layer.service.info
-    mosaic = replace(info.default_rule, fids=oids) if oids is not None else None
-    return ExportRequest(grid=grid, rendering_rule=rule, time=window, mosaic_rule=mosaic,
+    return ExportRequest(grid=grid, rendering_rule=rule, time=selection.time, mosaic_rule=selection.rule,
                          resampling=info.resampling)
 
 
@@ -295,8 +303,8 @@ def get_feature_info(kvp: KVP, ep: Endpoint, version: str) -> Response:
     results = []
     for name in names:
         layer = in_map[name]
-        window, oids = time_of(kvp, layer, headers)
-        results.append(featureinfo.query(layer, grid.crs, x, y, window, oids, count))
+        selection = selection_of(kvp, layer, headers)
+        results.append(featureinfo.query(layer, grid.crs, x, y, selection.time, None, count, rule=selection.rule))
     body, mime = featureinfo.render_as(info_format, results, (x, y), view.crs_code)
     return Response(body, content_type=mime, headers=headers)
 

@@ -21,7 +21,7 @@ from ..engine.render import picture
 from ..engine.requests import ExportRequest, Raster
 from ..engine.service import ImageService
 from .params import (Params, parse_band_ids, parse_bbox, parse_mosaic_rule, parse_nodata,
-                     parse_pixel_type, parse_size, parse_sr_param, parse_time)
+                     parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
 from .root import envelope
 
 _FORMAT_CHOICES = {f: f for f in FORMATS} | {"tif": "tiff", "jpeg": "jpg"}
@@ -59,13 +59,10 @@ def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
         if resampling is None:
             raise InvalidParameter("interpolation", f"{p.get('interpolation')!r} is not one of RSP_NearestNeighbor, "
                                    "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
-    slice_id = p.number("sliceId")
-    if slice_id is not None and not slice_id.is_integer():
-        raise InvalidParameter("sliceId", "expected an integer slice id")
     nodata, match_all = parse_nodata(p)
     req = ExportRequest(
         grid=grid, band_ids=parse_band_ids(p),
-        mosaic_rule=parse_mosaic_rule(p, info.default_rule, info.crs, service.templates),
+        mosaic_rule=with_slice(p, service, parse_mosaic_rule(p, info.default_rule, info.crs, service.templates)),
         rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
         time=parse_time(p), pixel_type=parse_pixel_type(p), nodata=nodata,
         nodata_match_all=match_all, resampling=resampling)

@@ -22,7 +22,7 @@ from ..engine.statistics import raster_histograms, raster_statistics, region, se
 from .catalog import attributes, footprint_json, out_fields, parse_pixel_size
 from .export import EncodeOptions, run_export
 from .geometry import in_service_crs, parse_geometry
-from .params import Params, parse_band_ids, parse_mosaic_rule, parse_time
+from .params import Params, parse_band_ids, parse_mosaic_rule, parse_time, with_slice
 from .root import function_infos as _function_infos
 
 NODATA = "NoData"
@@ -64,20 +64,18 @@ def _rules(p: Params, service: ImageService):
     return tuple(parse_rendering_rule(r, service.templates, "renderingRules") for r in many)
 
 
-def _mosaic_rule(p: Params, service: ImageService) -> MosaicRule | None:
+def _mosaic_rule(p: Params, service: ImageService, sliced: bool = False) -> MosaicRule | None:
+    """The request's mosaic rule; with `sliced`, sliceId's definition in it (identify, getSamples)."""
     info = service.info
-    return parse_mosaic_rule(p, info.default_rule, info.crs, service.templates)
+    rule = parse_mosaic_rule(p, info.default_rule, info.crs, service.templates)
+    return with_slice(p, service, rule) if sliced else rule
 
 
 def _point_geometry(p: Params, service: ImageService, needed: str):
-    """identify's and getSamples' geometry ('x,y' in the service CRS, or JSON with its own SR),
-    and their sliceId (no multidimensional slices yet: checked, then ignored as exportImage does)."""
+    """identify's and getSamples' geometry ('x,y' in the service CRS, or JSON with its own SR)."""
     parsed = parse_geometry(p, service.info.crs, sr_param=None, default_type="esriGeometryPoint")
     if parsed is None:
         raise InvalidParameter("geometry", needed)
-    value = p.number("sliceId")
-    if value is not None and not value.is_integer():
-        raise InvalidParameter("sliceId", "expected an integer slice id")
     return parsed
 
 
@@ -87,7 +85,7 @@ def run_identify(p: Params, service: ImageService) -> dict:
     info = service.info
     geom = in_service_crs(_point_geometry(p, service, "identify needs a point: 'x,y' or point JSON"), info.crs)
     max_items = p.number("maxItemCount", None, lo=0)
-    base = SampleRequest(points=(), mosaic_rule=_mosaic_rule(p, service),
+    base = SampleRequest(points=(), mosaic_rule=_mosaic_rule(p, service, sliced=True),
                          rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
                          time=parse_time(p), pixel_size=parse_pixel_size(p), resampling="nearest",
                          max_items=None if max_items is None else int(max_items))
@@ -141,7 +139,7 @@ def run_get_samples(p: Params, service: ImageService) -> dict:
     xs, ys = points_to_crs([pt.x for pt in points], [pt.y for pt in points], crs, info.crs)
     located = [(k, x, y) for k, (x, y) in enumerate(zip(xs, ys)) if np.isfinite(x) and np.isfinite(y)]
     fields = out_fields(p, service, default="")
-    req = SampleRequest(points=tuple((x, y) for _, x, y in located), mosaic_rule=_mosaic_rule(p, service),
+    req = SampleRequest(points=tuple((x, y) for _, x, y in located), mosaic_rule=_mosaic_rule(p, service, sliced=True),
                         rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
                         time=parse_time(p), pixel_size=parse_pixel_size(p), resampling=_resampling(p))
     if req.rendering_rule is not None and req.rendering_rule.function == "None" and not req.rendering_rule.arguments:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from rasterio.crs import CRS
@@ -13,7 +14,7 @@ from rasterio.warp import transform as transform_points
 from ..engine.errors import InvalidParameter
 from ..engine.grid import parse_sr
 from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
-from ..engine.requests import PIXEL_TYPES, MosaicRule, TimeWindow
+from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
 from ..engine.functions import parse_rendering_rule
 
 
@@ -213,7 +214,74 @@ def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, tem
         ascending=ascending, lock_raster_ids=tuple(_ids(value.get("lockRasterIds"), "lockRasterIds") or ()),
         fids=_ids(value.get("fids"), "fids"), operation=operation,
         viewpoint=_viewpoint(value.get("viewpoint"), service_crs),
-        item_rendering_rule=parse_rendering_rule(value.get("itemRenderingRule"), templates, "mosaicRule"))
+        item_rendering_rule=parse_rendering_rule(value.get("itemRenderingRule"), templates, "mosaicRule"),
+        multidimensional_definition=parse_definition(value.get("multidimensionalDefinition"), "mosaicRule"))
+
+
+def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
+    """A multidimensionalDefinition (digest §13.3): [{variableName, dimensionName, values, isSlice}],
+    each value a number (StdTime: epoch ms) or a [lower, upper] pair. Names are checked against the
+    service by the engine; here only the form."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise InvalidParameter(name, f"multidimensionalDefinition is not valid JSON ({exc.msg})")
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise InvalidParameter(name, "multidimensionalDefinition must be an array of "
+                                     "{variableName, dimensionName, values, isSlice}")
+    return tuple(_dimensional_definition(entry, name) for entry in value)
+
+
+def _dimensional_definition(entry: Any, name: str) -> DimensionSelection:
+    what = "a multidimensionalDefinition entry"
+    if not isinstance(entry, dict):
+        raise InvalidParameter(name, f"{what} must be an object {{variableName, dimensionName, values}}")
+    variable, dimension = entry.get("variableName"), entry.get("dimensionName")
+    for key, text in (("variableName", variable), ("dimensionName", dimension)):
+        if text is not None and not isinstance(text, str):
+            raise InvalidParameter(name, f"{what}: {key} must be a string")
+    if entry.get("isSlice") is not None and not isinstance(entry.get("isSlice"), bool):
+        raise InvalidParameter(name, f"{what}: isSlice must be true or false")
+    raw = entry.get("values")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise InvalidParameter(name, f"{what}: values must be an array of numbers or [lower, upper] pairs")
+    values = []
+    for v in raw:
+        if isinstance(v, list):
+            if len(v) != 2:
+                raise InvalidParameter(name, f"{what}: a range is [lower, upper], not {json.dumps(v)[:40]}")
+            values.append((_definition_number(v[0], name), _definition_number(v[1], name)))
+        else:
+            values.append(_definition_number(v, name))
+    if values and not dimension:
+        raise InvalidParameter(name, f"{what}: values need a dimensionName")
+    return DimensionSelection(variable or None, dimension or None, tuple(values))
+
+
+def _definition_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidParameter(name, f"multidimensionalDefinition: {json.dumps(value)[:40]} is not a number")
+    return _float(value, name)
+
+
+def with_slice(p: Params, service, rule: MosaicRule | None) -> MosaicRule | None:
+    """The mosaic rule with `sliceId`'s definition in place of its own (sliceId wins)."""
+    slice_id = p.number("sliceId")
+    if slice_id is None:
+        return rule
+    if not slice_id.is_integer():
+        raise InvalidParameter("sliceId", "expected an integer slice id")
+    md = service.info.multidimensional
+    if md is None:
+        raise InvalidParameter("sliceId", "this service has no slices (hasMultidimensions is false)")
+    return replace(rule or service.info.default_rule, multidimensional_definition=md.slice_definition(int(slice_id)))
 
 
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:

@@ -64,7 +64,7 @@ def root_json(info: ServiceInfo, rule: RenderingRule | None = None) -> dict:
         "copyrightText": info.copyright_text,
         "extent": extent, "initialExtent": extent, "fullExtent": extent,
         "spatialReference": sr_json(info.crs),
-        "hasMultidimensions": False,
+        "hasMultidimensions": info.multidimensional is not None,
         "pixelSizeX": info.cell_size[0], "pixelSizeY": info.cell_size[1],
         "datasetFormat": "AMD",
         "bandCount": bands,

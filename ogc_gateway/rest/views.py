@@ -15,6 +15,7 @@ from ..engine.grid import sr_json
 from . import catalog as cat
 from . import export as ex
 from . import inspect as ins
+from . import multidim as md
 from . import tiles as tl
 from ..gateway import gateway
 from ..http_cache import cacheable
@@ -157,6 +158,8 @@ _OPERATIONS = {
     "keyProperties": ("Key Properties", [], lambda p, svc: cat.key_properties(svc)),
     "legend": ("Legend", ["bandIds", "renderingRule"], ins.legend_json),
     "rasterFunctionInfos": ("Raster Function Infos", [], lambda p, svc: ins.function_infos(svc)),
+    "multidimensionalInfo": ("Multidimensional Info", ["returnDimensionValues"], md.multidimensional_info),
+    "slices": ("Slices", ["multidimensionalDefinition"], md.slices),
 }
 
 
