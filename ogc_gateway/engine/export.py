@@ -30,7 +30,7 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
-    raster = replace(raster, stretch=_stretch_hint(service, req, raster))
+    raster = replace(raster, stretch=_stretch_hint(service, req, raster), processed=not is_raw(rule))
     if req.band_ids is not None:
         raster = select_bands(raster, req.band_ids)
     if req.pixel_type:

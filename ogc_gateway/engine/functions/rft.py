@@ -28,6 +28,7 @@ class Node:
     variable: Any = None
     # variable name (lower) -> (argument, index in an argument array or None)
     variables: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    by_name: bool = True            # `function` may name a service template (the classic form)
 
 
 def is_template(value: Any) -> bool:
@@ -56,7 +57,7 @@ def read_template(doc: Any, depth: int = 0) -> Node:
         arguments = {}
     if not isinstance(arguments, dict):
         raise ArgError(f"{name}: \"arguments\" must be a JSON object")
-    node = Node(name, {}, function.get("pixelType"))
+    node = Node(name, {}, function.get("pixelType"), by_name=False)
     for key, value in arguments.items():
         if key == "type":
             continue

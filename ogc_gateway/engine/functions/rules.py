@@ -159,7 +159,7 @@ def _build(node: Node, templates: Mapping[str, FunctionTemplate], depth: int, se
     if count[0] > _MAX_NODES:
         raise ArgError(f"a rule may hold at most {_MAX_NODES} raster functions")
     low = node.function.lower()
-    template = templates.get(low)
+    template = templates.get(low) if node.by_name else None
     if template is not None and low not in seen:
         base = _template_node(template)
         if node.args:
