@@ -88,29 +88,29 @@ def formula(method: int, text: str) -> Formula:
     if method == 0:
         expr = compile_expression(text)
         if not expr.bands:
-            raise ArgError("BandIndexes: the expression reads no band (name them B1, B2, ...)")
+            raise ArgError("the expression reads no band (name them B1, B2, ...)")
         return Formula((expr,), tuple((f"b{b + 1}", b) for b in expr.bands), (), ("BandArithmetic",))
     name, band_names, defaults, sources = METHODS[method]
     names = band_names.split()
     tokens = text.split()
     if len(tokens) < len(names):
-        raise ArgError(f"BandIndexes: {name} needs the band numbers of {band_names} (1-based, "
+        raise ArgError(f"{name} needs the band numbers of {band_names} (1-based, "
                        f"space-separated{', then ' + ' '.join(defaults) if defaults else ''}), not {text!r}")
     if len(tokens) > len(names) + len(defaults):
-        raise ArgError(f"BandIndexes: {name} takes {len(names)} band numbers"
+        raise ArgError(f"{name} takes {len(names)} band numbers"
                        + (f" and at most {len(defaults)} constants ({' '.join(defaults)})" if defaults else "")
                        + f", not {text!r}")
     bindings = []
     for n, token in zip(names, tokens):
         if not token.isdigit() or int(token) < 1:
-            raise ArgError(f"BandIndexes: the {n} band must be a band number from 1, not {token!r}")
+            raise ArgError(f"the {n} band must be a band number from 1, not {token!r}")
         bindings.append((n.lower(), int(token) - 1))
     constants = dict((k.lower(), v) for k, v in defaults.items())
     for (k, _), token in zip(defaults.items(), tokens[len(names):]):
         try:
             constants[k.lower()] = float(token)
         except ValueError:
-            raise ArgError(f"BandIndexes: the constant {k} must be a number, not {token!r}")
+            raise ArgError(f"the constant {k} must be a number, not {token!r}")
     allowed = frozenset(n.lower() for n in names) | frozenset(constants)
     compiled = tuple(compile_expression(s, allowed, bands=False) for s in sources)
     out_names = (name,) if len(compiled) == 1 else tuple(f"{name}_{k + 1}" for k in range(len(compiled)))
@@ -135,7 +135,10 @@ class BandArithmetic(Function):
         if "BandIndexes" not in args:
             raise ArgError("BandIndexes is required (an expression such as \"(B4 - B3) / (B4 + B3)\", "
                            "or the band numbers of the index)")
-        args["BandIndexes"] = formula(args["Method"], args["BandIndexes"])
+        try:
+            args["BandIndexes"] = formula(args["Method"], args["BandIndexes"])
+        except ArgError as exc:
+            raise ArgError(f"BandIndexes: {exc}")
 
     def apply(self, rule, ctx):
         raster = ctx.raster(rule.arguments["Raster"])
