@@ -1,7 +1,8 @@
-"""Load benchmark of the REST face (exportImage, identify, getSamples, query) WMS GetMap and WCS GetCoverage under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query, exportImage through
+raster functions) WMS GetMap and WCS GetCoverage under gunicorn, on the demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs]
+                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs,hillshade,ndvi]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with

@@ -17,6 +17,8 @@ Groups:
   query       catalog query: a where clause and an envelope, features with footprints (multispectral)
   wms         WMS 1.3.0 GetMap, 256x256 PNG in the service's CRS (CRS:84 for monthly, whose default time applies)
   wcs         WCS 2.0.1 GetCoverage, a SUBSET trim scaled to 256x256, GeoTIFF of the raw values (elevation, multispectral)
+  hillshade   256x256 PNG of a Hillshade rendering rule (elevation)
+  ndvi        256x256 PNG of an NDVI rendering rule, scientific output stretched for the picture (multispectral)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -26,6 +28,7 @@ inside the service's extent.
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import random
 import sys
@@ -75,6 +78,15 @@ CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
 CONTENT_TYPES["wms"] = "image/png"
 WCS_MIX = [("elevation", 25), ("multispectral", 25)]
 CONTENT_TYPES["wcs"] = "image/tiff"
+# name: (service, count, rendering rule) - exportImage 256x256 PNG through a raster function
+RULE_GROUPS = {
+    "hillshade": ("elevation", 50, {"rasterFunction": "Hillshade",
+                                    "rasterFunctionArguments": {"Azimuth": 315, "Altitude": 45, "ZFactor": 1}}),
+    "ndvi": ("multispectral", 50, {"rasterFunction": "NDVI",
+                                   "rasterFunctionArguments": {"VisibleBandID": 2, "InfraredBandID": 3,
+                                                               "ScientificOutput": True}}),
+}
+CONTENT_TYPES |= {name: "image/png" for name in RULE_GROUPS}
 
 MONTHLY_YEAR = 2024
 
@@ -150,6 +162,17 @@ def build() -> dict[str, list[str]]:
             urls.append(f"/ogc/wcs?{urlencode(params, safe=',:()')}")
     rng.shuffle(urls)
     out["wcs"] = urls
+    rng = random.Random(SEED + 8)            # its own sequence: the groups above keep their URLs
+    for group, (service, count, rule) in RULE_GROUPS.items():
+        info = SERVICES[service]
+        urls = []
+        for _ in range(count):
+            box = _bbox(rng, service, 256)
+            params = {"bbox": ",".join(f"{v:.{info['decimals']}f}" for v in box), "bboxSR": info["wkid"],
+                      "size": "256,256", "format": "png", "renderingRule": json.dumps(rule, separators=(",", ":")),
+                      "f": "image"}
+            urls.append(f"/arcgis/rest/services/{service}/ImageServer/exportImage?{urlencode(params, safe=',')}")
+        out[group] = urls
     return out
 
 
