@@ -63,6 +63,12 @@ def terrain_array() -> np.ndarray:
     return z
 
 
+def terrain_masked() -> np.ma.MaskedArray:
+    """The DEM as float64 with its hole masked."""
+    z = terrain_array().astype(float)
+    return np.ma.MaskedArray(z, mask=z == TERRAIN_NODATA)
+
+
 def bands_array() -> np.ndarray:
     r, c = np.mgrid[:BANDS_SIZE[0], :BANDS_SIZE[1]]
     data = np.stack([100 + c, 200 + 3 * r, 300 + 2 * c + r, 2000 + 7 * r - 3 * c]).astype("uint16")
@@ -102,6 +108,14 @@ EXTENTS = {"terrain": extent(TERRAIN_ORIGIN, TERRAIN_RES, TERRAIN_SIZE),
            "bands": extent(BANDS_ORIGIN, BANDS_RES, BANDS_SIZE),
            "classes": extent(CLASSES_ORIGIN, CLASSES_RES, CLASSES_SIZE)}
 SIZES = {"terrain": TERRAIN_SIZE, "geo": GEO_SIZE, "bands": BANDS_SIZE, "classes": CLASSES_SIZE}
+
+
+def function_client(tmp_path_factory, label: str):
+    """(data folder, test client) of the four fixtures, in fresh folders named after `label`."""
+    from ogc_gateway.app import create_app
+
+    root = make_all(tmp_path_factory.mktemp(f"{label}-data"))
+    return root, create_app(function_config(root, tmp_path_factory.mktemp(f"{label}-cache"))).test_client()
 
 
 def function_config(root: Path, cache: Path, templates: dict | None = None, extra: dict | None = None) -> Config:

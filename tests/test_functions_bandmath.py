@@ -6,16 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ogc_gateway.app import create_app
 from ogc_gateway.engine.functions.expression import compile_expression
 from ogc_gateway.engine.functions.schema import ArgError
-from synth_functions import BANDS_HOLE, bands_array, export_tiff, function_config, make_all, rest_error
+from synth_functions import BANDS_HOLE, bands_array, export_tiff, function_client, rest_error
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    root = make_all(tmp_path_factory.mktemp("bm-data"))
-    return create_app(function_config(root, tmp_path_factory.mktemp("bm-cache"))).test_client()
+    return function_client(tmp_path_factory, "bm")[1]
 
 
 B = bands_array().astype(float)

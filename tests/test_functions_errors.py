@@ -9,15 +9,13 @@ import random
 
 import pytest
 
-from ogc_gateway.app import create_app
 from ogc_gateway.engine.functions import FUNCTIONS
-from synth_functions import EXPORT, ROOT, function_config, make_all, rest_error
+from synth_functions import EXPORT, ROOT, function_client, rest_error
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    root = make_all(tmp_path_factory.mktemp("err-data"))
-    return create_app(function_config(root, tmp_path_factory.mktemp("err-cache"))).test_client()
+    return function_client(tmp_path_factory, "err")[1]
 
 
 def r(function, **args):

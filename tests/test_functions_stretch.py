@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 
-from ogc_gateway.app import create_app
-from synth_functions import export_tiff, function_config, make_all
+from synth_functions import export_tiff, function_client, terrain_masked
 
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):
-    root = make_all(tmp_path_factory.mktemp("st-data"))
-    client = create_app(function_config(root, tmp_path_factory.mktemp("st-cache"))).test_client()
-    with rasterio.open(root / "terrain" / "dem.tif") as ds:
-        dem = ds.read(1, masked=True).astype(float)
-    return client, dem
+    return function_client(tmp_path_factory, "st")[1], terrain_masked()
 
 
 def stretch(client, **args):

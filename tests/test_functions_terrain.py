@@ -17,15 +17,13 @@ import pytest
 import rasterio
 from pyproj import Geod, Transformer
 
-from ogc_gateway.app import create_app
-from synth_functions import (EXTENTS, GEO_ORIGIN, GEO_RES, GEO_SIZE, PLATEAU, export_tiff, function_config,
-                             make_all)
+from synth_functions import (EXTENTS, GEO_ORIGIN, GEO_RES, GEO_SIZE, PLATEAU, export_tiff,
+                             function_client)
 
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):
-    root = make_all(tmp_path_factory.mktemp("terrain-data"))
-    client = create_app(function_config(root, tmp_path_factory.mktemp("terrain-cache"))).test_client()
+    root, client = function_client(tmp_path_factory, "terrain")
     return root, client
 
 

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 from shapely.geometry import Point, Polygon
 
-from ogc_gateway.app import create_app
-from synth_functions import (BANDS_HOLE, CLASSES_HOLE, CLASSES_ORIGIN, CLASSES_RES, CLASSES_SIZE, EXTENTS,
-                             bands_array, classes_array, export_tiff, function_config, make_all, rest_error)
+from synth_functions import (BANDS_HOLE, CLASSES_ORIGIN, CLASSES_RES, CLASSES_SIZE, EXTENTS,
+                             bands_array, classes_array, export_tiff, function_client, terrain_masked, rest_error)
 
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):
-    root = make_all(tmp_path_factory.mktemp("val-data"))
-    client = create_app(function_config(root, tmp_path_factory.mktemp("val-cache"))).test_client()
-    with rasterio.open(root / "terrain" / "dem.tif") as ds:
-        dem = ds.read(1, masked=True).astype(float)
-    return client, dem
+    return function_client(tmp_path_factory, "val")[1], terrain_masked()
 
 
 CLASSES = classes_array()

@@ -17,7 +17,8 @@ from .errors import InvalidParameter
 from .grid import parse_sr
 
 
-def _number(value: Any, name: str) -> float:
+def number(value: Any, name: str) -> float:
+    """A finite number, or an InvalidParameter naming the parameter."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -32,7 +33,7 @@ def _coords(value: Any, name: str, depth: int) -> list:
     if depth == 0:
         if not isinstance(value, (list, tuple)) or len(value) < 2:
             raise InvalidParameter(name, "a position must be [x, y]")
-        return [_number(value[0], name), _number(value[1], name)]
+        return [number(value[0], name), number(value[1], name)]
     if not isinstance(value, list):
         raise InvalidParameter(name, "expected a list of coordinates")
     return [_coords(v, name, depth - 1) for v in value]
@@ -65,7 +66,7 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     if "x" in value and "y" in value:
         if value["x"] is None or value["x"] == "NaN":
             raise InvalidParameter(name, "the point is empty")
-        return Point(_number(value["x"], name), _number(value["y"], name)), crs
+        return Point(number(value["x"], name), number(value["y"], name)), crs
     if "points" in value:
         points = _coords(value["points"], name, 1)
         if not points:
@@ -79,7 +80,7 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     if "rings" in value:
         return _polygon(_coords(value["rings"], name, 2), name), crs
     if all(k in value for k in ("xmin", "ymin", "xmax", "ymax")):
-        x0, y0, x1, y1 = (_number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax"))
+        x0, y0, x1, y1 = (number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax"))
         if x0 > x1 or y0 > y1:
             raise InvalidParameter(name, "xmin must not exceed xmax, nor ymin ymax")
         return box(x0, y0, x1, y1), crs

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from ..requests import Raster as RasterValue
 from ..requests import RenderingRule
 from .ramps import (NAMED_COLORMAPS, ColormapKind, Ramp, RampKind, colormap_name, random_colors)
 from .registry import Function, FunctionContext, Signature, fail, finish, register

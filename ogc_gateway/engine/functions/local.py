@@ -239,24 +239,27 @@ class Arithmetic(Local):
             raise ArgError("Raster2 is required (a raster or a number)")
 
 
-class Con(Local):
-    name = "Con"
+class _Conditional(Local):
+    """Con and SetNull: one of Local's operations under its own name."""
+
+    op = CON
+
+    def operation(self, args):
+        return self.op
+
+
+class Con(_Conditional):
+    name, op = "Con", CON
     args = (Arg("Rasters", Rasters(min_length=2, max_length=3), doc="[condition, true value, false value]"),
             Local.args[2], Local.args[3])
     summary = "Where the first input is non-zero the second, elsewhere the third (or nodata)."
 
-    def operation(self, args):
-        return CON
 
-
-class SetNull(Local):
-    name = "SetNull"
+class SetNull(_Conditional):
+    name, op = "SetNull", SETNULL
     args = (Arg("Rasters", Rasters(min_length=2, max_length=2), doc="[condition, false value]"),
             Local.args[2], Local.args[3])
     summary = "Nodata where the first input is non-zero, elsewhere the second."
-
-    def operation(self, args):
-        return SETNULL
 
 
 for _fn in (Local(), Arithmetic(), Con(), SetNull()):

@@ -23,8 +23,8 @@ from ..errors import InvalidParameter
 from ..esrijson import from_json
 from ..geometry import to_crs
 from ..requests import PIXEL_TYPES, representable
-from .registry import Function, Signature, fail, finish, register
-from .schema import Arg, ArgError, Boolean, Choice, Kind, Number, Numbers, Raster, short
+from .registry import Function, Signature, finish, register
+from .schema import Arg, ArgError, Boolean, Choice, Kind, Numbers, Raster, short
 
 
 class ValueLists(Kind):

@@ -142,13 +142,18 @@ class Numbers(Kind):
             value = [value]
         if not self.min_length <= len(value) <= self.max_length:
             raise ArgError(f"must hold {self.min_length} to {self.max_length} values, not {len(value)}")
-        out = []
-        for k, v in enumerate(value):
-            try:
-                out.append(self.item.parse(v))
-            except ArgError as exc:
-                raise ArgError(f"item {k}: {exc}")
-        return tuple(out)
+        return _each(self.item.parse, value)
+
+
+def _each(parse, items) -> tuple:
+    """Each item parsed; an error says which item."""
+    out = []
+    for k, v in enumerate(items):
+        try:
+            out.append(parse(v))
+        except ArgError as exc:
+            raise ArgError(f"item {k}: {exc}")
+    return tuple(out)
 
 
 class Texts(Kind):
@@ -216,13 +221,7 @@ class Rasters(Kind):
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         if not self.min_length <= len(items) <= self.max_length:
             raise ArgError(f"must list {self.min_length} to {self.max_length} rasters, not {len(items)}")
-        out = []
-        for k, v in enumerate(items):
-            try:
-                out.append(self.item.parse(v))
-            except ArgError as exc:
-                raise ArgError(f"item {k}: {exc}")
-        return tuple(out)
+        return _each(self.item.parse, items)
 
 
 # --- arguments and validation ----------------------------------------------------------------------

@@ -136,32 +136,37 @@ def hillshade(gx: np.ndarray, gy: np.ndarray, azimuth: float, altitude: float, m
     return shade
 
 
-class Hillshade(Function):
-    name = "Hillshade"
-    args = (_DEM,) + _SUN + _SURFACE
-    summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
+class _SurfaceFunction(Function):
+    """A function of each cell's 3x3 window: it needs one cell around the output."""
 
     def pad(self, rule):
         return 1
 
-    def apply(self, rule, ctx):
+
+class Hillshade(_SurfaceFunction):
+    name = "Hillshade"
+    args = (_DEM,) + _SUN + _SURFACE
+    summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
+
+    @staticmethod
+    def shade(rule, ctx) -> tuple[Surface, np.ndarray]:
         args = rule.arguments
         s = Surface(rule, ctx, args["RemoveEdgeEffect"])
         gx, gy = s.gradients(s.zfactor(args))
-        shade = hillshade(gx, gy, args["Azimuth"], args["Altitude"], args["HillshadeType"] == 1)
+        return s, hillshade(gx, gy, args["Azimuth"], args["Altitude"], args["HillshadeType"] == 1)
+
+    def apply(self, rule, ctx):
+        s, shade = self.shade(rule, ctx)
         return finish(s.grid, 255.0 * shade, s.mask, "U8", ("Hillshade",), nodata=None)
 
     def describe(self, rule, source):
         return Signature(1, "U8", ("Hillshade",))
 
 
-class Slope(Function):
+class Slope(_SurfaceFunction):
     name = "Slope"
     args = (_DEM,) + _SURFACE
     summary = "Steepness: degrees (SlopeType 1, 3) or percent rise (2)."
-
-    def pad(self, rule):
-        return 1
 
     def apply(self, rule, ctx):
         args = rule.arguments
@@ -175,13 +180,10 @@ class Slope(Function):
         return Signature(1, "F32", ("Slope",))
 
 
-class Aspect(Function):
+class Aspect(_SurfaceFunction):
     name = "Aspect"
     args = (_DEM,)
     summary = "Downslope direction, degrees clockwise from north; -1 where flat."
-
-    def pad(self, rule):
-        return 1
 
     def apply(self, rule, ctx):
         s = Surface(rule, ctx)
@@ -194,13 +196,10 @@ class Aspect(Function):
         return Signature(1, "F32", ("Aspect",))
 
 
-class Curvature(Function):
+class Curvature(_SurfaceFunction):
     name = "Curvature"
     args = (_DEM, Arg("Type", Choice({0: "Standard", 1: "Profile", 2: "Planform"}), 0), _Z)
     summary = "Curvature of the surface (Zevenbergen and Thorne), 1/100 z-units."
-
-    def pad(self, rule):
-        return 1
 
     def apply(self, rule, ctx):
         s = Surface(rule, ctx)
@@ -227,22 +226,17 @@ class Curvature(Function):
         return Signature(1, "F32", ("Curvature",))
 
 
-class ShadedRelief(Function):
+class ShadedRelief(Hillshade):
     name = "ShadedRelief"
-    args = (_DEM,) + _SUN + _SURFACE + (
+    args = Hillshade.args + (
         Arg("Colormap", ColormapKind(), doc="[[elevation, r, g, b], ...], interpolated between entries"),
         Arg("ColorRamp", RampKind(), aliases=("Colorramp", "ColorrampName"),
             doc="stretched over the elevation range (default Elevation #1)"))
     summary = "Elevation colours shaded by the hillshade, 3-band RGB."
 
-    def pad(self, rule):
-        return 1
-
     def apply(self, rule, ctx):
         args = rule.arguments
-        s = Surface(rule, ctx, args["RemoveEdgeEffect"])
-        gx, gy = s.gradients(s.zfactor(args))
-        shade = hillshade(gx, gy, args["Azimuth"], args["Altitude"], args["HillshadeType"] == 1)
+        s, shade = self.shade(rule, ctx)
         elevation = s.z[4]
         if "Colormap" in args:
             colors = args["Colormap"].interpolate(elevation)
