@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
 from shapely.geometry import Point, Polygon
 
+from ogc_gateway.app import create_app
+
 from synth_functions import (BANDS_HOLE, CLASSES_ORIGIN, CLASSES_RES, CLASSES_SIZE, EXTENTS,
-                             bands_array, classes_array, export_tiff, function_client, terrain_masked, rest_error)
+                             bands_array, classes_array, export_tiff, function_client, function_config, make_all,
+                             rest_error, terrain_masked)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,23 @@ def test_random_colormap_gives_one_colour_per_value(fx):
     colours = {v: {tuple(data[:, r, c].data) for r, c in zip(*np.nonzero(CLASSES == v))} for v in range(10)}
     assert all(len(c) == 1 for c in colours.values())
     assert len({next(iter(c)) for c in colours.values()}) == 10
+
+
+def test_colormap_to_rgb_of_a_paletted_band(tmp_path):
+    palette = {0: (0, 0, 0, 255), 1: (200, 10, 10, 255), 2: (10, 200, 10, 255), 3: (10, 10, 200, 255)}
+    values = (np.arange(64).reshape(8, 8) % 4).astype("uint8")
+    (tmp_path / "pal").mkdir()
+    with rasterio.open(tmp_path / "pal" / "pal.tif", "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=rasterio.Affine(10, 0, 500000, 0, -10, 5000080)) as ds:
+        ds.write(values, 1)
+        ds.write_colormap(1, palette)
+    config = function_config(make_all(tmp_path), tmp_path / "cache", extra={"pal": tmp_path / "pal"})
+    client = create_app(config).test_client()
+    data, profile = export_tiff(client, "pal", {"rasterFunction": "ColormapToRGB"}, bbox=(500000, 5000000, 500080, 5000080),
+                                size=(8, 8))
+    assert profile["dtype"] == "uint8" and data.shape[0] == 3
+    for band in range(3):
+        assert np.array_equal(data[band].data, np.vectorize(lambda v: palette[v][band])(values))
 
 
 def test_colormap_to_rgb(fx):
