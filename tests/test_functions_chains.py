@@ -168,9 +168,12 @@ def test_root_json_describes_the_processed_output(client):
     body = root(client, "bands", rule("ExtractBand", BandIDs=[3, 1])).get_json()
     assert body["bandNames"] == ["NearInfrared", "Green"] and body["pixelType"] == "U16"
     assert body["noDataValue"] == 0
+    slope = root(client, "terrain", rule("Slope")).get_json()
+    assert slope["noDataValue"] == export_tiff(client, "terrain", rule("Slope"))[1]["nodata"] == np.finfo("float32").min
     body = root(client, "terrain", rule("Hillshade")).get_json()
     assert (body["bandCount"], body["pixelType"], body["bandNames"]) == (1, "U8", ["Hillshade"])
     assert 0 <= body["minValues"][0] < body["maxValues"][0] <= 255 and len(body["stdvValues"]) == 1
+    assert "noDataValue" not in body                       # 8-bit results mark nodata with a mask
     body = root(client, "terrain", rule("Colormap", ColorRamp="Slope", Raster=rule("Slope"))).get_json()
     assert (body["bandCount"], body["pixelType"], body["serviceDataType"]) == (3, "U8", "esriImageServiceDataTypeRGB")
     composite = root(client, "bands", rule("CompositeBand", Rasters=["$$", rule("NDVI")])).get_json()

@@ -21,7 +21,7 @@ from .grid import reproject_bounds
 from .mosaic import OPERATORS, order
 from .query import selected, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
-from .service import ImageService
+from .service import ImageService, ServiceInfo
 
 
 def export(service: ImageService, req: ExportRequest) -> Raster:
@@ -70,8 +70,12 @@ def output_bands(service: ImageService, req: ExportRequest) -> int:
 
 def output_signature(service: ImageService, rule) -> Signature:
     """Bands, pixel type and band names of a rule's output over the service (before any pixel)."""
-    info = service.info
-    return signature(rule, Signature(info.band_count, info.pixel_type, info.band_names))
+    return signature(rule, service_signature(service.info))
+
+
+def service_signature(info: ServiceInfo) -> Signature:
+    """What the service's own raster ("$$") looks like to raster functions."""
+    return Signature(info.band_count, info.pixel_type, info.band_names, info.nodata)
 
 
 def mosaic(service: ImageService, req: ExportRequest) -> Raster:

@@ -14,7 +14,8 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .functions import BandDistribution, Signature, is_raw, signature
+from .export import service_signature
+from .functions import BandDistribution, is_raw, signature
 from .functions.colormap import legend_colors
 from .functions.ramps import Ramp, named_ramp
 from .requests import RenderingRule
@@ -56,7 +57,7 @@ def legend(info: ServiceInfo, band_ids: tuple[int, ...] | None = None, rule: Ren
         colored = _colored(info, rule, distributions)
         if colored is not None:
             return colored
-        sig = signature(rule, Signature(info.band_count, info.pixel_type, info.band_names))
+        sig = signature(rule, service_signature(info))
         names = sig.band_names()
         found = distributions(rule) if distributions else None
         ranges = [(d.min, d.max) for d in found] if found and len(found) == sig.bands else []
@@ -86,7 +87,7 @@ def _colored(info: ServiceInfo, rule: RenderingRule, distributions: Distribution
     """The legend of a rule that colours values itself (Colormap, ShadedRelief); None otherwise."""
     def value_range(source: Any) -> tuple[float, float] | None:
         if isinstance(source, RenderingRule):
-            sig = signature(source, Signature(info.band_count, info.pixel_type, info.band_names))
+            sig = signature(source, service_signature(info))
             if sig.pixel_type == "U8":
                 return 0.0, 255.0
             found = distributions(source) if distributions else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..engine.functions import BandDistribution, Signature, is_raw, signature
+from ..engine.export import service_signature
+from ..engine.functions import BandDistribution, is_raw, signature
 from ..engine.grid import sr_json
 from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS
 from ..engine.processed import rule_distribution
@@ -56,14 +57,13 @@ def root_of(service: ImageService, rule: RenderingRule | None) -> dict:
 
 def root_json(info: ServiceInfo, rule: RenderingRule | None = None,
               processed: tuple[BandDistribution, ...] | None = None) -> dict:
-    bands, pixel_type, band_names = info.band_count, info.pixel_type, list(info.band_names)
+    bands, pixel_type, band_names, nodata = info.band_count, info.pixel_type, list(info.band_names), info.nodata
     stats = info.stats
     if not is_raw(rule):
-        out = signature(rule, Signature(info.band_count, info.pixel_type, info.band_names))
-        bands, pixel_type, band_names = out.bands, out.pixel_type, list(out.band_names())
+        out = signature(rule, service_signature(info))
+        bands, pixel_type, band_names, nodata = out.bands, out.pixel_type, list(out.band_names()), out.nodata_value
         stats = processed if processed and len(processed) == bands else ()
     extent = envelope(info.extent, info.crs)
-    nodata = info.nodata if is_raw(rule) or pixel_type == info.pixel_type else None
     default = info.default_rule
     body = {
         "currentVersion": CURRENT_VERSION,

@@ -107,7 +107,7 @@ class ExtractBand(Function):
         inner = source(rule.arguments["Raster"])
         names = inner.band_names()
         idx = _selection(rule, names)
-        return Signature(len(idx), inner.pixel_type, tuple(names[i] for i in idx))
+        return Signature(len(idx), inner.pixel_type, tuple(names[i] for i in idx), inner.nodata)
 
 
 class CompositeBand(Function):
@@ -129,8 +129,9 @@ class CompositeBand(Function):
 
     def describe(self, rule, source):
         parts = [source(r) for r in rule.arguments["Rasters"]]
+        nodata = parts[0].nodata if len({p.nodata for p in parts}) == 1 else "auto"
         return Signature(sum(p.bands for p in parts), pixel_type_of_values(*(p.pixel_type for p in parts)),
-                         tuple(n for p in parts for n in p.band_names()))
+                         tuple(n for p in parts for n in p.band_names()), nodata)
 
 
 class Grayscale(Function):
@@ -160,7 +161,7 @@ class Grayscale(Function):
     def describe(self, rule, source):
         inner = source(rule.arguments["Raster"])
         self._weights(rule, inner.bands)
-        return Signature(1, inner.pixel_type, ("Gray",))
+        return Signature(1, inner.pixel_type, ("Gray",), inner.nodata)
 
 
 for _fn in (ExtractBand(), CompositeBand(), Grayscale()):

@@ -144,7 +144,8 @@ class Remap(Function):
 
     def describe(self, rule, source):
         inner = source(rule.arguments["Raster"])
-        return Signature(inner.bands, self._pixel_type(rule.arguments, inner.pixel_type), inner.names)
+        pixel_type = self._pixel_type(rule.arguments, inner.pixel_type)
+        return Signature(inner.bands, pixel_type, inner.names, inner.nodata if pixel_type == inner.pixel_type else "auto")
 
 
 @dataclass(frozen=True)

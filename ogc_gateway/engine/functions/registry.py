@@ -30,6 +30,11 @@ class Signature:
     bands: int
     pixel_type: str
     names: tuple[str, ...] | None = None
+    nodata: Any = "auto"                 # as finish() takes it
+
+    @property
+    def nodata_value(self) -> float | None:
+        return nodata_for(self.pixel_type, self.nodata)
 
     def band_names(self) -> tuple[str, ...]:
         return self.names if self.names and len(self.names) == self.bands else \
@@ -209,13 +214,21 @@ def finish(grid: Grid, values: np.ndarray, mask: np.ndarray, pixel_type: str,
     if dtype.kind in "iu" and pixel_type in SUB_BYTE_MAX:
         values = np.clip(np.rint(values), 0, SUB_BYTE_MAX[pixel_type])
     out = round_into(values, dtype)
-    if nodata == "auto":
-        nodata = F32_NODATA if dtype.kind == "f" else None
-    if nodata is not None and not representable(nodata, dtype, pixel_type):
-        nodata = None
+    nodata = nodata_for(pixel_type, nodata)
     names = names if names and len(names) == out.shape[0] else \
         tuple(f"Band_{i + 1}" for i in range(out.shape[0]))
     return Raster(np.ma.MaskedArray(out, mask=mask.copy()), grid, names, pixel_type, nodata)
+
+
+def nodata_for(pixel_type: str, nodata: Any) -> float | None:
+    """The nodata value a result of `pixel_type` carries: "auto" is F32_NODATA for float types and
+    none (a mask) for integers; a given value only if the type holds it."""
+    dtype = np.dtype(PIXEL_TYPES[pixel_type])
+    if isinstance(nodata, str):
+        nodata = F32_NODATA if dtype.kind == "f" else None
+    if nodata is not None and not representable(nodata, dtype, pixel_type):
+        return None
+    return nodata
 
 
 def pixel_type_of_values(*types: str) -> str:
