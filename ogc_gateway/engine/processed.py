@@ -22,7 +22,8 @@ from .requests import ExportRequest, Grid, RenderingRule
 from .service import ImageService
 
 RENDER_SIZE = 256
-_KEPT = 64
+_KEPT = 64                  # ad-hoc rules remembered per service and worker
+_POINTS = 4096              # order statistics kept per band (percentiles to 1/4096)
 
 
 class _Recent:
@@ -63,7 +64,7 @@ def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandD
             out = apply(rule, context(service, req))
         except TooLarge:
             return None
-        return tuple(BandDistribution.of(band.compressed()) for band in out.data)
+        return tuple(BandDistribution.of(band.compressed(), _POINTS) for band in out.data)
 
     return memo.get(rule_key(rule), compute)
 

@@ -2,8 +2,8 @@
 a request's own pixels (statistics, percentiles, the cumulative distribution for equalisation).
 
 It is kept as a step function: sorted support values and, for each, the share of pixels at or below
-it. An exact sample keeps every value (up to 65536, else evenly spaced order statistics); a
-histogram keeps its bin centres.
+it. A sample keeps its values (beyond a limit, evenly spaced order statistics); a histogram keeps
+its bin centres.
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ class BandDistribution:
     cumulative: np.ndarray | None = None    # P(X <= values[i])
 
     @classmethod
-    def of(cls, values: np.ndarray) -> "BandDistribution":
-        """From pixel values (masked pixels already left out); NaN and infinities are ignored."""
+    def of(cls, values: np.ndarray, points: int = _MAX_POINTS) -> "BandDistribution":
+        """From pixel values (masked pixels already left out); NaN and infinities are ignored. More
+        than `points` values are kept as that many evenly spaced order statistics."""
         v = np.asarray(values, dtype=np.float64).ravel()
         v = np.sort(v[np.isfinite(v)])
         n = v.size
         if n == 0:
             return cls(0.0, 1.0, 0.5, 0.0, np.array([0.0]), np.array([1.0]))
-        if n > _MAX_POINTS:
-            idx = np.unique(np.linspace(0, n - 1, _MAX_POINTS).round().astype(np.int64))
+        if n > points:
+            idx = np.unique(np.linspace(0, n - 1, points).round().astype(np.int64))
             support, cumulative = v[idx], (idx + 1) / n
         else:
             support, cumulative = v, np.arange(1, n + 1) / n

@@ -84,12 +84,13 @@ class Convolution(Function):
             return np.array(args["Kernel"], dtype=np.float64).reshape(args["Rows"], args["Columns"])
         return np.array(KERNELS[args["Type"]][1], dtype=np.float64)
 
-    def pad(self, rule):
+    def reach(self, rule) -> int:
+        """Cells of neighbours read around each output cell."""
         return max(self.kernel(rule.arguments).shape) // 2
 
     def apply(self, rule, ctx):
         kernel = self.kernel(rule.arguments)
-        extra = self.pad(rule)
+        extra = self.reach(rule)
         raster = ctx.raster(rule.arguments["Raster"], extra=extra)
         kr, kc = kernel.shape[0] // 2, kernel.shape[1] // 2
         data = raster.data.data.astype(np.float64)
@@ -148,7 +149,8 @@ class Statistics(Function):
     def check(self, args):
         _odd(args, "KernelColumns", "KernelRows")
 
-    def pad(self, rule):
+    def reach(self, rule) -> int:
+        """Cells of neighbours read around each output cell."""
         return max(rule.arguments["KernelColumns"], rule.arguments["KernelRows"]) // 2
 
     def _pixel_type(self, rule, pixel_type: str) -> str:
@@ -156,7 +158,7 @@ class Statistics(Function):
 
     def apply(self, rule, ctx):
         args = rule.arguments
-        extra = self.pad(rule)
+        extra = self.reach(rule)
         kr, kc = args["KernelRows"] // 2, args["KernelColumns"] // 2
         raster = ctx.raster(args["Raster"], extra=extra)
         data = raster.data.data.astype(np.float64)

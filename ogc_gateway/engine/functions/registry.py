@@ -2,9 +2,8 @@
 engine while running (FunctionContext).
 
 A function is a `Function`: its name, its argument schema (schema.Arg), `apply(rule, ctx)` ->
-Raster, `describe(rule, source)` -> Signature (what the root JSON reports for a rule, computed
-before any pixel is read) and `pad(rule)`, the cells of neighbours it needs around each output cell.
-Each family lives in its own module and registers itself here.
+Raster and `describe(rule, source)` -> Signature (what the root JSON reports for a rule, computed
+before any pixel is read). Each family lives in its own module and registers itself here.
 """
 
 from __future__ import annotations
@@ -108,9 +107,6 @@ class Function:
 
     def check(self, args: dict[str, Any]) -> None:
         """Rules between arguments (raise schema.ArgError); `args` are validated and defaulted."""
-
-    def pad(self, rule: RenderingRule) -> int:
-        return 0
 
     def apply(self, rule: RenderingRule, ctx: FunctionContext) -> Raster:
         raise NotImplementedError

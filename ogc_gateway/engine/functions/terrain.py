@@ -136,14 +136,7 @@ def hillshade(gx: np.ndarray, gy: np.ndarray, azimuth: float, altitude: float, m
     return shade
 
 
-class _SurfaceFunction(Function):
-    """A function of each cell's 3x3 window: it needs one cell around the output."""
-
-    def pad(self, rule):
-        return 1
-
-
-class Hillshade(_SurfaceFunction):
+class Hillshade(Function):
     name = "Hillshade"
     args = (_DEM,) + _SUN + _SURFACE
     summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
@@ -163,7 +156,7 @@ class Hillshade(_SurfaceFunction):
         return Signature(1, "U8", ("Hillshade",))
 
 
-class Slope(_SurfaceFunction):
+class Slope(Function):
     name = "Slope"
     args = (_DEM,) + _SURFACE
     summary = "Steepness: degrees (SlopeType 1, 3) or percent rise (2)."
@@ -180,7 +173,7 @@ class Slope(_SurfaceFunction):
         return Signature(1, "F32", ("Slope",))
 
 
-class Aspect(_SurfaceFunction):
+class Aspect(Function):
     name = "Aspect"
     args = (_DEM,)
     summary = "Downslope direction, degrees clockwise from north; -1 where flat."
@@ -196,7 +189,7 @@ class Aspect(_SurfaceFunction):
         return Signature(1, "F32", ("Aspect",))
 
 
-class Curvature(_SurfaceFunction):
+class Curvature(Function):
     name = "Curvature"
     args = (_DEM, Arg("Type", Choice({0: "Standard", 1: "Profile", 2: "Planform"}), 0), _Z)
     summary = "Curvature of the surface (Zevenbergen and Thorne), 1/100 z-units."
