@@ -1,8 +1,9 @@
-"""Load benchmark of the REST face (exportImage, identify, getSamples, query), WMS GetMap, WCS GetCoverage and
-WMTS tiles (cached and cold) under gunicorn, on the demo data set.
+"""Load benchmark of the REST face (exportImage, identify, getSamples, query, exportImage through
+raster functions), WMS GetMap, WCS GetCoverage and WMTS tiles (cached and cold) under gunicorn, on the
+demo data set.
 
     python benchmarks/run.py [--workers N] [--concurrency C] [--duration S] [--dir DIR]
-                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs,tiles,tiles-cold]
+                             [--groups png,jpg,tiff,identify,samples,query,wms,wcs,hillshade,ndvi,tiles,tiles-cold]
 
 Starts `ogc-gateway demo` (the same Python's package) on a free port, waits for it, requests every URL
 of `benchmarks/urls.py` once (warm-up, and a first check of the answers), then drives each group with

@@ -21,6 +21,8 @@ Groups:
               native one: served from the tile cache (the warm-up renders them)
   tiles-cold  one WMTS tile per 4x4 metatile of those levels, each requested once after the tile cache is
               emptied: every request renders a metatile (COLD_GROUPS: no warm-up, no repeats)
+  hillshade   256x256 PNG of a Hillshade rendering rule (elevation)
+  ndvi        256x256 PNG of an NDVI rendering rule, scientific output stretched for the picture (multispectral)
 
 Each bbox is a square whose side is drawn log-uniformly between "native resolution at this image size"
 and "the whole extent" (so scales range from full-resolution reads to overview reads), placed uniformly
@@ -30,6 +32,7 @@ inside the service's extent.
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import random
 import sys
@@ -81,6 +84,15 @@ CONTENT_TYPES |= {name: "application/json" for name in JSON_GROUPS}
 CONTENT_TYPES["wms"] = "image/png"
 WCS_MIX = [("elevation", 25), ("multispectral", 25)]
 CONTENT_TYPES["wcs"] = "image/tiff"
+# name: (service, count, rendering rule) - exportImage 256x256 PNG through a raster function
+RULE_GROUPS = {
+    "hillshade": ("elevation", 50, {"rasterFunction": "Hillshade",
+                                    "rasterFunctionArguments": {"Azimuth": 315, "Altitude": 45, "ZFactor": 1}}),
+    "ndvi": ("multispectral", 50, {"rasterFunction": "NDVI",
+                                   "rasterFunctionArguments": {"VisibleBandID": 2, "InfraredBandID": 3,
+                                                               "ScientificOutput": True}}),
+}
+CONTENT_TYPES |= {name: "image/png" for name in RULE_GROUPS}
 
 CONTENT_TYPES["tiles"] = "image/png"
 CONTENT_TYPES["tiles-cold"] = "image/png"
@@ -173,6 +185,17 @@ def build() -> dict[str, list[str]]:
     urls = [_tile_url(s, z, r, c) for s in every for z in every[s] for r, c in _block_corners(s, z)]
     rng.shuffle(urls)
     out["tiles-cold"] = urls
+    rng = random.Random(SEED + 8)            # its own sequence: the groups above keep their URLs
+    for group, (service, count, rule) in RULE_GROUPS.items():
+        info = SERVICES[service]
+        urls = []
+        for _ in range(count):
+            box = _bbox(rng, service, 256)
+            params = {"bbox": ",".join(f"{v:.{info['decimals']}f}" for v in box), "bboxSR": info["wkid"],
+                      "size": "256,256", "format": "png", "renderingRule": json.dumps(rule, separators=(",", ":")),
+                      "f": "image"}
+            urls.append(f"/arcgis/rest/services/{service}/ImageServer/exportImage?{urlencode(params, safe=',')}")
+        out[group] = urls
     return out
 
 

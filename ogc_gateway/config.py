@@ -41,6 +41,7 @@ class FunctionTemplate:
     function: str
     arguments: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    definition: dict[str, Any] | None = None     # the RFT JSON of a template file in that form
 
 
 DEFAULT_OGC_CRS = ("EPSG:4326", "EPSG:3857")
@@ -189,6 +190,9 @@ VARIABLE_KEYS = ("unit", "description")
 STANDARD_DIMENSIONS = ("StdTime", "StdZ")
 # What the OGC faces call StdTime, StdZ and the variables: not available as dimension names.
 RESERVED_DIMENSIONS = ("time", "elevation", "variable")
+# ArcGIS raster function template (RFT JSON) files
+RFT_FILE_KEYS = ("type", "name", "description", "function", "arguments", "functionType", "thumbnail",
+                 "thumbnailEx", "help", "aliases", "definition", "properties", "group", "tag")
 TILE_SCHEMES = ("WebMercatorQuad", "native")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 CACHE_DIR_NAME = ".ogc-gateway-cache"
@@ -909,6 +913,8 @@ class _Builder:
                                 f"{exc.msg}")
             return None
         where = f"{where} ({entry})"
+        if isinstance(doc, dict) and (isinstance(doc.get("function"), dict) or doc.get("type") == "RasterFunctionTemplate"):
+            return self.rft_file(doc, path, where)
         d = self.mapping(doc, where, TEMPLATE_FILE_KEYS)
         function = self.text(d, "rasterFunction", where)
         if function is None:
@@ -918,6 +924,21 @@ class _Builder:
                                      d.get("rasterFunctionArguments"),
                                      self.text(d, "description", where) or "", where,
                                      "rasterFunctionArguments")
+
+    def rft_file(self, doc: dict, path: Path, where: str) -> FunctionTemplate | None:
+        """A template file in ArcGIS's RFT JSON form ({"type": "RasterFunctionTemplate", ...})."""
+        from .engine.functions.rft import read_template
+        from .engine.functions.schema import ArgError
+
+        d = self.mapping(doc, where, RFT_FILE_KEYS)
+        try:
+            function = read_template(doc).function
+        except ArgError as exc:
+            self.problem(where, str(exc))
+            return None
+        template = FunctionTemplate(self.text(d, "name", where) or path.stem, function, {},
+                                    self.text(d, "description", where) or "", definition=doc)
+        return self.valid_template(template, where)
 
     def checked_template(self, name: str, function: str, arguments: Any, description: str,
                          where: str, args_key: str) -> FunctionTemplate | None:
@@ -929,7 +950,17 @@ class _Builder:
             self.problem(f"{where}.{args_key}", f"must be a mapping, not {arguments!r}")
             return None
         ok = self.nested_functions(arguments, f"{where}.{args_key}") and ok
-        return FunctionTemplate(name, function, arguments, description) if ok else None
+        return self.valid_template(FunctionTemplate(name, function, arguments, description), where) if ok else None
+
+    def valid_template(self, template: FunctionTemplate, where: str) -> FunctionTemplate | None:
+        """The template when its whole chain is a valid rule (every argument checked)."""
+        from .engine.functions import check_template
+
+        problem = check_template(template, {})
+        if problem:
+            self.problem(where, problem)
+            return None
+        return template
 
     def known(self, function: str, where: str) -> bool:
         # Imported here: the function registry imports engine modules that import this module.

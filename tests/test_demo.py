@@ -110,3 +110,30 @@ def test_existing_files_are_kept_unless_forced(demo, tmp_path):
     assert config_path.read_text().endswith("# edited\n")
     generate(folder, force=True)
     assert not config_path.read_text().endswith("# edited\n")
+
+
+def test_every_demo_template_renders_and_describes_itself(demo, tmp_path):
+    """The templates the demo offers (YAML, a chain file, an RFT file) load and draw pictures."""
+    import io
+    import json
+
+    from PIL import Image
+
+    from ogc_gateway.app import create_app
+
+    _, config_path = demo
+    config = load_config(config_path)
+    client = create_app(config).test_client()
+    for name, service in config.services.items():
+        for template in service.raster_functions:
+            rule = json.dumps({"rasterFunction": template.name})
+            resp = client.get(f"/arcgis/rest/services/{name}/ImageServer/exportImage",
+                              query_string={"f": "image", "format": "png", "size": "64,64", "renderingRule": rule})
+            assert resp.content_type == "image/png", (template.name, resp.data[:300])
+            picture = np.asarray(Image.open(io.BytesIO(resp.data)).convert("RGBA"))
+            assert len(np.unique(picture[..., :3].reshape(-1, 3), axis=0)) > 2, template.name
+            root = client.get(f"/arcgis/rest/services/{name}/ImageServer",
+                              query_string={"f": "json", "renderingRule": rule}).get_json()
+            assert len(root["minValues"]) == root["bandCount"] > 0, template.name
+    assert [t.name for t in config.services["multispectral"].raster_functions] == \
+        ["NDVI", "NDVI colorized", "False colour"]

@@ -13,25 +13,24 @@ from dataclasses import replace
 import numpy as np
 from rasterio.warp import transform as transform_points
 
+from . import processed
 from . import read as reader
 from .errors import InvalidParameter, TooLarge
-from .functions import FunctionContext, apply, cast, describe
+from .functions import Signature, apply, cast, is_raw, signature
 from .grid import reproject_bounds
 from .mosaic import OPERATORS, order
 from .query import check_definition, selected, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
-from .service import ImageService
-
-_STATS_RENDER_SIZE = 256    # a template's default-rendering statistics come from a render this big
+from .service import ImageService, ServiceInfo
 
 
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
-    ctx = _context(service, req)
+    ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
-    raster = replace(raster, stretch=_stretch_hint(service, req, raster))
+    raster = replace(raster, stretch=_stretch_hint(service, req, raster), processed=not is_raw(rule))
     if req.band_ids is not None:
         raster = select_bands(raster, req.band_ids)
     if req.pixel_type:
@@ -39,12 +38,6 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     if req.nodata:
         raster = mask_nodata(raster, req.nodata, req.nodata_match_all)
     return raster
-
-
-def _context(service: ImageService, req: ExportRequest) -> FunctionContext:
-    """What raster functions may ask for while answering `req`: its mosaic, one item, statistics."""
-    return FunctionContext(mosaic=lambda: mosaic(service, req),
-                           item=lambda oid: _item_raster(service, req, oid), stats=service.info.stats)
 
 
 def check_request(service: ImageService, req: ExportRequest) -> None:
@@ -56,8 +49,8 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     if g.width > limits.max_image_width or g.height > limits.max_image_height:
         raise TooLarge("size", f"{g.width}x{g.height} exceeds the limit of "
                                f"{limits.max_image_width}x{limits.max_image_height} pixels")
+    bands = output_bands(service, req)           # also checks the rule's band references
     if req.band_ids is not None:
-        bands = output_bands(service, req)
         bad = [b for b in req.band_ids if not 0 <= b < bands]
         if bad:
             raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
@@ -73,9 +66,17 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
 
 
 def output_bands(service: ImageService, req: ExportRequest) -> int:
-    if req.rendering_rule is None:
-        return service.info.band_count
-    return describe(req.rendering_rule, service.info.band_count, service.info.pixel_type)[0]
+    return output_signature(service, req.rendering_rule).bands
+
+
+def output_signature(service: ImageService, rule) -> Signature:
+    """Bands, pixel type and band names of a rule's output over the service (before any pixel)."""
+    return signature(rule, service_signature(service.info))
+
+
+def service_signature(info: ServiceInfo) -> Signature:
+    """What the service's own raster ("$$") looks like to raster functions."""
+    return Signature(info.band_count, info.pixel_type, info.band_names, info.nodata)
 
 
 def mosaic(service: ImageService, req: ExportRequest) -> Raster:
@@ -106,7 +107,7 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
 
 
-def _item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
+def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
     """One catalog item on the request grid (the "$<oid>" raster of raster functions)."""
     if service.catalog.item(oid) is None:
         raise InvalidParameter("renderingRule", f"raster ${oid} does not exist")
@@ -115,30 +116,20 @@ def _item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
 
 
 def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
-    """Per-band (min, max) for the default 8-bit rendering (DESIGN.md, "Default rendering"):
-    the service's statistics for raw values, a template's own, the request's pixels otherwise."""
+    """Per-band (min, max) for the default 8-bit rendering (DESIGN.md, "Default rendering"): the
+    service's statistics for raw values, the processed output's (processed.py) for a rule; None
+    (the request's own pixels) when those are not known."""
     rule = req.rendering_rule
-    if rule is None or (rule.function == "None" and not rule.arguments):
+    if is_raw(rule):
         if len(service.info.stats) == raster.data.shape[0]:
             return tuple((s.min, s.max) for s in service.info.stats)
         return None
-    if rule.template and raster.data.dtype != np.uint8:
-        return service.cached(f"stretch:{rule.template.lower()}", lambda: _template_stats(service, req))
-    return None
-
-
-def _template_stats(service: ImageService, req: ExportRequest):
-    info = service.info
-    xmin, ymin, xmax, ymax = info.extent
-    scale = max(xmax - xmin, ymax - ymin) / _STATS_RENDER_SIZE
-    grid = Grid(info.crs, info.extent, max(1, round((xmax - xmin) / scale)), max(1, round((ymax - ymin) / scale)))
-    overview = ExportRequest(grid=grid, rendering_rule=req.rendering_rule, resampling="nearest")
-    out = apply(req.rendering_rule, _context(service, overview))
-    hints = []
-    for band in out.data:
-        values = band.compressed()
-        hints.append((float(values.min()), float(values.max())) if values.size else (0.0, 1.0))
-    return tuple(hints)
+    if raster.data.dtype == np.uint8:
+        return None
+    found = processed.rule_distribution(service, rule)
+    if not found or len(found) != raster.data.shape[0]:
+        return None
+    return tuple((d.min, d.max) for d in found)
 
 
 def select_bands(raster: Raster, band_ids: tuple[int, ...]) -> Raster:

@@ -1,8 +1,9 @@
 """The default rendering (DESIGN.md): how any raster becomes an 8-bit picture for PNG/JPEG/GIF/BMP.
 
-Bands: the request's bandIds if given, else the service's default_band_ids, else the first three
-(RGB) or the one (grey). Values that are not 8-bit are stretched linearly to 0..255 from the
-raster's stretch hint (service statistics, a template's own) or, lacking one, its own pixels.
+Bands: the request's bandIds if given, else the service's default_band_ids (for its own values,
+not a rule's output), else the first three (RGB) or the one (grey). Values that are not 8-bit are
+stretched linearly to 0..255 from the raster's stretch hint (the service's statistics, a rule's
+processed statistics) or, lacking one, its own pixels.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .requests import Raster
 
 def picture(raster: Raster, *, band_ids_given: bool, default_band_ids: tuple[int, ...] | None) -> Raster:
     n = raster.data.shape[0]
-    if not band_ids_given and default_band_ids and all(b < n for b in default_band_ids):
+    if not band_ids_given and default_band_ids and not raster.processed and all(b < n for b in default_band_ids):
         idx = list(default_band_ids)
     else:
         idx = list(range(n))

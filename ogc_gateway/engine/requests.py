@@ -200,7 +200,8 @@ class Raster:
 
     `nodata` is the value written where formats carry one (GeoTIFF); `stretch` holds per-band
     (min, max) to stretch from when an 8-bit picture is made of non-8-bit values (None: use the
-    raster's own pixels).
+    raster's own pixels); `processed` says a rendering rule made the values (so the service's
+    default_band_ids do not apply to them).
     """
 
     data: np.ma.MaskedArray
@@ -209,6 +210,7 @@ class Raster:
     pixel_type: str
     nodata: float | None = None
     stretch: tuple[tuple[float, float], ...] | None = None
+    processed: bool = False
 
     def __post_init__(self) -> None:
         arr = np.ma.asarray(self.data)

@@ -15,8 +15,9 @@ from PIL import Image
 from ..engine.errors import InvalidParameter
 from ..engine.functions import parse_rendering_rule
 from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
-from ..engine.legend import draw, legend
+from ..engine.legend import Legend, draw, legend
 from ..engine.multidim import Multidimensional
+from ..engine.processed import rule_distribution
 from ..engine.service import ImageService
 from ..engine.requests import DimensionSelection, MosaicRule, TimeWindow
 from .common import OGCError, TimeRequest, iso, parse_instant
@@ -48,6 +49,12 @@ class Style:
         if self.template is None:
             return None
         return parse_rendering_rule({"rasterFunction": self.template}, service.templates)
+
+    def legend(self, service: ImageService) -> Legend:
+        """The style's legend: the default rendering's, or its template's (colour ramp for a
+        colormap, grey ramp with the processed output's range for a stretch)."""
+        return legend(service.info, rule=self.rule(service),
+                      distributions=lambda rule: rule_distribution(service, rule))
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ class Layer:
 
 
 def _legend_size(service: ImageService, style: Style) -> tuple[int, int]:
-    with Image.open(io.BytesIO(draw(legend(service.info, rule=style.rule(service))))) as picture:
+    with Image.open(io.BytesIO(draw(style.legend(service)))) as picture:
         return picture.size
 
 

@@ -19,7 +19,7 @@ from ..engine.encode import MAP_FORMATS, encode, encode_rgba
 from ..engine.errors import GatewayError
 from ..engine.export import export
 from ..engine.grid import axis_inverted, crs_from_ogc
-from ..engine.legend import draw, legend
+from ..engine.legend import draw
 from ..engine.render import composite, flatten, picture, rgba
 from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
@@ -324,13 +324,12 @@ def get_legend_graphic(kvp: KVP, ep: Endpoint) -> Response:
     if raw not in kinds:
         raise OGCError("InvalidFormat", f"FORMAT={raw!r}: legends come as image/png, image/jpeg or image/gif",
                        "FORMAT")
-    rule = style.rule(layer.service)
     width = kvp.integer("WIDTH", lo=1, required=False)
     height = kvp.integer("HEIGHT", lo=1, required=False)
     if (width or 0) > 2000 or (height or 0) > 2000:
         raise OGCError("InvalidParameterValue", "a legend is at most 2000 pixels a side", "WIDTH")
     kind, mime = kinds[raw]
-    return Response(draw(legend(layer.service.info, rule=rule), width, height, kind), content_type=mime)
+    return Response(draw(style.legend(layer.service), width, height, kind), content_type=mime)
 
 
 # --- exceptions -----------------------------------------------------------------------------------

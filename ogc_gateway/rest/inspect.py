@@ -10,11 +10,12 @@ import numpy as np
 from shapely.geometry import box
 
 from ..engine.errors import InvalidParameter
-from ..engine.functions import parse_rendering_rule
+from ..engine.functions import is_raw, parse_rendering_rule
 from ..engine.geometry import points_to_crs, sample_points
 from ..engine.grid import sr_json, target_grid
 from ..engine.legend import legend
 from ..engine.names import canonical_resampling
+from ..engine.processed import rule_distribution
 from ..engine.requests import ExportRequest, MosaicRule, SampleRequest
 from ..engine.sample import get_samples, identify
 from ..engine.service import ImageService
@@ -142,7 +143,7 @@ def run_get_samples(p: Params, service: ImageService) -> dict:
     req = SampleRequest(points=tuple((x, y) for _, x, y in located), mosaic_rule=_mosaic_rule(p, service, sliced=True),
                         rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
                         time=parse_time(p), pixel_size=parse_pixel_size(p), resampling=_resampling(p))
-    if req.rendering_rule is not None and req.rendering_rule.function == "None" and not req.rendering_rule.arguments:
+    if is_raw(req.rendering_rule):
         req = replace(req, rendering_rule=None)
     samples = get_samples(service, req, first_value_only=p.bool("returnFirstValueOnly", True))
     sr = sr_json(crs)
@@ -188,7 +189,7 @@ def compute_histograms(p: Params, service: ImageService, with_statistics: bool =
 def _whole_service(p: Params, service: ImageService):
     """The service processed by a rendering rule, over its whole extent at <= 1024 pixels a side."""
     rule = parse_rendering_rule(p.json_or_text("renderingRule"), service.templates)
-    if rule is None or (rule.function == "None" and not rule.arguments):
+    if is_raw(rule):
         return None
     info = service.info
     xmin, ymin, xmax, ymax = info.extent
@@ -215,8 +216,8 @@ def statistics_resource(p: Params, service: ImageService) -> dict:
 
 def legend_json(p: Params, service: ImageService) -> dict:
     info = service.info
-    drawn = legend(info, parse_band_ids(p), parse_rendering_rule(p.json_or_text("renderingRule"),
-                                                                 service.templates))
+    drawn = legend(info, parse_band_ids(p), parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
+                   distributions=lambda rule: rule_distribution(service, rule))
     entries = [{"label": e.label, "url": "", "imageData": base64.b64encode(e.png()).decode("ascii"),
                 "contentType": "image/png", "height": 20, "width": 20} for e in drawn.entries]
     return {"layers": [{"layerId": 0, "layerName": info.name, "layerType": "Raster Layer",

@@ -4,7 +4,6 @@ rules of §1.2 (any case, GET = POST, empty = unset, unknown ignored, stray '+')
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
@@ -12,6 +11,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
 from ..engine.errors import InvalidParameter
+from ..engine.esrijson import number as _float
 from ..engine.grid import parse_sr
 from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
 from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
@@ -71,16 +71,6 @@ class Params:
             return json.loads(raw)
         except ValueError as exc:
             raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
-
-
-def _float(text: Any, name: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise InvalidParameter(name, f"{str(text)[:40]!r} is not a number")
-    if not math.isfinite(value):
-        raise InvalidParameter(name, f"{text!r} is not a finite number")
-    return value
 
 
 def numbers(text: str, name: str, count: int | None = None) -> list[float]:

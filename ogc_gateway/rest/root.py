@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ..engine.functions import describe
+from ..engine.export import service_signature
+from ..engine.functions import BandDistribution, is_raw, signature
 from ..engine.grid import sr_json
 from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS
+from ..engine.processed import rule_distribution
 from ..engine.requests import RenderingRule
-from ..engine.service import ServiceInfo
+from ..engine.service import ImageService, ServiceInfo
 
 CURRENT_VERSION = 11.3
 CAPABILITIES = "Image,Metadata,Catalog"
@@ -45,16 +47,23 @@ def function_infos(info: ServiceInfo) -> list[dict]:
         for t in info.templates]
 
 
-def root_json(info: ServiceInfo, rule: RenderingRule | None = None) -> dict:
-    bands, pixel_type = info.band_count, info.pixel_type
+def root_of(service: ImageService, rule: RenderingRule | None) -> dict:
+    """The root JSON, describing a rendering rule's processed output when one is given: its bands,
+    pixel type and statistics (from the rule's low-resolution render, processed.py)."""
+    if is_raw(rule):
+        return root_json(service.info)
+    return root_json(service.info, rule, rule_distribution(service, rule))
+
+
+def root_json(info: ServiceInfo, rule: RenderingRule | None = None,
+              processed: tuple[BandDistribution, ...] | None = None) -> dict:
+    bands, pixel_type, band_names, nodata = info.band_count, info.pixel_type, list(info.band_names), info.nodata
     stats = info.stats
-    if rule is not None:
-        bands, pixel_type = describe(rule, bands, pixel_type)
-        if bands != info.band_count or pixel_type != info.pixel_type:
-            stats = ()            # the processed output's statistics are not known up front
-    band_names = list(info.band_names) if bands == info.band_count else [f"Band_{i + 1}" for i in range(bands)]
+    if not is_raw(rule):
+        out = signature(rule, service_signature(info))
+        bands, pixel_type, band_names, nodata = out.bands, out.pixel_type, list(out.band_names()), out.nodata_value
+        stats = processed if processed and len(processed) == bands else ()
     extent = envelope(info.extent, info.crs)
-    nodata = info.nodata if rule is None or pixel_type == info.pixel_type else None
     default = info.default_rule
     body = {
         "currentVersion": CURRENT_VERSION,

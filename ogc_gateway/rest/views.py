@@ -21,7 +21,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from .params import Params
 from .responses import check_callback, error_response, json_response
-from .root import CURRENT_VERSION, root_json
+from .root import CURRENT_VERSION, root_of
 
 log = logging.getLogger("ogc_gateway.rest")
 bp = Blueprint("rest", __name__, template_folder="../web/templates")
@@ -88,7 +88,7 @@ def root(name: str):
     if (p.get("option") or "").lower() == "footprints" and f != "html":
         return respond(cat.footprints_collection(p, svc), p)
     rule = parse_rendering_rule(p.json_or_text("renderingRule"), svc.templates)
-    body = root_json(svc.info, rule) | tl.tile_info_json(svc)
+    body = root_of(svc, rule) | tl.tile_info_json(svc)
     if f == "html":
         return render_template("root.html", svc=svc.info, body=body, sr=sr_json(svc.info.crs))
     return respond(body, p)

@@ -5,11 +5,15 @@ Importing this package registers every function family.
 
 from __future__ import annotations
 
-from . import basic, stretch  # noqa: F401  (each module registers its functions)
-from .registry import FUNCTIONS, FunctionContext, apply, cast, describe
-from .rules import parse_rendering_rule
+from . import (bandmath, bands, basic, colormap, focal, geometric, local, masks,  # noqa: F401
+               stretch, terrain)                                                   # (each registers its functions)
+from .distribution import BandDistribution
+from .registry import (FUNCTIONS, FunctionContext, Signature, apply, cast, describe, is_raw, rule_key,
+                       signature)
+from .rules import check_template, parse_rendering_rule
 
-__all__ = ["FUNCTIONS", "FunctionContext", "apply", "cast", "describe", "parse_rendering_rule", "is_known"]
+__all__ = ["FUNCTIONS", "BandDistribution", "FunctionContext", "Signature", "apply", "cast", "check_template",
+           "describe", "is_known", "is_raw", "parse_rendering_rule", "rule_key", "signature"]
 
 
 def is_known(name: str) -> bool:

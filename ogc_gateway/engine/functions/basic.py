@@ -1,19 +1,26 @@
-"""The `None` function: raw values, bypassing any default template."""
+"""Functions that pass their input through: `None` (raw values, bypassing any default template) and
+`Identity` (the same, under the name raster-function templates use for "no processing")."""
 
 from __future__ import annotations
 
-from .registry import FunctionContext, register
-from ..requests import Raster, RenderingRule
+from ..requests import Raster as RasterValue
+from .registry import Function, FunctionContext, register
+from .schema import Arg, Raster
 
 
-class NoneFunction:
+class NoneFunction(Function):
     name = "None"
+    args = (Arg("Raster", Raster(), doc="the input"),)
+    summary = "The service's values as they are."
 
-    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> Raster:
-        return ctx.raster(rule.arg(rule.variable_name))
+    def apply(self, rule, ctx: FunctionContext) -> RasterValue:
+        return ctx.raster(rule.arguments["Raster"])
 
-    def describe(self, rule, bands, pixel_type):
-        return bands, pixel_type
+
+class Identity(NoneFunction):
+    name = "Identity"
+    summary = "The input unchanged."
 
 
 register(NoneFunction())
+register(Identity())

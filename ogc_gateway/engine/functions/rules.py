@@ -1,24 +1,34 @@
-"""Parse ArcGIS raster-function JSON (renderingRule) into RenderingRule trees, by structure only."""
+"""Parse ArcGIS raster-function JSON (renderingRule) into validated RenderingRule trees.
+
+Accepted forms: the classic `{"rasterFunction", "rasterFunctionArguments", "variableName",
+"outputPixelType"}` with nested functions as raster arguments; `{"rasterFunctionDefinition": <RFT
+JSON>}` (and an RFT document itself); and a service template by name, whose public arguments and
+variables a request's `rasterFunctionArguments` override. Every argument is checked against its
+function's schema, so whatever is wrong is one InvalidParameter naming the function and argument.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ...config import FunctionTemplate
 from ..errors import InvalidParameter
 from ..requests import PIXEL_TYPES, RenderingRule
 from .registry import FUNCTIONS
+from .rft import MAX_DEPTH, Node, is_template, read_template
+from .schema import ArgError, find, validate
 
-_MAX_DEPTH = 16
+_MAX_NODES = 256
 
 
 def parse_rendering_rule(value: Any, templates: Mapping[str, FunctionTemplate] | None = None,
                          name: str = "renderingRule") -> RenderingRule | None:
     """A RenderingRule from JSON text or a dict; None for an empty value.
 
-    `templates` maps lower-cased template names to the service's templates; a rule naming one is
-    expanded, with the request's arguments overriding the template's.
+    `templates` maps lower-cased template names to the service's templates.
     """
     if value is None or value == "":
         return None
@@ -27,57 +37,180 @@ def parse_rendering_rule(value: Any, templates: Mapping[str, FunctionTemplate] |
             value = json.loads(value)
         except ValueError as exc:
             raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
-    return _node(value, templates or {}, name, 0)
+    try:
+        return _build(read_node(value), templates or {}, 0, frozenset(), [0])
+    except ArgError as exc:
+        raise InvalidParameter(name, str(exc))
+    except RecursionError:
+        raise InvalidParameter(name, "the raster function is nested too deeply")
 
 
-def _node(value: Any, templates, name: str, depth: int) -> RenderingRule:
-    if depth > _MAX_DEPTH:
-        raise InvalidParameter(name, f"raster functions nested deeper than {_MAX_DEPTH} levels")
+def check_template(template: FunctionTemplate, templates: Mapping[str, FunctionTemplate]) -> str | None:
+    """Why a configured template is not a valid rule (None when it is)."""
+    try:
+        _build(Node(template.name, {}), {**templates, template.name.lower(): template}, 0, frozenset(), [0])
+    except ArgError as exc:
+        return str(exc)
+    return None
+
+
+# --- reading either form into Nodes -----------------------------------------------------------------
+
+def read_node(value: Any, depth: int = 0) -> Node:
+    if depth > MAX_DEPTH:
+        raise ArgError(f"raster functions nested deeper than {MAX_DEPTH} levels")
     if not isinstance(value, dict):
-        raise InvalidParameter(name, "a raster function must be a JSON object")
-    if "rasterFunctionDefinition" in value and "rasterFunction" not in value:
-        raise InvalidParameter(name, "rasterFunctionDefinition (inline templates) is not supported; "
-                                     "use rasterFunction with rasterFunctionArguments")
+        raise ArgError("a raster function must be a JSON object")
+    if "rasterFunctionDefinition" in value:
+        definition = value["rasterFunctionDefinition"]
+        if isinstance(definition, str):
+            try:
+                definition = json.loads(definition)
+            except ValueError as exc:
+                raise ArgError(f"rasterFunctionDefinition is not valid JSON ({exc.msg})")
+        node = read_template(definition, depth)
+        overrides = _arguments(value, depth)
+        if overrides:
+            _override(node, overrides, "rasterFunctionDefinition")
+        if value.get("outputPixelType") is not None:
+            node.pixel_type = value["outputPixelType"]
+        return node
+    if is_template(value):
+        return read_template(value, depth)
     function = value.get("rasterFunction")
     if function is None:
         function = "None"           # the Python API sends {"rasterFunction": null} for raw data
     if not isinstance(function, str) or not function.strip():
-        raise InvalidParameter(name, "rasterFunction must be a function or template name")
-    args = value.get("rasterFunctionArguments") or {}
+        raise ArgError("rasterFunction must be a function or template name")
+    return Node(function.strip(), _arguments(value, depth), value.get("outputPixelType"),
+                value.get("variableName"))
+
+
+def _arguments(value: dict, depth: int) -> dict[str, Any]:
+    args = value.get("rasterFunctionArguments")
+    if args is None:
+        return {}
     if not isinstance(args, dict):
-        raise InvalidParameter(name, "rasterFunctionArguments must be a JSON object")
-    pixel_type = value.get("outputPixelType")
-    if pixel_type in (None, "", "UNKNOWN", "unknown"):
-        pixel_type = None
-    elif not isinstance(pixel_type, str) or pixel_type.upper() not in PIXEL_TYPES:
-        raise InvalidParameter(name, f"outputPixelType {pixel_type!r} is not one of "
-                                     f"{', '.join(PIXEL_TYPES)}, UNKNOWN")
-    else:
-        pixel_type = pixel_type.upper()
-    variable = value.get("variableName") or "Raster"
-    if not isinstance(variable, str):
-        raise InvalidParameter(name, "variableName must be a string")
-    arguments = {k: _argument(v, templates, name, depth) for k, v in args.items()}
-    function = function.strip()
-    template = templates.get(function.lower())
-    if template is not None:
-        merged = {**template.arguments, **arguments}
-        return RenderingRule(_canonical(template.function, name), merged, pixel_type, variable,
-                             template=template.name)
-    return RenderingRule(_canonical(function, name), arguments, pixel_type, variable)
+        raise ArgError("rasterFunctionArguments must be a JSON object")
+    return {k: _raw(v, depth) for k, v in args.items()}
 
 
-def _argument(value: Any, templates, name: str, depth: int) -> Any:
-    if isinstance(value, dict) and ("rasterFunction" in value or "rasterFunctionDefinition" in value):
-        return _node(value, templates, name, depth + 1)
+def _raw(value: Any, depth: int) -> Any:
+    if isinstance(value, dict) and ("rasterFunction" in value or "rasterFunctionDefinition" in value
+                                    or is_template(value)):
+        return read_node(value, depth + 1)
     if isinstance(value, list):
-        return [_argument(v, templates, name, depth) for v in value]
+        return [_raw(v, depth) for v in value]
     return value
 
 
-def _canonical(function: str, name: str) -> str:
-    fn = FUNCTIONS.get(function.lower())
+def _template_node(template: FunctionTemplate) -> Node:
+    if template.definition is not None:
+        return read_template(copy.deepcopy(template.definition))
+    return read_node({"rasterFunction": template.function,
+                      "rasterFunctionArguments": copy.deepcopy(template.arguments)})
+
+
+# --- template arguments ---------------------------------------------------------------------------
+
+def _override(node: Node, args: dict[str, Any], template: str) -> None:
+    """Set each of a request's arguments on the template node that declares it: a named variable,
+    else the first (outermost) function with an argument of that name — for a raster argument,
+    one that holds a dataset reference, not a nested function."""
+    for key, value in args.items():
+        if not _set(node, key, value):
+            raise ArgError(f"template {template!r} has no argument or variable {key!r}")
+
+
+def _set(root: Node, key: str, value: Any) -> bool:
+    queue = [root]
+    while queue:
+        node = queue.pop(0)
+        slot = node.variables.get(key.lower())
+        if slot is not None:
+            arg, index = slot
+            current = node.args.get(arg)
+            if index is not None and isinstance(current, list) and index < len(current):
+                current[index] = value
+            else:
+                node.args[arg] = value
+            return True
+        fn = FUNCTIONS.get(node.function.lower())
+        spec = find(fn.args, key) if fn else None
+        if spec is not None:
+            existing = next((k for k in node.args if k.lower() in spec.spellings()), None)
+            held = node.args.get(existing)
+            nested = isinstance(held, Node) or (isinstance(held, list) and any(isinstance(v, Node) for v in held))
+            if not (spec.kind.raster and nested):
+                node.args[existing or spec.name] = value
+                return True
+        for held in node.args.values():
+            queue += [v for v in (held if isinstance(held, list) else [held]) if isinstance(v, Node)]
+    return False
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+def _build(node: Node, templates: Mapping[str, FunctionTemplate], depth: int, seen: frozenset,
+           count: list[int]) -> RenderingRule:
+    if depth > MAX_DEPTH:
+        raise ArgError(f"raster functions nested deeper than {MAX_DEPTH} levels")
+    count[0] += 1
+    if count[0] > _MAX_NODES:
+        raise ArgError(f"a rule may hold at most {_MAX_NODES} raster functions")
+    low = node.function.lower()
+    template = templates.get(low) if node.by_name else None
+    if template is not None and low not in seen:
+        base = _template_node(template)
+        if node.args:
+            _override(base, node.args, template.name)
+        if node.pixel_type is not None:
+            base.pixel_type = node.pixel_type
+        rule = _build(base, templates, depth + 1, seen | {low}, count)
+        return replace(rule, template=template.name)
+    fn = FUNCTIONS.get(low)
     if fn is None:
-        raise InvalidParameter(name, f"unknown raster function {function!r} "
-                                     f"(known: {', '.join(sorted(f.name for f in FUNCTIONS.values()))})")
-    return fn.name
+        raise ArgError(f"unknown raster function {node.function!r} "
+                       f"(known: {', '.join(sorted(f.name for f in FUNCTIONS.values()))})")
+    pixel_type = _pixel_type(node.pixel_type, fn.name)
+    variable = _variable(node.variable, fn)
+    built = {k: _nested(v, templates, depth, seen, count) for k, v in node.args.items()}
+    try:
+        args = validate(fn.args, built, variable)
+        fn.check(args)
+    except ArgError as exc:
+        raise ArgError(f"{fn.name}: {exc}")
+    return RenderingRule(fn.name, args, pixel_type, variable)
+
+
+def _nested(value: Any, templates, depth: int, seen: frozenset, count: list[int]) -> Any:
+    if isinstance(value, Node):
+        return _build(value, templates, depth + 1, seen, count)
+    if isinstance(value, list):
+        return [_nested(v, templates, depth, seen, count) for v in value]
+    return value
+
+
+def _pixel_type(value: Any, function: str) -> str | None:
+    if value in (None, "", "UNKNOWN", "unknown"):
+        return None
+    if not isinstance(value, str) or value.upper() not in PIXEL_TYPES:
+        raise ArgError(f"{function}: outputPixelType {value!r} is not one of {', '.join(PIXEL_TYPES)}, UNKNOWN")
+    return value.upper()
+
+
+def _variable(value: Any, fn) -> str:
+    """The argument that receives the service's raster: variableName, else the function's own.
+    "Raster" (what most clients send whatever the function) means the function's own."""
+    if value in (None, ""):
+        return fn.variable
+    if not isinstance(value, str):
+        raise ArgError(f"{fn.name}: variableName must be a string")
+    spec = find(fn.args, value)
+    if spec is not None and spec.kind.raster:
+        return spec.name
+    if value.lower() == "raster":
+        return fn.variable
+    raster_args = [a.name for a in fn.args if a.kind.raster]
+    raise ArgError(f"{fn.name}: variableName {value!r} is not one of its raster arguments "
+                   f"({', '.join(raster_args) or 'none'})")

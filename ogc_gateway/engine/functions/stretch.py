@@ -1,141 +1,157 @@
-"""Stretch: map values into an output range (default 0..255) by one of ArcGIS's stretch types.
+"""Stretch: map values onto an output range (Min..Max, default 0..255) by an ArcGIS stretch type.
 
-Statistics come from the `Statistics` argument, else the service's statistics, else (DRA, or the
-types that need a histogram) the pixels of the request itself.
+Each band goes to 0..1 first, then optionally through gamma (u ** (1 / gamma)), then onto Min..Max:
+  StandardDeviation  (x - (mean - n*stdv)) / (2 n stdv), clipped        n = NumberOfStandardDeviations
+  MinimumMaximum     (x - min) / (max - min), clipped
+  PercentClip        (x - lo) / (hi - lo), clipped; lo, hi: the MinPercent / (100 - MaxPercent)
+                     percentiles (the smallest value with that share of pixels at or below it)
+  HistogramEqualization  the share of pixels at or below x (the empirical distribution function)
+  Sigmoid            1 / (1 + exp(-s (x - mean) / stdv))             s = SigmoidStrengthLevel
+Statistics come from `Statistics` if given; with DRA from the request's own pixels; otherwise from
+the input's distribution (the service's statistics and histograms for "$$", a processed input's
+from a low-resolution render), so adjacent tiles stretch alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from ..errors import InvalidParameter
-from ..requests import Raster, RenderingRule
-from .registry import FunctionContext, register
+from ..requests import RenderingRule
+from .distribution import BandDistribution
+from .registry import Function, FunctionContext, fail, finish, register
+from .schema import Arg, ArgError, Boolean, Choice, Kind, Number, Numbers, Raster, short
 
 NONE, STDDEV, HISTEQ, MINMAX, PERCENT, SIGMOID = 0, 3, 4, 5, 6, 9
+TYPES = {NONE: "None", STDDEV: "StandardDeviation", HISTEQ: "HistogramEqualization",
+         MINMAX: "MinimumMaximum", PERCENT: "PercentClip", SIGMOID: "Sigmoid"}
 
 
-def _number(rule: RenderingRule, name: str, default: float) -> float:
-    value = rule.arg(name, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidParameter("renderingRule", f"Stretch argument {name} must be a number, not {value!r}")
+class StatisticsKind(Kind):
+    """Per band [min, max, mean, stddev] (or {"min", "max", "mean", "standardDeviation"})."""
+
+    what = "a list of [min, max, mean, stddev] per band"
+
+    def parse(self, value):
+        if not isinstance(value, list) or not 1 <= len(value) <= 1024:
+            raise ArgError(f"must be {self.what}, not {short(value)}")
+        rows = []
+        for k, row in enumerate(value):
+            if isinstance(row, dict):
+                row = [row.get("min"), row.get("max"), row.get("mean", 0),
+                       row.get("standardDeviation", row.get("stddev", 0))]
+            try:
+                nums = Numbers(min_length=2).parse(row)
+            except ArgError as exc:
+                raise ArgError(f"band {k}: must be [min, max, mean, stddev] ({exc})")
+            lo, hi = nums[0], nums[1]
+            mean = nums[2] if len(nums) > 2 else (lo + hi) / 2
+            std = nums[3] if len(nums) > 3 else 0.0
+            if lo > hi or std < 0:
+                raise ArgError(f"band {k}: min must not exceed max, and stddev must not be negative")
+            rows.append((lo, hi, mean, std))
+        return tuple(rows)
 
 
-def _flag(rule: RenderingRule, name: str) -> bool:
-    value = rule.arg(name, False)
-    return value is True or str(value).lower() == "true"
-
-
-def _band_stats(rule: RenderingRule, ctx: FunctionContext, raster: Raster, dra: bool):
-    """Per band (min, max, mean, stdv): the Statistics argument, the service's, or the request's."""
-    given = rule.arg("Statistics")
-    n = raster.data.shape[0]
-    if given and not dra:
-        try:
-            rows = [tuple(float(v) for v in row[:4]) for row in given]
-        except (TypeError, ValueError, IndexError):
-            raise InvalidParameter("renderingRule", "Statistics must be [[min, max, mean, stddev], ...]")
-        if len(rows) < n or any(len(r) < 4 for r in rows):
-            raise InvalidParameter("renderingRule", f"Statistics needs [min, max, mean, stddev] for each of {n} bands")
-        return rows[:n]
-    on_mosaic = rule.arg(rule.variable_name) in (None, "$$")
-    if not dra and on_mosaic and len(ctx.stats) == n:
-        return [(s.min, s.max, s.mean, s.stdv) for s in ctx.stats]
-    out = []
-    for band in raster.data:
-        values = band.compressed().astype(np.float64)
-        if values.size == 0:
-            out.append((0.0, 1.0, 0.5, 0.0))
-        else:
-            out.append((values.min(), values.max(), values.mean(), values.std()))
-    return out
-
-
-class Stretch:
+class Stretch(Function):
     name = "Stretch"
+    args = (Arg("Raster", Raster()),
+            Arg("StretchType", Choice(TYPES, {"PercentMinimumMaximum": PERCENT, "MinMax": MINMAX,
+                                              "StdDev": STDDEV, "HistogramEqualize": HISTEQ}), NONE),
+            Arg("Min", Number(), 0.0, doc="output minimum"),
+            Arg("Max", Number(), 255.0, doc="output maximum"),
+            Arg("NumberOfStandardDeviations", Number(above=0), 2.0),
+            Arg("Statistics", StatisticsKind()),
+            Arg("DRA", Boolean(), False, doc="statistics from the request's own pixels"),
+            Arg("MinPercent", Number(0, 100), 0.25),
+            Arg("MaxPercent", Number(0, 100), 0.25),
+            Arg("UseGamma", Boolean(), False),
+            Arg("Gamma", Numbers(Number(above=0), min_length=1, max_length=1024)),
+            Arg("ComputeGamma", Boolean(), False, doc="gamma that maps each band's mean to mid-range"),
+            Arg("SigmoidStrengthLevel", Number(1, 6, integer=True), 2))
+    summary = "Stretches values onto Min..Max (StandardDeviation, MinimumMaximum, PercentClip, ...)."
 
-    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> Raster:
-        raster = ctx.raster(rule.arg(rule.variable_name))
-        kind = int(_number(rule, "StretchType", NONE))
-        if kind not in (NONE, STDDEV, HISTEQ, MINMAX, PERCENT, SIGMOID):
-            raise InvalidParameter("renderingRule", f"StretchType {kind} is not supported "
-                                   "(0 None, 3 StandardDeviation, 4 HistogramEqualization, "
-                                   "5 MinimumMaximum, 6 PercentClip, 9 Sigmoid)")
-        out_min, out_max = _number(rule, "Min", 0), _number(rule, "Max", 255)
-        dra = _flag(rule, "DRA")
-        data = raster.data.astype(np.float64)
+    def check(self, args):
+        if args["Min"] == args["Max"]:
+            raise ArgError("Min and Max must differ")
+        if args["MinPercent"] + args["MaxPercent"] >= 100:
+            raise ArgError("MinPercent + MaxPercent must be less than 100")
+
+    def apply(self, rule: RenderingRule, ctx: FunctionContext):
+        args = rule.arguments
+        source = args["Raster"]
+        raster = ctx.raster(source)
+        kind = args["StretchType"]
         if kind == NONE:
-            scaled = data
-        else:
-            stats = _band_stats(rule, ctx, raster, dra)
-            bands = []
-            for band, (lo, hi, mean, std) in zip(data, stats):
-                bands.append(self._unit(kind, rule, band, lo, hi, mean, std))
-            unit = np.ma.stack(bands)
-            unit = self._gamma(rule, unit)
-            scaled = out_min + unit * (out_max - out_min)
-        pixel_type = "U8" if 0 <= out_min and out_max <= 255 else "F32"
-        if kind == NONE:
-            pixel_type = raster.pixel_type
-        dtype = np.uint8 if pixel_type == "U8" else np.dtype(raster.data.dtype if kind == NONE else np.float32)
-        values = np.clip(np.rint(scaled.data), 0, 255) if pixel_type == "U8" else scaled.data
-        return replace(raster, data=np.ma.MaskedArray(values.astype(dtype), mask=np.ma.getmaskarray(data)),
-                       pixel_type=pixel_type, nodata=None if pixel_type == "U8" else raster.nodata,
-                       stretch=None)
+            return raster
+        data = raster.data.data.astype(np.float64)
+        mask = np.ma.getmaskarray(raster.data)
+        dists = self._distributions(rule, ctx, raster, source, data, mask)
+        gammas = self._gammas(rule, data.shape[0])
+        bands = []
+        for b, dist in enumerate(dists):
+            unit = self._unit(kind, args, dist)
+            u = unit(data[b])
+            gamma = gammas[b] if gammas else None
+            if args["UseGamma"] and args["ComputeGamma"] and gamma is None:
+                middle = float(unit(np.array(dist.mean)))
+                gamma = np.log(middle) / np.log(0.5) if 0 < middle < 1 else 1.0
+            if gamma is not None:
+                u = u ** (1.0 / gamma)
+            bands.append(args["Min"] + u * (args["Max"] - args["Min"]))
+        return finish(raster.grid, np.stack(bands), mask, self._pixel_type(args), raster.band_names)
 
     @staticmethod
-    def _unit(kind, rule, band, lo, hi, mean, std) -> np.ma.MaskedArray:
-        """The band mapped onto 0..1."""
+    def _distributions(rule, ctx, raster, source, data, mask) -> list[BandDistribution]:
+        args = rule.arguments
+        n = data.shape[0]
+        shape = args["StretchType"] in (HISTEQ, PERCENT)
+        if args["DRA"]:
+            return [BandDistribution.of(ctx.core(data[b])[~ctx.core(mask[b])]) for b in range(n)]
+        given = args.get("Statistics")
+        if given and not shape:
+            if len(given) < n:
+                raise fail(rule, "Statistics", f"gives {len(given)} bands; the input has {n}")
+            return [BandDistribution(*row) for row in given[:n]]
+        found = ctx.distribution(source, shape)
+        if len(found) != n:
+            raise fail(rule, "Raster", "has no statistics to stretch from (give Statistics or DRA: true)")
+        return list(found)
+
+    @staticmethod
+    def _unit(kind: int, args, dist: BandDistribution):
+        """The band's map onto 0..1."""
+        if kind == HISTEQ:
+            return dist.cdf
+        if kind == SIGMOID:
+            s, mean, std = args["SigmoidStrengthLevel"], dist.mean, dist.stdv or 1.0
+            return lambda x: 1.0 / (1.0 + np.exp(-s * (x - mean) / std))
         if kind == STDDEV:
-            k = _number(rule, "NumberOfStandardDeviations", 2.0)
-            lo, hi = mean - k * std, mean + k * std
+            k = args["NumberOfStandardDeviations"]
+            lo, hi = dist.mean - k * dist.stdv, dist.mean + k * dist.stdv
         elif kind == PERCENT:
-            values = band.compressed()
-            if values.size:
-                lo_pct, hi_pct = _number(rule, "MinPercent", 0.25), _number(rule, "MaxPercent", 0.25)
-                if not (0 <= lo_pct < 100 and 0 <= hi_pct < 100 and lo_pct + hi_pct < 100):
-                    raise InvalidParameter("renderingRule", "MinPercent and MaxPercent must be in 0..100")
-                lo, hi = np.percentile(values, [lo_pct, 100 - hi_pct])
-        elif kind == HISTEQ:
-            values = np.sort(band.compressed())
-            if values.size == 0:
-                return band * 0
-            ranks = np.searchsorted(values, band.filled(values[0]), side="right") / values.size
-            return np.ma.MaskedArray(ranks, mask=np.ma.getmaskarray(band))
-        elif kind == SIGMOID:
-            level = _number(rule, "SigmoidStrengthLevel", 2)
-            z = (band - mean) / (std or 1.0)
-            return 1.0 / (1.0 + np.exp(-level * z))
+            lo, hi = dist.quantile(args["MinPercent"] / 100), dist.quantile(1 - args["MaxPercent"] / 100)
+        else:
+            lo, hi = dist.min, dist.max
         span = (hi - lo) or 1.0
-        return np.ma.clip((band - lo) / span, 0.0, 1.0)
+        return lambda x: np.clip((x - lo) / span, 0.0, 1.0)
 
     @staticmethod
-    def _gamma(rule: RenderingRule, unit: np.ma.MaskedArray) -> np.ma.MaskedArray:
-        gamma = rule.arg("Gamma")
-        if not _flag(rule, "UseGamma") or not gamma:
-            return unit
-        try:
-            values = [float(g) for g in (gamma if isinstance(gamma, list) else [gamma])]
-        except (TypeError, ValueError):
-            raise InvalidParameter("renderingRule", "Gamma must be a number per band")
-        if any(g <= 0 for g in values):
-            raise InvalidParameter("renderingRule", "Gamma values must be positive")
-        g = np.array((values * unit.shape[0])[:unit.shape[0]]).reshape(-1, 1, 1)
-        return unit ** (1.0 / g)
+    def _gammas(rule, bands: int) -> list[float] | None:
+        gamma = rule.arguments.get("Gamma")
+        if not rule.arguments["UseGamma"] or not gamma:
+            return None
+        return [gamma[min(b, len(gamma) - 1)] for b in range(bands)]
 
-    def describe(self, rule, bands, pixel_type):
-        kind = rule.arg("StretchType", NONE)
-        if str(kind) == str(NONE):
-            return bands, pixel_type
-        try:
-            lo, hi = float(rule.arg("Min", 0)), float(rule.arg("Max", 255))
-        except (TypeError, ValueError):
-            lo, hi = 0, 255
-        return bands, "U8" if 0 <= lo and hi <= 255 else "F32"
+    @staticmethod
+    def _pixel_type(args) -> str:
+        lo, hi = sorted((args["Min"], args["Max"]))
+        return "U8" if 0 <= lo and hi <= 255 else "F32"
+
+    def describe(self, rule, source):
+        inner = source(rule.arguments["Raster"])
+        if rule.arguments["StretchType"] == NONE:
+            return inner
+        return type(inner)(inner.bands, self._pixel_type(rule.arguments), inner.names)
 
 
 register(Stretch())

@@ -1,0 +1,109 @@
+"""What is known about a rendering rule's output before a request computes it: its value
+distribution (the root JSON's statistics for `?renderingRule=`, the default 8-bit stretch of a
+rule's output, stretches and colour ramps over a processed input) and the service's colour table.
+
+A rule's distribution comes from one render of the service's whole extent at about 256 pixels a
+side, once per rule and worker (templates and ad-hoc rules alike, an ad-hoc rule among the last
+64 kept), so every tile of a rule is stretched from the same numbers. The service's own raster
+("$$") uses the service's statistics and histograms.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+from . import export as _export
+from . import read as reader
+from .errors import TooLarge
+from .functions import BandDistribution, FunctionContext, apply, rule_key
+from .requests import ExportRequest, Grid, RenderingRule
+from .service import ImageService
+
+RENDER_SIZE = 256
+_KEPT = 64                  # ad-hoc rules remembered per service and worker
+_POINTS = 4096              # order statistics kept per band (percentiles to 1/4096)
+
+
+class _Recent:
+    """A small least-recently-used memo, safe across threads (a value may be computed twice)."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def overview_grid(service: ImageService) -> Grid:
+    """The service's whole extent, RENDER_SIZE pixels along its longer side."""
+    info = service.info
+    xmin, ymin, xmax, ymax = info.extent
+    scale = max(xmax - xmin, ymax - ymin) / RENDER_SIZE
+    return Grid(info.crs, info.extent, max(1, round((xmax - xmin) / scale)), max(1, round((ymax - ymin) / scale)))
+
+
+def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandDistribution, ...] | None:
+    """Per band, the distribution of a rule's output over the service; None when the service is too
+    large to render whole at low resolution (more items than max_mosaic_image_count)."""
+    memo = service.cached("processed-distributions", lambda: _Recent(_KEPT))
+
+    def compute():
+        req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling="nearest")
+        try:
+            out = apply(rule, context(service, req))
+        except TooLarge:
+            return None
+        return tuple(BandDistribution.of(band.compressed(), _POINTS) for band in out.data)
+
+    return memo.get(rule_key(rule), compute)
+
+
+def distribution(service: ImageService, value: Any, shape: bool) -> tuple[BandDistribution, ...]:
+    """The distribution of a raster argument: a rule's (above), else the service's statistics
+    (and, with `shape`, its histograms, for percentiles and equalisation)."""
+    if isinstance(value, RenderingRule):
+        return rule_distribution(service, value) or ()
+    stats = service.info.stats
+    if not shape:
+        return tuple(BandDistribution(s.min, s.max, s.mean, s.stdv) for s in stats)
+    from .statistics import service_histograms        # statistics imports the export path
+
+    return tuple(BandDistribution.of_histogram((s.min, s.max, s.mean, s.stdv), h.min, h.max, h.counts)
+                 for s, h in zip(stats, service_histograms(service)))
+
+
+def colortable(service: ImageService) -> dict | None:
+    """The colour table of the service's first band (from its first item), if it has one."""
+    def compute():
+        items = service.catalog.items()
+        if not items:
+            return None
+        try:
+            return dict(reader.POOL.get(items[0].path).colormap(1))
+        except ValueError:
+            return None
+    return service.cached("colortable", compute)
+
+
+def context(service: ImageService, req: ExportRequest) -> FunctionContext:
+    """What raster functions may ask for while answering `req`: its mosaic or one item on any grid,
+    distributions, the service's CRS and colour table."""
+    def read(oid: int | None, grid: Grid, resampling: str | None):
+        sub = ExportRequest(grid=grid, mosaic_rule=req.mosaic_rule, time=req.time,
+                            resampling=resampling or req.resampling)
+        return _export.mosaic(service, sub) if oid is None else _export.item_raster(service, sub, oid)
+
+    return FunctionContext(grid=req.grid, read=read,
+                           distribution=lambda value, shape: distribution(service, value, shape),
+                           service_crs=service.info.crs, colortable=lambda: colortable(service))
