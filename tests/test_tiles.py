@@ -107,6 +107,26 @@ def test_tiles_across_a_metatile_boundary_match_one_larger_render(data_dir, tmp_
     assert len(calls) == 1 + 4
 
 
+def test_hillshade_tiles_rendered_alone_match_the_metatile_along_their_edges(data_dir, tmp_path):
+    """A neighbourhood function (issue 8's padded reads) through the tile path: each tile rendered on
+    its own equals the same tile cut from a 2 x 2 metatile, including the rows and columns at its
+    edges, where a tile without padding would shade against missing neighbours."""
+    hillshade = FunctionTemplate("Hillshade", "Hillshade", {"Azimuth": 315, "Altitude": 45, "ZFactor": 1})
+    big = create_app(fresh_config(data_dir, tmp_path / "a", raster_functions=(hillshade,))).test_client()
+    alone_cfg = fresh_config(data_dir, tmp_path / "b", raster_functions=(hillshade,))
+    alone = create_app(replace(alone_cfg, server=replace(alone_cfg.server, tile_metatile_size=1))).test_client()
+    for row, col in ((ROW0, COL0), (ROW0, COL1), (ROW1, COL0)):
+        one, single = (np.asarray(Image.open(io.BytesIO(wmts_tile(c, row, col, style="Hillshade").data))
+                                  .convert("RGBA")).astype(int) for c in (big, alone))
+        both = (one[..., 3] > 0) & (single[..., 3] > 0)
+        edges = np.zeros((256, 256), bool)
+        edges[:2, :] = edges[-2:, :] = edges[:, :2] = edges[:, -2:] = True
+        assert (both & edges).sum() > 100
+        diff = np.abs(one[..., 0] - single[..., 0])
+        assert (diff[both & edges] <= 1).mean() > 0.98            # float noise at source pixel edges only
+        assert (diff[both] <= 1).mean() > 0.98
+
+
 def test_seeded_tiles_are_served_without_any_engine_call(data_dir, tmp_path, calls):
     config = fresh_config(data_dir, tmp_path)
     plan, found = seeding.prepare(config, "dem", tms=None, levels=f"{Z - 2}-{Z}", bbox=None, bbox_crs="EPSG:4326",
