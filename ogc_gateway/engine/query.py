@@ -1,6 +1,6 @@
 """Which catalog items a request concerns: the items a mosaic rule admits (its where clause, fids and
-lockRasterIds) within a box and a time window, and the catalog query with its spatial relations,
-ordering and paging.
+lockRasterIds) within an area and a time window, in mosaic order, and the catalog query with its
+spatial relations, ordering and paging.
 
 Where clauses are compiled against the service's own fields into parameterised SQL
 (engine/where.py); nothing a user typed ever becomes SQL text.
@@ -9,12 +9,16 @@ Where clauses are compiled against the service's own fields into parameterised S
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
+import shapely
 from shapely.geometry import Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from .catalog import Item
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
+from .mosaic import order_of
 from .requests import CatalogQuery, MosaicRule, TimeWindow
 from .service import ImageService
 from .where import Where, compile_where
@@ -34,20 +38,43 @@ def where_of(service: ImageService, text: str | None, param: str) -> Where | Non
     return compile_where(text, service.info.fields, param=param)
 
 
-def selected(service: ImageService, rule: MosaicRule | None, *, bbox=None, time: TimeWindow | None = None,
-             pixel_size: float | None = None) -> list[Item]:
-    """Items the mosaic rule admits in `bbox` (service CRS) and the time window, by OBJECTID."""
-    oids, where = None, None
-    if rule is not None:
-        if rule.method == "esriMosaicLockRaster":
-            if not rule.lock_raster_ids:
-                raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
-            oids = rule.lock_raster_ids
-        if rule.fids is not None:
-            oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
-        where = where_of(service, rule.where, "mosaicRule")
+def admitted(service: ImageService, rule: MosaicRule) -> tuple[tuple[int, ...] | None, Where | None]:
+    """The OBJECTIDs (None: any) and compiled where clause a mosaic rule restricts items to."""
+    oids = None
+    if rule.method == "esriMosaicLockRaster":
+        if not rule.lock_raster_ids:
+            raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
+        oids = rule.lock_raster_ids
+    if rule.fids is not None:
+        oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
+    return oids, where_of(service, rule.where, "mosaicRule")
+
+
+def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry | None,
+                 view_center: tuple[float, float], time: TimeWindow | None = None) -> Iterator[Item]:
+    """The items a mosaic rule admits whose footprint meets `area` (service CRS; None: anywhere)
+    within the time window, in mosaic order: sorted by the catalog and fetched a page at a time,
+    so a request that reads the first few never loads the rest."""
+    info, catalog = service.info, service.catalog
+    oids, where = admitted(service, rule)
+    bbox = area.bounds if area is not None else None
+    order = order_of(rule, view_center=view_center, northwest=(info.extent[0], info.extent[3]),
+                     nadir_field=service.config.nadir_field, area=bbox)
     window = (time.start, time.end) if time is not None else None
-    return service.catalog.items(bbox=bbox, time=window, oids=oids, where=where, pixel_size=pixel_size)
+    if area is not None:
+        shapely.prepare(area)
+    page = info.limits.max_mosaic_image_count + 8        # one page usually holds what is read
+    offset = 0
+    while True:
+        found = catalog.items(bbox=bbox, time=window, oids=oids, where=where, order=order, limit=page,
+                              offset=offset)
+        rings = catalog.footprints([i.oid for i in found]) if area is not None else {}
+        for item in found:
+            if area is None or (item.oid in rings and area.intersects(Polygon(rings[item.oid]))):
+                yield item
+        if len(found) < page:
+            return
+        offset += page
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
@@ -60,12 +87,12 @@ def query(service: ImageService, q: CatalogQuery) -> QueryResult:
         if q.order_by:                       # refuse unknown order fields before any other work
             catalog.items(oids=(), order_by=q.order_by)
         bbox = q.geometry.bounds if q.geometry is not None else None
-        if q.mosaic_rule is not None:
-            admitted = {i.oid for i in selected(service, q.mosaic_rule, bbox=bbox)}
+        rule_oids, rule_where = admitted(service, q.mosaic_rule) if q.mosaic_rule else (None, None)
+        if where is not None and rule_where is not None:
+            where = Where(f"({where.sql}) AND ({rule_where.sql})", where.params + rule_where.params)
         items = catalog.items(bbox=bbox, time=(q.time.start, q.time.end) if q.time else None,
-                              where=where, pixel_size=q.pixel_size, order_by=q.order_by)
-        if q.mosaic_rule is not None:
-            items = [i for i in items if i.oid in admitted]
+                              oids=rule_oids, where=where or rule_where, pixel_size=q.pixel_size,
+                              order_by=q.order_by)
         if q.geometry is not None:
             items = related(service, items, q.geometry, q.spatial_rel)
     limit = service.info.limits.max_record_count
