@@ -105,7 +105,7 @@ class Order:
     ascending: bool = True
 
 
-Progress = Callable[[str], None]     # called with each file a catalog change looks at
+Progress = Callable[[str, int], None]     # called with each file a change looks at, and their number
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +305,7 @@ class Catalog:
 
     def sync(self, progress: Progress | None = None) -> SyncReport:
         """Bring the database in line with the globs; raise one ConfigError listing every problem
-        (the transaction is then rolled back, so a failed sync leaves the previous state).
-        `progress` is called once per file looked at."""
+        (the transaction is then rolled back, so a failed sync leaves the previous state)."""
         paths = self._source_paths()
         with self._write() as con:
             report, problems, touched, gone = self._sync_files(con, paths, progress)
@@ -319,12 +318,12 @@ class Catalog:
         changed. Every problem (an unreadable file, another band count) refuses the whole batch."""
         records, problems = [], []
         for path in (os.path.normpath(os.path.abspath(p)) for p in paths):
+            if progress:
+                progress(path, len(paths))
             try:
                 records.append((path, read_raster(path)))
             except (RasterioError, ValueError, OSError) as exc:
                 problems.append(f"{path}: not a usable raster ({exc})")
-            if progress:
-                progress(path)
         if problems:
             raise ConfigError(problems)
         return self.add_records(records)
@@ -422,7 +421,7 @@ class Catalog:
         problems = []
         for path in sorted(wanted):
             if progress:
-                progress(path)
+                progress(path, len(wanted))
             row = stored.get(path)
             try:
                 st = os.stat(path)
@@ -974,6 +973,10 @@ class Catalog:
             if f.name.lower() == name.lower() and f.type != GEOMETRY:
                 return f
         raise InvalidParameter(param, f"unknown field {name!r}")
+
+    def cell_size_range(self) -> tuple[float, float, float, float]:
+        """The smallest LowPS, largest HighPS, smallest MinPS and largest MaxPS of the items."""
+        return self._con().execute("SELECT MIN(LowPS), MAX(HighPS), MIN(MinPS), MAX(MaxPS) FROM items").fetchone()
 
     def item(self, oid: int) -> Item | None:
         found = self.items(oids=(oid,))
