@@ -27,11 +27,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+import numpy as np
 import shapely
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 from shapely.errors import GEOSException
-from shapely.geometry import Polygon, shape as geojson_shape
+from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 
 from ..config import ServiceConfig
@@ -39,7 +40,7 @@ from . import seams
 from .errors import ConfigError, InvalidParameter, NotFound
 from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
-                         ring_area, ring_bounds, ring_centroid, ring_length)
+                         ring_area, ring_bounds, ring_polygons)
 
 if TYPE_CHECKING:
     from .where import Where
@@ -105,6 +106,20 @@ class Order:
     ascending: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """The WHERE of an item selection: conditions, and their parameters in order."""
+
+    sql: tuple[str, ...] = ()
+    params: tuple = ()
+
+    def plus(self, sql: str, *params) -> _Filter:
+        return _Filter(self.sql + (sql,), self.params + params)
+
+
+_FEW = 1000        # candidates an R*Tree may hand a query before an index walk does better
+_IN_BOX = "r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
+
 Progress = Callable[[str, int], None]     # called with each file a change looks at, and their number
 
 
@@ -165,11 +180,6 @@ _ADDED_COLUMNS = {"outline": "TEXT", "cell_size": "REAL"}
 _DERIVE_SQL = "SELECT oid, path, overviews, tags, footprint, cell_size FROM rasters"
 _READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", "band_count", "dtype",
                  "nodata", "band_names", "overviews", "tags", "stats", "outline")
-
-
-def _polygon(ring: list) -> BaseGeometry:
-    polygon = Polygon(ring)
-    return polygon if polygon.is_valid else shapely.make_valid(polygon)
 
 
 def _quote(name: str) -> str:
@@ -250,6 +260,7 @@ class Catalog:
         self.service = service
         self._local = threading.local()
         self._info: tuple[int, CatalogInfo] | None = None
+        self._sizes: tuple[int, float] | None = None
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")     # readers in other workers never block on sync
@@ -491,7 +502,7 @@ class Catalog:
         valid-data outline (no file read); and each item's cell size from its whole grid."""
         rows = con.execute("SELECT oid, path, crs_wkt, transform, width, height, outline FROM rasters "
                            "WHERE fp_crs IS NULL OR fp_crs != ?", (crs_wkt,)).fetchall()
-        problems = []
+        problems, done = [], []
         for oid, path, wkt, transform, width, height, outline in rows:
             transform = json.loads(transform)
             try:
@@ -501,14 +512,13 @@ class Catalog:
             except (ValueError, RasterioError) as exc:
                 problems.append(f"{self._where}.sources: {path}: {exc}")
                 continue
-            minx, miny, maxx, maxy = ring_bounds(ring)
-            con.execute("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
-                        "maxy = ?, cell_size = ? WHERE oid = ?",
-                        (json.dumps(ring), crs_wkt, minx, miny, maxx, maxy,
+            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring),
                          math.sqrt(ring_area(grid_ring) / (width * height)), oid))
-            con.execute("DELETE FROM footprints WHERE id = ?", (oid,))
-            con.execute("INSERT INTO footprints (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
-                        (oid, minx, maxx, miny, maxy))
+        con.executemany("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
+                        "maxy = ?, cell_size = ? WHERE oid = ?", done)
+        con.executemany("DELETE FROM footprints WHERE id = ?", [(row[-1],) for row in done])
+        con.executemany("INSERT INTO footprints (id, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?)",
+                        [(row[-1], *row[2:6]) for row in done])
         return problems
 
     def _fingerprint(self) -> str:
@@ -545,22 +555,23 @@ class Catalog:
             con.execute("DELETE FROM seamlines WHERE oid IN (SELECT value FROM json_each(?))",
                         (json.dumps(sorted(dirty)),))
         ids = json.dumps(sorted(dirty))
-        pairs: dict[int, list[int]] = {oid: [] for oid in dirty}
-        for a, b in con.execute("SELECT a.id, b.id FROM footprints AS a JOIN footprints AS b ON b.maxx >= a.minx "
-                                "AND b.minx <= a.maxx AND b.maxy >= a.miny AND b.miny <= a.maxy AND b.id != a.id "
-                                "WHERE a.id IN (SELECT value FROM json_each(?))", (ids,)):
-            pairs[a].append(b)
-        needed = json.dumps(sorted(dirty.union(*pairs.values())))
-        shapes = {oid: (_polygon(json.loads(ring)), (cx, cy)) for oid, ring, cx, cy in con.execute(
-            "SELECT r.oid, r.footprint, i.CenterX, i.CenterY FROM rasters AS r JOIN items AS i ON "
-            "i.OBJECTID = r.oid WHERE r.oid IN (SELECT value FROM json_each(?))", (needed,))}
+        pairs = con.execute("SELECT a.id, b.id FROM footprints AS a JOIN footprints AS b ON b.maxx >= a.minx "
+                            "AND b.minx <= a.maxx AND b.maxy >= a.miny AND b.miny <= a.maxy AND b.id != a.id "
+                            "WHERE a.id IN (SELECT value FROM json_each(?))", (ids,)).fetchall()
+        needed = json.dumps(sorted(dirty.union(b for _, b in pairs)))
+        rows = con.execute("SELECT r.oid, r.footprint, i.CenterX, i.CenterY FROM rasters AS r JOIN items AS i "
+                           "ON i.OBJECTID = r.oid WHERE r.oid IN (SELECT value FROM json_each(?)) ORDER BY r.oid",
+                           (needed,)).fetchall()
+        oids = np.array([r[0] for r in rows], dtype=np.int64)
+        at = {oid: k for k, oid in enumerate(oids.tolist())}
+        pairs = np.array([(at[a], at[b]) for a, b in pairs if a in at and b in at], dtype=np.int64).reshape(-1, 2)
+        shapes = seams.seamlines(oids, shapely.make_valid(ring_polygons([json.loads(r[1]) for r in rows])),
+                                 np.array([r[2:] for r in rows], dtype="f8").reshape(-1, 2), pairs[:, 0], pairs[:, 1])
         rows = []
-        for oid in sorted(dirty & shapes.keys()):
-            shape = given.get(oid)
-            if shape is None:
-                footprint, centre = shapes[oid]
-                shape = seams.seamline(oid, footprint, centre, [(j, *shapes[j]) for j in pairs[oid] if j in shapes])
-            rows.append((oid, int(oid in given), shapely.to_wkb(shape), *shape.bounds))
+        for oid, shape in zip(oids.tolist(), shapes):
+            if oid in dirty:
+                shape = given.get(oid, shape)
+                rows.append((oid, int(oid in given), shapely.to_wkb(shape), *shape.bounds))
         con.executemany("INSERT INTO seamlines (oid, given, shape, minx, miny, maxx, maxy) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return problems
@@ -770,14 +781,16 @@ class Catalog:
                  "CenterY", *(f.name for f in attributes), "Shape_Length", "Shape_Area"]
         sql = (f"INSERT INTO items ({', '.join(map(_quote, names))}) "
                f"VALUES ({', '.join('?' * len(names))})")
+        rows = [r for r in rows if r[4] is not None]      # no footprint: unusable, already reported
+        shapes = ring_polygons([json.loads(r[4]) for r in rows])
+        centres = shapely.centroid(shapes)
+        geometry = zip(shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist(),
+                       shapely.length(shapes).tolist(), shapely.area(shapes).tolist())
         batch = []
-        for oid, path, overviews, _tags, footprint, low in rows:
-            if footprint is None:       # unusable item; already reported as a problem
-                continue
-            ring = json.loads(footprint)
+        for (oid, path, overviews, _tags, _, low), (cx, cy, length, area) in zip(rows, geometry):
             high = low * max(json.loads(overviews), default=1)
-            batch.append([oid, Path(path).stem, 0.0, high * 2, low, high, 1, None, *ring_centroid(ring),
-                          *(values[oid][f.name] for f in attributes), ring_length(ring), ring_area(ring)])
+            batch.append([oid, Path(path).stem, 0.0, high * 2, low, high, 1, None, cx, cy,
+                          *(values[oid][f.name] for f in attributes), length, area])
         con.executemany(sql, batch)
 
     def _write_times(self, con: sqlite3.Connection, attributes: list[Field],
@@ -879,54 +892,79 @@ class Catalog:
         visible at pixel_size (MinPS <= ps <= MaxPS); ordered by a mosaic `order`, else by
         `order_by` (field, ascending) pairs, then OBJECTID; `limit` rows from `offset`.
 
-        The R*Trees of footprints and times narrow the rows and each sort field has an index, so
-        a selection costs the rows it returns, not the catalog's size."""
-        where_sql, params = [], []
+        A selection costs the rows it returns, not the catalog's size. A box or time window that
+        holds few items drives the query from its R*Tree; a wide one (a zoomed-out view, an open
+        time) would make the R*Tree list most of the catalog, so then a field order walks the
+        field's index, |field - value| walks it both ways from the value, and a distance order
+        looks in growing boxes around its point, each stopping once `limit` rows are found."""
+        f, narrow = self._filter(bbox, time, oids, where, pixel_size)
+        if order is None:
+            keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
+            return self._select(f, keys + ["i.OBJECTID"], [], limit, offset)
+        if not narrow and limit is not None and order.ids is None and order.seams is None:
+            if order.field is not None:
+                return self._by_field(f, order, limit, offset)
+            return self._nearest(f, order, bbox, limit, offset)
+        return self._select(f, *self._order_sql(order), limit, offset)
+
+    def boxes(self, bbox=None, time=None, oids=None, where: Where | None = None, pixel_size=None,
+              order_by: tuple[tuple[str, bool], ...] = ()) -> list[tuple[int, tuple[float, float, float, float]]]:
+        """(OBJECTID, footprint bounds) of the items `items` would return, without building them:
+        a query lists every match but shows one page."""
+        # Every match is wanted here: an R*Tree pays unless it would list most of the catalog.
+        f, _ = self._filter(bbox, time, oids, where, pixel_size, few=max(_FEW, self.info().item_count // 4))
+        keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
+        rows = self._rows("i.OBJECTID, r.minx, r.miny, r.maxx, r.maxy", f, keys + ["i.OBJECTID"], [], None, 0)
+        return [(row[0], row[1:]) for row in rows]
+
+    def _filter(self, bbox, time, oids, where, pixel_size, few: int = _FEW) -> tuple[_Filter, bool]:
+        """The WHERE of a selection, and whether an R*Tree (holding at most `few` of its items)
+        or a list of ids makes it narrow."""
+        f = _Filter()
         if where is not None:
-            where_sql.append(where.sql)
-            params += list(where.params)
+            f = f.plus(where.sql, *where.params)
         if pixel_size is not None:
-            where_sql.append("i.MinPS <= ? AND i.MaxPS >= ?")
-            params += [float(pixel_size)] * 2
+            f = f.plus("i.MinPS <= ? AND i.MaxPS >= ?", float(pixel_size), float(pixel_size))
+        narrow = oids is not None
         if bbox is not None:
             xmin, ymin, xmax, ymax = (float(v) for v in bbox)
             # R*Tree narrows (its float32 boxes are rounded outward); the exact bounds decide.
-            where_sql.append("r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? "
-                             "AND maxy >= ? AND miny <= ?)")
-            where_sql.append("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
-            params += [xmin, xmax, ymin, ymax] * 2
+            if self._few(few, "footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+                         xmin, xmax, ymin, ymax):
+                f, narrow = f.plus(_IN_BOX, xmin, xmax, ymin, ymax), True
+            f = f.plus("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?", xmin, xmax, ymin, ymax)
         if time is not None:
             start, end = (None if t is None else int(t) for t in time)
-            # the same two-step narrowing on the time R*Tree (float32, rounded outward)
-            where_sql.append("r.oid IN (SELECT id FROM item_times WHERE t1 >= ? AND t0 <= ?)")
-            params += [-math.inf if start is None else start, math.inf if end is None else end]
-            where_sql.append("r.time_start IS NOT NULL")
-            if end is not None:
-                where_sql.append("r.time_start <= ?")
-                params.append(end)
-            if start is not None:
-                where_sql.append("r.time_end >= ?")
-                params.append(start)
+            lo, hi = -math.inf if start is None else start, math.inf if end is None else end
+            if self._few(few, "item_times WHERE t1 >= ? AND t0 <= ?", lo, hi):
+                f, narrow = f.plus("r.oid IN (SELECT id FROM item_times WHERE t1 >= ? AND t0 <= ?)", lo, hi), True
+            f = f.plus("r.time_start IS NOT NULL AND r.time_start <= ? AND r.time_end >= ?", hi, lo)
         if oids is not None:
-            where_sql.append("i.OBJECTID IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([int(o) for o in oids]))
-        sql = ("SELECT r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.* "
-               "FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID")
-        if where_sql:
-            sql += " WHERE " + " AND ".join(f"({w})" for w in where_sql)
-        if order is not None:
-            keys, order_params = self._order_sql(order)
-            params += order_params
-        else:
-            keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
-            keys.append("i.OBJECTID")
+            f = f.plus("i.OBJECTID IN (SELECT value FROM json_each(?))", json.dumps([int(o) for o in oids]))
+        return f, narrow
+
+    def _few(self, few: int, rtree: str, *params) -> bool:
+        """Whether an R*Tree query finds at most `few` entries (counting stops there)."""
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {rtree} LIMIT {int(few) + 1})"
+        return self._con().execute(sql, params).fetchone()[0] <= few
+
+    def _select(self, f: _Filter, keys: list[str], key_params: list, limit: int | None, offset: int) -> list[Item]:
+        cursor = self._rows("r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.*",
+                            f, keys, key_params, limit, offset)
+        names = [d[0] for d in cursor.description[8:]]
+        return [self._item(row, names) for row in cursor.fetchall()]
+
+    def _rows(self, columns: str, f: _Filter, keys: list[str], key_params: list, limit: int | None,
+              offset: int) -> sqlite3.Cursor:
+        sql = f"SELECT {columns} FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID"
+        if f.sql:
+            sql += " WHERE " + " AND ".join(f"({w})" for w in f.sql)
         sql += " ORDER BY " + ", ".join(keys)
+        params = [*f.params, *key_params]
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else int(limit), int(offset)]
-        cursor = self._con().execute(sql, params)
-        names = [d[0] for d in cursor.description[8:]]
-        return [self._item(row, names) for row in cursor.fetchall()]
+        return self._con().execute(sql, params)
 
     def _order_sql(self, order: Order) -> tuple[list[str], list]:
         """ORDER BY terms (and their parameters) of a mosaic order."""
@@ -943,18 +981,71 @@ class Catalog:
         if order.field is not None:
             f = self._field_named(order.field, "mosaicRule")
             column = f"i.{_quote(f.name)}"
-            keys.append(f"{column} IS NULL")                   # items without a value come last
             if order.base is not None and f.type in (INTEGER, DOUBLE, DATE):
-                keys.append(f"ABS({column} - ?) {direction}")
+                keys.append(f"ABS({column} - ?) {direction} NULLS LAST")
                 params.append(order.base)
             else:
-                keys.append(f"{column} {direction}")
+                keys.append(f"{column} {direction} NULLS LAST")       # items without a value last
         if order.point is not None:
             keys.append("(i.CenterX - ?) * (i.CenterX - ?) + (i.CenterY - ?) * (i.CenterY - ?)")
             x, y = order.point
             params += [x, x, y, y]
         keys.append(f"i.OBJECTID {direction}")
         return keys, params
+
+    def _by_field(self, f: _Filter, order: Order, limit: int, offset: int) -> list[Item]:
+        """A field order over a wide selection: the field's index walked in order. For |field -
+        base|, walked away from base on both sides (or towards it from both ends, farthest first)
+        and merged; items without a value come last."""
+        field = self._field_named(order.field, "mosaicRule")
+        column, direction = f"i.{_quote(field.name)}", "ASC" if order.ascending else "DESC"
+        point_keys, point_params = self._order_sql(Order(point=order.point)) if order.point else ([], [])
+        point_keys = point_keys[:-1]
+        if order.base is None or field.type not in (INTEGER, DOUBLE, DATE):
+            return self._select(f, [f"{column} {direction} NULLS LAST", *point_keys, f"i.OBJECTID {direction}"],
+                                point_params, limit, offset)
+        wanted, base, sign = offset + limit, order.base, 1 if order.ascending else -1
+        up, down = ("ASC", "DESC") if order.ascending else ("DESC", "ASC")
+        found = (self._select(f.plus(f"{column} >= ?", base), [f"{column} {up}", f"i.OBJECTID {direction}"], [],
+                              wanted, 0)
+                 + self._select(f.plus(f"{column} < ?", base), [f"{column} {down}", f"i.OBJECTID {direction}"], [],
+                                wanted, 0))
+        px, py = order.point or (0.0, 0.0)
+        found.sort(key=lambda i: (sign * abs(i.attributes[field.name] - base),
+                                  (i.center[0] - px) ** 2 + (i.center[1] - py) ** 2 if order.point else 0,
+                                  sign * i.oid))
+        if len(found) < wanted:
+            found += self._select(f.plus(f"{column} IS NULL"), [*point_keys, f"i.OBJECTID {direction}"],
+                                  point_params, wanted - len(found), 0)
+        return found[offset:wanted]
+
+    def _nearest(self, f: _Filter, order: Order, bbox, limit: int, offset: int) -> list[Item]:
+        """A distance order over a wide selection: the nearest centres found in boxes around the
+        point that double until they hold enough. A box needs only reach the items that can meet
+        `bbox`: their centres lie within the largest item's size of it."""
+        px, py = order.point
+        wanted = offset + limit
+        grow = self._largest_item()
+        x0, y0, x1, y1 = bbox if bbox is not None else self.info().extent
+        x0, y0, x1, y1 = x0 - grow, y0 - grow, x1 + grow, y1 + grow
+        # start at the region, with a box expected to hold a few times `wanted` items
+        reach = math.hypot(max(0.0, x0 - px, px - x1), max(0.0, y0 - py, py - y1))
+        reach += math.sqrt((x1 - x0) * (y1 - y0) * wanted / _FEW)
+        keys, params = self._order_sql(order)
+        while True:
+            box = (max(x0, px - reach), max(y0, py - reach), min(x1, px + reach), min(y1, py + reach))
+            found = self._select(f.plus(_IN_BOX, box[0], box[2], box[1], box[3]), keys, params, wanted, 0)
+            if box == (x0, y0, x1, y1) or (len(found) == wanted and math.dist(found[-1].center, (px, py)) <= reach):
+                return found[offset:]
+            reach *= 2
+
+    def _largest_item(self) -> float:
+        """The largest width or height of an item's footprint (per generation)."""
+        generation = self.last_change()
+        if self._sizes is None or self._sizes[0] != generation:
+            size = self._con().execute("SELECT MAX(MAX(maxx - minx, maxy - miny)) FROM rasters").fetchone()[0]
+            self._sizes = (generation, size or 0.0)
+        return self._sizes[1]
 
     @staticmethod
     def _item(row: tuple, names: list[str]) -> Item:

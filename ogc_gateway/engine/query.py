@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import shapely
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .catalog import Item
@@ -78,10 +79,11 @@ def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry 
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
-    """The catalog query: objectIds alone, or where + geometry + time + pixel size + mosaic rule."""
+    """The catalog query: objectIds alone, or where + geometry + time + pixel size + mosaic rule.
+    Every match is listed by OBJECTID; only the page's items are built."""
     catalog = service.catalog
     if q.oids is not None:
-        items = catalog.items(oids=q.oids, order_by=q.order_by)
+        found = catalog.boxes(oids=q.oids, order_by=q.order_by)
     else:
         where = where_of(service, q.where, "where")
         if q.order_by:                       # refuse unknown order fields before any other work
@@ -90,22 +92,30 @@ def query(service: ImageService, q: CatalogQuery) -> QueryResult:
         rule_oids, rule_where = admitted(service, q.mosaic_rule) if q.mosaic_rule else (None, None)
         if where is not None and rule_where is not None:
             where = Where(f"({where.sql}) AND ({rule_where.sql})", where.params + rule_where.params)
-        items = catalog.items(bbox=bbox, time=(q.time.start, q.time.end) if q.time else None,
+        found = catalog.boxes(bbox=bbox, time=(q.time.start, q.time.end) if q.time else None,
                               oids=rule_oids, where=where or rule_where, pixel_size=q.pixel_size,
                               order_by=q.order_by)
         if q.geometry is not None:
-            items = related(service, items, q.geometry, q.spatial_rel)
+            found = related(service, found, q.geometry, q.spatial_rel)
     limit = service.info.limits.max_record_count
     count = limit if q.count is None else min(q.count, limit)
-    page = items[q.offset:q.offset + count]
-    return QueryResult(matched=tuple(i.oid for i in items), page=tuple(page),
-                       exceeded=q.offset + len(page) < len(items))
+    matched = tuple(oid for oid, _ in found)
+    shown = matched[q.offset:q.offset + count]
+    built = {i.oid: i for i in catalog.items(oids=shown)} if shown else {}
+    return QueryResult(matched=matched, page=tuple(built[o] for o in shown),
+                       exceeded=q.offset + len(shown) < len(matched))
 
 
-def related(service: ImageService, items: list[Item], geometry, relation: str) -> list[Item]:
-    """Items whose footprint stands in `relation` to `geometry` (both in the service CRS)."""
+def related(service: ImageService, found: list[tuple[int, tuple]], geometry, relation: str) -> list[tuple[int, tuple]]:
+    """The (OBJECTID, bounds) whose footprint stands in `relation` to `geometry` (both in the service
+    CRS). A footprint whose box lies inside the geometry intersects it, and is contained by it,
+    without being loaded."""
     test = SPATIAL_RELATIONS[relation]
+    boxes = shapely.box(*np.array([b for _, b in found], dtype="f8").reshape(-1, 4).T)
     if relation in ("envelope-intersects", "index-intersects"):
-        return [i for i in items if test(geometry, box(*i.bounds))]
-    rings = service.catalog.footprints([i.oid for i in items])
-    return [i for i in items if i.oid in rings and test(geometry, Polygon(rings[i.oid]))]
+        return [entry for entry, b in zip(found, boxes) if test(geometry, b)]
+    shapely.prepare(geometry)
+    settled = shapely.contains(geometry, boxes) if relation in ("intersects", "contains") else np.zeros(len(found), bool)
+    rings = service.catalog.footprints([oid for (oid, _), sure in zip(found, settled) if not sure])
+    return [(oid, b) for (oid, b), sure in zip(found, settled)
+            if sure or (oid in rings and test(geometry, Polygon(rings[oid])))]

@@ -109,47 +109,39 @@ def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int
     """The item's valid-data `outline` (pixel coordinates; default: the whole pixel grid, densified
     so curvature survives reprojection) in the service CRS; closed (first point repeated)."""
     if outline is None:
-        steps = [i / _DENSIFY for i in range(_DENSIFY)]
-        outline = ([(s * width, 0.0) for s in steps] + [(width, s * height) for s in steps]
-                   + [((1 - s) * width, height) for s in steps] + [(0.0, (1 - s) * height) for s in steps])
+        steps = np.arange(_DENSIFY) / _DENSIFY
+        cols = np.concatenate([steps * width, np.full(_DENSIFY, width), (1 - steps) * width, np.zeros(_DENSIFY)])
+        rows = np.concatenate([np.zeros(_DENSIFY), steps * height, np.full(_DENSIFY, height), (1 - steps) * height])
     else:
-        outline = outline[:-1]
-    affine = Affine(*transform)
-    xs, ys = zip(*(affine @ p for p in outline))
+        cols, rows = np.asarray(outline[:-1], dtype="f8").T
+    a, b, c, d, e, f = transform
+    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     if crs_from_wkt(crs_wkt) != crs_from_wkt(dst_wkt):
-        xs, ys = warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), list(xs), list(ys))
-    ring = [(float(x), float(y)) for x, y in zip(xs, ys)]
-    if not all(math.isfinite(c) for p in ring for c in p):
+        xs, ys = map(np.asarray, warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), xs, ys))
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise ValueError("footprint cannot be expressed in the service CRS")
+    ring = list(zip(xs.tolist(), ys.tolist()))
     return ring + [ring[0]]
 
 
 def ring_area(ring: list[tuple[float, float]]) -> float:
     """Shoelace area of a closed ring."""
-    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))) / 2
+    xs, ys = np.asarray(ring, dtype="f8").T
+    return float(abs(np.dot(xs[:-1], ys[1:]) - np.dot(xs[1:], ys[:-1])) / 2)
 
 
-def ring_centroid(ring: list[tuple[float, float]]) -> tuple[float, float]:
-    """Centroid of a closed ring (CenterX, CenterY: a footprint's centre, not its box's)."""
-    a = cx = cy = 0.0
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:]):
-        cross = x0 * y1 - x1 * y0
-        a += cross
-        cx += (x0 + x1) * cross
-        cy += (y0 + y1) * cross
-    if a == 0:
-        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-        return (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-    return cx / (3 * a), cy / (3 * a)
-
-
-def ring_length(ring: list[tuple[float, float]]) -> float:
-    return sum(math.hypot(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+def ring_polygons(rings: list[list[tuple[float, float]]]) -> np.ndarray:
+    """Polygons of many closed rings at once (shapely's vectorised constructors)."""
+    if not rings:
+        return np.empty(0, dtype=object)
+    coords = np.concatenate([np.asarray(r, dtype="f8") for r in rings])
+    index = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    return shapely.polygons(shapely.linearrings(coords, indices=index))
 
 
 def ring_bounds(ring: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    return min(xs), min(ys), max(xs), max(ys)
+    xs, ys = np.asarray(ring, dtype="f8").T
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def aggregate_stats(partials: list[list[list[float | None]]], band_count: int) -> tuple[BandStats, ...]:
