@@ -5,7 +5,6 @@ priorities and off-nadir angles, and each pixel's distance to an item's edge or 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from shapely.geometry import Polygon
 import synth_mosaic as sm
 from ogc_gateway.app import create_app
 from ogc_gateway.config import Config, Limits, ServerConfig, ServiceConfig
+from ogc_gateway.engine.errors import ConfigError
 
 EXPORT = "/arcgis/rest/services/{}/ImageServer/exportImage"
 A, B, C = sm.BOXES
@@ -330,3 +330,11 @@ def test_max_mosaic_image_count_reads_the_first_items_in_mosaic_order(client):
     xs, ys = centres(TILT_VIEW, (140, 100))
     only_neighbour = np.where((xs > x0) & (xs < x1) & (ys > y0) & (ys < y1), sm.NEIGHBOUR_VALUE, 0)
     same(export(client, "tilt1", rule=rule, bbox=TILT_VIEW, size=(140, 100)), only_neighbour)
+
+
+def test_nadir_field_must_be_a_numeric_attribute(folders, tmp_path):
+    config = Config(server=ServerConfig(cache_dir=tmp_path),
+                    services={"x": service("x", folders / "overlaps", nadir_field="acquired")})
+    with pytest.raises(ConfigError, match="services.x.nadir_field: no numeric attribute 'acquired'; numeric "
+                                          "fields: .*cloud, priority, off_nadir"):
+        create_app(config)

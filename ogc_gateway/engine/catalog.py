@@ -662,7 +662,8 @@ class Catalog:
         raw: dict[int, dict[str, str | None]] = {}
         for row in rows:
             oid, path, tags = row[0], row[1], json.loads(row[3])
-            if problems or any(IDENTIFIER.fullmatch(k) and k.lower() not in BUILTIN_FIELDS | known for k in tags):
+            if problems or any(IDENTIFIER.fullmatch(k) and k.lower() not in BUILTIN_FIELDS and k.lower() not in known
+                               for k in tags):
                 return None
             tags = {k.lower(): v.strip() or None for k, v in tags.items()}
             cells = csv_rows.get(path, {})
@@ -917,9 +918,10 @@ class Catalog:
         rows = self._rows("i.OBJECTID, r.minx, r.miny, r.maxx, r.maxy", f, keys + ["i.OBJECTID"], [], None, 0)
         return [(row[0], row[1:]) for row in rows]
 
-    def _filter(self, bbox, time, oids, where, pixel_size, few: int = _FEW) -> tuple[_Filter, bool]:
-        """The WHERE of a selection, and whether an R*Tree (holding at most `few` of its items)
-        or a list of ids makes it narrow."""
+    def _filter(self, bbox, time, oids, where, pixel_size, few: int | None = None) -> tuple[_Filter, bool]:
+        """The WHERE of a selection, and whether an R*Tree (holding at most `few` of its items,
+        default _FEW) or a list of ids makes it narrow."""
+        few = _FEW if few is None else few
         f = _Filter()
         if where is not None:
             f = f.plus(where.sql, *where.params)

@@ -184,6 +184,23 @@ class Mean(Sum):
         return self.acc / np.maximum(self.count, 1)
 
 
+class _WeightedSum:
+    """Running sums of weight x value and of weight per cell (the weighted operators' state)."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.values = np.zeros(shape, np.float64)
+        self.weights = np.zeros(shape[1:], np.float64)
+
+    def add(self, data: np.ma.MaskedArray, weight: np.ndarray, rows: slice, cols: slice) -> None:
+        self.values[:, rows, cols] += data.data.astype(np.float64) * weight
+        self.weights[rows, cols] += weight
+
+    def mean(self, elsewhere: np.ndarray) -> np.ndarray:
+        """The weighted mean where some weight is positive, `elsewhere` where none is."""
+        weighed = self.weights > 0
+        return np.where(weighed, self.values / np.where(weighed, self.weights, 1), elsewhere)
+
+
 class Blend(Mean):
     """MT_BLEND: the weighted mean of the valid values, each item weighing by the pixel's distance
     to its own edge (engine/seams.edge_weights), so overlaps fade from one item into the next.
@@ -193,25 +210,19 @@ class Blend(Mean):
 
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
-        self.wacc = np.zeros(shape, np.float64)
-        self.wsum = np.zeros(shape[1:], np.float64)
+        self.sums = _WeightedSum(shape)
 
     def feed(self, data, full, rows, cols, weight=None):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         has_full = self.has_full[rows, cols]
-        reset = valid & full & ~has_full
-        take = valid & (full | ~has_full)
-        wacc, wsum = self.wacc[:, rows, cols], self.wsum[rows, cols]
-        wacc[:, reset] = 0
-        wsum[reset] = 0
-        w = np.where(take, weight, 0.0)
-        wacc += data.data.astype(np.float64) * w
-        wsum += w
+        reset = valid & full & ~has_full                 # as in _Reduce: edge values give way
+        self.sums.values[:, rows, cols][:, reset] = 0
+        self.sums.weights[rows, cols][reset] = 0
+        self.sums.add(data, np.where(valid & (full | ~has_full), weight, 0.0), rows, cols)
         super().feed(data, full, rows, cols)
 
     def final(self):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.wsum > 0, self.wacc / np.where(self.wsum > 0, self.wsum, 1), super().final())
+        return self.sums.mean(super().final())
 
 
 class SeamlineCut(First):
@@ -224,16 +235,12 @@ class SeamlineCut(First):
 
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
-        self.wacc = np.zeros(shape, np.float64)
-        self.wsum = np.zeros(shape[1:], np.float64)
+        self.sums = _WeightedSum(shape)
 
     def feed(self, data, full, rows, cols, weight=None):
         if weight is not None:
-            valid = ~np.ma.getmaskarray(data).any(axis=0)
-            w = np.where(valid, weight, 0.0)
-            self.wacc[:, rows, cols] += data.data.astype(np.float64) * w
-            self.wsum[rows, cols] += w
-        elif (self.wsum > 0).all():
+            self.sums.add(data, np.where(~np.ma.getmaskarray(data).any(axis=0), weight, 0.0), rows, cols)
+        elif (self.sums.weights > 0).all():
             self.done = True
             return
         super().feed(data, full, rows, cols)
@@ -241,11 +248,8 @@ class SeamlineCut(First):
 
     def result(self):
         fallback = super().result()
-        seamed = self.wsum > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            blended = round_into(self.wacc / np.where(seamed, self.wsum, 1), self.dtype)
-        data = np.where(seamed, blended, fallback.data)
-        return np.ma.MaskedArray(data, mask=np.broadcast_to(~seamed, self.shape) & fallback.mask)
+        data = round_into(self.sums.mean(fallback.data), self.dtype)
+        return np.ma.MaskedArray(data, mask=np.broadcast_to(self.sums.weights == 0, self.shape) & fallback.mask)
 
 
 OPERATORS: dict[str, type[Operator]] = {"MT_FIRST": First, "MT_LAST": Last, "MT_MIN": Min,
