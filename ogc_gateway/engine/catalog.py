@@ -173,6 +173,8 @@ CREATE TABLE IF NOT EXISTS fields (
     position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     type TEXT NOT NULL, alias TEXT NOT NULL, length INTEGER);
 """
+# The service's extent, time extent and item count come from these without reading the wide rows.
+_INDEXES = ("minx", "miny", "maxx", "maxy", "time_start", "time_end")
 # Columns added to `rasters` after its first release: a database without them gets them, and its
 # files are re-read at the next sync (the catalog is a cache of the files; nothing is lost).
 _ADDED_COLUMNS = {"outline": "TEXT", "cell_size": "REAL"}
@@ -272,6 +274,8 @@ class Catalog:
                     if column not in self._columns(con):
                         con.execute(f"ALTER TABLE rasters ADD COLUMN {column} {sql_type}")
                         con.execute("UPDATE rasters SET mtime_ns = NULL, fp_crs = NULL")
+        for column in _INDEXES:
+            con.execute(f"CREATE INDEX IF NOT EXISTS rasters_{column} ON rasters ({column})")
 
     @staticmethod
     def _columns(con: sqlite3.Connection) -> set[str]:
@@ -403,6 +407,7 @@ class Catalog:
         if problems:
             raise ConfigError(problems)
         if changed or self._meta(con, "generation") is None:
+            self._set_meta(con, "stats", json.dumps(self._stats_sums(con)))
             old = int(self._meta(con, "generation") or 0)
             self._set_meta(con, "generation", str(max(old + 1, time.time_ns() // 1_000_000)))
         self._set_meta(con, "service_crs", crs_wkt)
@@ -772,7 +777,7 @@ class Catalog:
         self._insert_items(con, rows, attributes, values)
         # Selection filters and sorts on these (mosaic rules, where clauses, orderByFields): an index
         # each keeps a 100,000-item catalog from being scanned.
-        for name in ("Name", "ZOrder", *(f.name for f in attributes)):
+        for name in ("Name", "ZOrder", "LowPS", *(f.name for f in attributes)):
             con.execute(f"CREATE INDEX {_quote('items_' + name)} ON items ({_quote(name)})")
 
     @staticmethod
@@ -859,16 +864,16 @@ class Catalog:
         nodata, names = json.loads(first[2]), json.loads(first[3])
         if not all(names):
             names = [f"Band_{i + 1}" for i in range(band_count)]
-        sums = ", ".join(f"{agg}(json_extract(stats, '$[{b}][{k}]'))" for b in range(band_count)
-                         for k, agg in enumerate(("SUM", "SUM", "SUM", "MIN", "MAX")))
-        row = con.execute(f"SELECT COUNT(*), MIN(minx), MIN(miny), MAX(maxx), MAX(maxy), {sums} "
-                          "FROM rasters WHERE footprint IS NOT NULL").fetchone()
-        partial = [list(row[5 + 5 * b:10 + 5 * b]) for b in range(band_count)]
+        row = con.execute("SELECT (SELECT COUNT(*) FROM items), (SELECT MIN(minx) FROM rasters), "
+                          "(SELECT MIN(miny) FROM rasters), (SELECT MAX(maxx) FROM rasters), "
+                          "(SELECT MAX(maxy) FROM rasters)").fetchone()
+        stats = self._meta(con, "stats")
+        partial = json.loads(stats) if stats else self._stats_sums(con)
         cell = con.execute("SELECT MIN(LowPS) FROM items").fetchone()[0]
         time_extent = None
         if self.service.time_field:
-            lo, hi = con.execute("SELECT MIN(time_start), MAX(time_end) FROM rasters "
-                                 "WHERE time_start IS NOT NULL").fetchone()
+            lo, hi = con.execute("SELECT (SELECT MIN(time_start) FROM rasters), "
+                                 "(SELECT MAX(time_end) FROM rasters)").fetchone()
             time_extent = None if lo is None else (lo, hi)
         return CatalogInfo(
             crs_wkt=self._meta(con, "service_crs") or "", extent=tuple(row[1:5]), cell_size=(cell, cell),
@@ -876,6 +881,19 @@ class Catalog:
             stats=aggregate_stats([partial], band_count),
             time_extent=time_extent, fields=HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS,
             item_count=row[0])
+
+    @staticmethod
+    def _stats_sums(con: sqlite3.Connection) -> list[list[float | None]]:
+        """Per band [count, sum, sum of squares, min, max] over every item (the service statistics'
+        inputs), kept in `meta` by each change so that opening a service does not read every row."""
+        first = con.execute("SELECT band_count FROM rasters WHERE footprint IS NOT NULL LIMIT 1").fetchone()
+        bands = first[0] if first else 0
+        if not bands:
+            return []
+        sums = ", ".join(f"{agg}(json_extract(stats, '$[{b}][{k}]'))" for b in range(bands)
+                         for k, agg in enumerate(("SUM", "SUM", "SUM", "MIN", "MAX")))
+        row = con.execute(f"SELECT {sums} FROM rasters WHERE footprint IS NOT NULL").fetchone()
+        return [list(row[5 * b:5 * b + 5]) for b in range(bands)]
 
     def attribute_fields(self) -> tuple[Field, ...]:
         """The attribute fields (CSV columns, then metadata items), in column order."""
