@@ -452,6 +452,9 @@ class Catalog:
             except (RasterioError, ValueError, OSError) as exc:
                 problems.append(f"{self._where}.sources: {path}: not a usable raster ({exc})")
                 continue
+            if row:                   # where it was: the seamlines around its old footprint are recut too
+                gone.append(con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?",
+                                        (row[1],)).fetchone())
             touched.add(self._store(con, path, record, row[1] if row else None))
         return SyncReport(len(touched), len(removed), unchanged), problems, touched, gone
 
@@ -1050,7 +1053,7 @@ class Catalog:
         x0, y0, x1, y1 = x0 - grow, y0 - grow, x1 + grow, y1 + grow
         # start at the region, with a box expected to hold a few times `wanted` items
         reach = math.hypot(max(0.0, x0 - px, px - x1), max(0.0, y0 - py, py - y1))
-        reach += math.sqrt((x1 - x0) * (y1 - y0) * wanted / _FEW)
+        reach += math.sqrt((x1 - x0) * (y1 - y0) * wanted / _FEW) or 1.0
         keys, params = self._order_sql(order)
         while True:
             box = (max(x0, px - reach), max(y0, py - reach), min(x1, px + reach), min(y1, py + reach))
@@ -1063,7 +1066,7 @@ class Catalog:
         """The largest width or height of an item's footprint (per generation)."""
         generation = self.last_change()
         if self._sizes is None or self._sizes[0] != generation:
-            size = self._con().execute("SELECT MAX(MAX(maxx - minx, maxy - miny)) FROM rasters").fetchone()[0]
+            size = self._con().execute("SELECT MAX(MAX(maxx - minx, maxy - miny)) FROM footprints").fetchone()[0]
             self._sizes = (generation, size or 0.0)
         return self._sizes[1]
 
