@@ -217,7 +217,7 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-def _catalog(config: Config, name: str):
+def _catalog(config: Config, name: str, *, first_sync: bool = True):
     """The catalog of one configured service, synchronised first if it never was."""
     from .engine.catalog import Catalog
     from .engine.service import catalog_path
@@ -225,7 +225,7 @@ def _catalog(config: Config, name: str):
     if name not in config.services:
         raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
     cat = Catalog(catalog_path(config, name), config.services[name])
-    if not cat.last_change():
+    if first_sync and not cat.last_change():
         with _Progress(f"{name}: first sync") as progress:
             cat.sync(progress)
     return cat
@@ -242,16 +242,12 @@ def _compiled(cat, where: str | None):
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def catalog_sync(services: tuple[str, ...], config_file: str | None) -> None:
     """Bring the catalogs of SERVICES (default: every service) in line with their sources."""
-    from .engine.catalog import Catalog
-    from .engine.service import catalog_path
-
     with _user_errors():
         config = _load(config_file)
         for name in services or tuple(config.services):
-            if name not in config.services:
-                raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
+            cat = _catalog(config, name, first_sync=False)
             with _Progress(f"{name}: sync") as progress:
-                report = Catalog(catalog_path(config, name), config.services[name]).sync(progress)
+                report = cat.sync(progress)
             click.echo(f"{name}: {report.added} added or re-read, {report.removed} removed, "
                        f"{report.unchanged} unchanged")
 

@@ -39,14 +39,14 @@ def _sort_base(value) -> float | None:
 
 
 def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_field: str | None = None,
-             area: tuple[float, float, float, float] | None = None) -> Order:
+             view_box: tuple[float, float, float, float] | None = None) -> Order:
     """The catalog order (first = on top) of a rule's method.
 
     None: ZOrder then OBJECTID, or the rule's sortField. Attribute: |sortField - sortValue| (dates
     as epoch ms). LockRaster: the order of lockRasterIds. Nadir: the smallest off-nadir angle in
     the service's `nadir_field`, else (like Center) the footprint centre nearest the view centre.
     Viewpoint: the centre nearest the rule's viewpoint. Northwest: nearest the north-west corner of
-    the service's extent. Seamline: items whose seamline meets `area` (the view), then Northwest.
+    the service's extent. Seamline: items whose seamline meets `view_box`, then Northwest.
     """
     method = rule.method
     if method == "esriMosaicLockRaster":
@@ -60,7 +60,7 @@ def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_fi
     if method == "esriMosaicNadir" and nadir_field:
         return Order(field=nadir_field, base=0.0, point=view_center)
     if method == "esriMosaicSeamline":
-        return Order(seams=area, point=northwest)
+        return Order(seams=view_box, point=northwest)
     anchor = {"esriMosaicNorthwest": northwest, "esriMosaicCenter": view_center,
               "esriMosaicNadir": view_center, "esriMosaicViewpoint": rule.viewpoint or view_center}[method]
     return Order(point=anchor)

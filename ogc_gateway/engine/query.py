@@ -20,6 +20,7 @@ from .catalog import Item
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
 from .mosaic import order_of
+from .rasterinfo import ring_polygons
 from .requests import CatalogQuery, MosaicRule, TimeWindow
 from .service import ImageService
 from .where import Where, compile_where
@@ -60,20 +61,23 @@ def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry 
     oids, where = admitted(service, rule)
     bbox = area.bounds if area is not None else None
     order = order_of(rule, view_center=view_center, northwest=(info.extent[0], info.extent[3]),
-                     nadir_field=service.config.nadir_field, area=bbox)
+                     nadir_field=service.config.nadir_field, view_box=bbox)
     window = (time.start, time.end) if time is not None else None
     if area is not None:
         shapely.prepare(area)
     page = info.limits.max_mosaic_image_count + 8        # one page usually holds what is read
     offset = 0
     while True:
-        found = catalog.items(bbox=bbox, time=window, oids=oids, where=where, order=order, limit=page,
-                              offset=offset)
-        rings = catalog.footprints([i.oid for i in found]) if area is not None else {}
-        for item in found:
-            if area is None or (item.oid in rings and area.intersects(Polygon(rings[item.oid]))):
-                yield item
-        if len(found) < page:
+        fetched = catalog.items(bbox=bbox, time=window, oids=oids, where=where, order=order, limit=page,
+                                offset=offset)
+        found = fetched
+        if area is not None:
+            rings = catalog.footprints([i.oid for i in fetched])
+            found = [i for i in fetched if i.oid in rings]
+            meets = shapely.intersects(area, ring_polygons([rings[i.oid] for i in found]))
+            found = [i for i, ok in zip(found, meets) if ok]
+        yield from found
+        if len(fetched) < page:
             return
         offset += page
 

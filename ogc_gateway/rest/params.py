@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 from typing import Any, Iterable, Mapping
 
 from rasterio.crs import CRS
@@ -188,7 +189,7 @@ def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, tem
         return None
     if not isinstance(value, dict):
         raise InvalidParameter("mosaicRule", "expected a mosaic rule JSON object")
-    member = lambda name: _member(value, name)  # noqa: E731 - clients vary the case of members
+    member = partial(_member, value)             # clients vary the case of members
     method = default.method
     if member("mosaicMethod") is not None:
         method = canonical_mosaic_method(str(member("mosaicMethod")))
