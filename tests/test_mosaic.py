@@ -256,6 +256,20 @@ def test_seamlines_cut_between_the_nearest_centres(client):
     assert np.array_equal(image[~tie], truth[~tie])
 
 
+def test_seamline_ground_of_a_left_out_item_falls_back(client):
+    """C is left out by the rule's where clause: its seamline ground shows the first item with data
+    in Northwest order (A, then B); the rest keeps the seamlines."""
+    xs, ys = centres()
+    owner, tie = seam_owner(xs, ys)
+    image = export(client, rule={"mosaicMethod": "esriMosaicSeamline", "where": "Name <> 'c'"}).filled(0)
+    values = np.array([b.value for b in sm.BOXES])
+    truth = np.where(owner >= 0, values[np.maximum(owner, 0)], 0)
+    truth = np.where(owner == 2, first_of([A, B]), truth)
+    truth = np.where((owner == 1) & ~B.covers(xs, ys), first_of([A, B]), truth)      # B's hole
+    assert (owner == 2).any()
+    assert np.array_equal(image[~tie], truth[~tie])
+
+
 def test_seamline_feathering_ramps_across_the_seam(client):
     """Blend width 10 cells = 100 m: along y = 5000305 (clear of B's hole), A's weight falls from 1 to 0 over x
     500750..500850, centred on the seam x = 500800 (the bisector of A's and B's centres)."""
