@@ -207,3 +207,10 @@ def test_item_image_is_the_item_alone(setup):
     assert missing["error"]["code"] == 404
     thumb = client.get(f"{ROOT}/{names['z']}/thumbnail")
     assert thumb.content_type == "image/png"
+
+
+def test_catalog_help_lists_the_commands():
+    result = CliRunner().invoke(cli_group, ["catalog", "--help"])
+    assert result.exit_code == 0
+    for command in ("sync", "add", "remove", "list", "overviews"):
+        assert f"  {command} " in result.output
