@@ -1,4 +1,4 @@
-"""The `ogc-gateway` command: serve, demo, check-config.
+"""The `ogc-gateway` command: serve, demo, check-config, catalog.
 
 Every problem a user can cause (a bad config, an unreadable file, a busy port) ends as plain lines on
 stderr and exit status 1, never as a traceback.
@@ -248,6 +248,150 @@ def seed(service: str, config_file: str | None, tms: str | None, levels: str | N
                 sys.exit(130)
     click.echo(f"Done: {counts['rendered']} rendered, {counts['cached']} already cached, "
                f"{counts['empty']} without data.")
+
+
+# ---- catalog management ---------------------------------------------------------------------------
+
+@cli.group()
+def catalog() -> None:
+    """Manage the catalogs of the services: sync, add, remove, list, overviews.
+
+    A running server sees every change at its next request; no restart is needed."""
+
+
+class _Progress:
+    """A progress bar on stderr for a catalog change, opened at the first file (when the number of
+    files is known); silent when stderr is not a terminal."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, path: str, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _catalog(config: Config, name: str, *, first_sync: bool = True):
+    """The catalog of one configured service, synchronised first if it never was."""
+    from .engine.catalog import Catalog
+    from .engine.service import catalog_path
+
+    if name not in config.services:
+        raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
+    cat = Catalog(catalog_path(config, name), config.services[name])
+    if first_sync and not cat.last_change():
+        with _Progress(f"{name}: first sync") as progress:
+            cat.sync(progress)
+    return cat
+
+
+def _compiled(cat, where: str | None):
+    from .engine.where import compile_where
+
+    return compile_where(where, cat.info().fields, param="--where") if where else None
+
+
+@catalog.command("sync")
+@click.argument("services", nargs=-1)
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def catalog_sync(services: tuple[str, ...], config_file: str | None) -> None:
+    """Bring the catalogs of SERVICES (default: every service) in line with their sources."""
+    with _user_errors():
+        config = _load(config_file)
+        for name in services or tuple(config.services):
+            cat = _catalog(config, name, first_sync=False)
+            with _Progress(f"{name}: sync") as progress:
+                report = cat.sync(progress)
+            click.echo(f"{name}: {report.added} added or re-read, {report.removed} removed, "
+                       f"{report.unchanged} unchanged")
+
+
+@catalog.command("add")
+@click.argument("service")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def catalog_add(service: str, files: tuple[str, ...], config_file: str | None) -> None:
+    """Add FILES to SERVICE. They stay across syncs while they exist, even outside the service's
+    sources, and a file taken out with `remove` comes back."""
+    with _user_errors():
+        cat = _catalog(_load(config_file), service)
+        with _Progress(f"{service}: add") as progress:
+            report = cat.add(list(files), progress)
+    click.echo(f"{service}: {report.added} added")
+
+
+@catalog.command("remove")
+@click.argument("service")
+@click.option("--where", "where", required=True, help="Where clause choosing the items (e.g. \"Name = 'a'\").")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def catalog_remove(service: str, where: str, config_file: str | None) -> None:
+    """Remove the items of SERVICE that match --where. Their files stay out of later syncs until
+    they are added again with `catalog add`."""
+    with _user_errors():
+        cat = _catalog(_load(config_file), service)
+        removed = cat.remove(_compiled(cat, where))
+    click.echo(f"{service}: {len(removed)} removed (excluded from later syncs)")
+
+
+@catalog.command("list")
+@click.argument("service")
+@click.option("--where", "where", help="Where clause choosing the items.")
+@click.option("--excluded", is_flag=True, help="List the files taken out with `remove` instead.")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def catalog_list(service: str, where: str | None, excluded: bool, config_file: str | None) -> None:
+    """List the items of SERVICE (tab-separated OBJECTID, Name, origin, path)."""
+    with _user_errors():
+        cat = _catalog(_load(config_file), service)
+        if excluded:
+            for path in cat.excluded():
+                click.echo(path)
+            return
+        click.echo("OBJECTID\tName\torigin\tpath")
+        for oid, name, origin, path in cat.entries(_compiled(cat, where)):
+            click.echo(f"{oid}\t{name}\t{origin}\t{path}")
+
+
+@catalog.command("overviews")
+@click.argument("service")
+@click.option("--resampling", default="average", show_default=True,
+              type=click.Choice(["nearest", "average", "bilinear", "cubic", "mode"]))
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+def catalog_overviews(service: str, resampling: str, config_file: str | None) -> None:
+    """Build overviews inside the GeoTIFF sources of SERVICE that lack them (like gdaladdo), then
+    sync the catalog."""
+    from rasterio.errors import RasterioError
+
+    from .engine import overviews
+
+    with _user_errors():
+        cat = _catalog(_load(config_file), service)
+        todo = []
+        for oid, _, _, path in cat.entries():
+            record = cat.record(oid)
+            if overviews.needs_overviews(record["width"], record["height"], record["overviews"]):
+                todo.append(path)
+        built, skipped = 0, []
+        with _Progress(f"{service}: overviews") as progress:
+            for path in todo:
+                progress(path, len(todo))
+                try:
+                    overviews.build(path, resampling)
+                    built += 1
+                except (ValueError, OSError, RasterioError) as exc:
+                    skipped.append(f"{path}: skipped: {exc}")
+        for line in skipped:
+            click.echo(line, err=True)
+        cat.sync()
+    click.echo(f"{service}: overviews built for {built} file(s); {len(skipped)} skipped")
 
 
 def main() -> None:

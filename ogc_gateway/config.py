@@ -133,6 +133,9 @@ class ServiceConfig:
     metadata_urls: tuple[MetadataUrl, ...] = ()
     min_scale_denominator: float | None = None
     max_scale_denominator: float | None = None
+    nadir_field: str | None = None               # attribute holding each item's off-nadir angle
+    seamlines: Path | None = None                # absolute path of a GeoJSON file of given seamlines
+    seamline_blend_width: float = 0.0            # feathering across seamlines, in native cells
     variable_field: str | None = None            # attribute naming each item's variable
     variables: tuple[VariableConfig, ...] = ()
     dimensions: tuple[DimensionConfig, ...] = ()
@@ -179,7 +182,7 @@ SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", 
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
                 "metadata_urls", "min_scale_denominator", "max_scale_denominator", "variable_field",
-                "variables", "dimensions") + LIMIT_KEYS
+                "variables", "dimensions", "nadir_field", "seamlines", "seamline_blend_width") + LIMIT_KEYS
 CONTACT_KEYS = tuple(f.name for f in fields(Contact))
 ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
 METADATA_URL_KEYS = ("type", "format", "url")
@@ -500,8 +503,19 @@ class _Builder:
             attribution=self.attribution(d.get("attribution"), f"{where}.attribution"),
             metadata_urls=self.metadata_urls(d.get("metadata_urls"), f"{where}.metadata_urls"),
             **self.scale_denominators(d, where),
+            nadir_field=self.text(d, "nadir_field", where),
+            seamlines=self.catalog(self.text(d, "seamlines", where), f"{where}.seamlines"),
+            seamline_blend_width=self.blend_width(d.get("seamline_blend_width"), f"{where}.seamline_blend_width"),
             **self.multidimensional(d, where, time_field),
         )
+
+    def blend_width(self, value: Any, key: str) -> float:
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            self.problem(key, f"must be a number of cells, 0 or more, not {value!r}")
+            return 0.0
+        return float(value)
 
     # ---- OGC service metadata --------------------------------------------------------------------
 

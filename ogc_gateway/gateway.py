@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from flask import current_app, request
+from flask import current_app, g, has_request_context, request
 
 from .config import Config
-from .engine.errors import NotFound
+from .engine.errors import ConfigError, NotFound
 from .engine.service import ImageService
 from .engine.tilecache import DiskTileStore
+
+log = logging.getLogger("ogc_gateway")
 
 
 @dataclass
 class Gateway:
     config: Config
-    services: dict[str, ImageService]
+    registry: dict[str, ImageService]
+
+    @property
+    def services(self) -> dict[str, ImageService]:
+        """The services by name, each current with its catalog: once per request, a service whose
+        catalog another process changed (`ogc-gateway catalog ...`) is rebuilt, so a running
+        server sees new and removed items without a restart."""
+        if has_request_context() and not g.get("_ogc_gateway_checked"):
+            g._ogc_gateway_checked = True
+            self.refresh()
+        return self.registry
+
+    def refresh(self) -> None:
+        """Rebuild the services whose catalog generation moved on (one indexed read each)."""
+        for name, svc in list(self.registry.items()):
+            if svc.catalog.last_change() != svc.generation:
+                try:
+                    self.registry[name] = svc.reopened()
+                except ConfigError as exc:         # keep serving what was there
+                    log.error("%s: the changed catalog cannot be served: %s", name, "; ".join(exc.problems))
 
     @property
     def output_dir(self) -> Path:

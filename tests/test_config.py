@@ -380,3 +380,24 @@ def test_config_for_folder_without_rasters(tmp_path):
     with pytest.raises(ConfigError) as caught:
         config_for_folder(tmp_path, tmp_path / "cache")
     assert "no sub-folder holds rasters" in caught.value.problems[0]
+
+
+def test_mosaic_keys(tmp_path):
+    """nadir_field, seamlines (a GeoJSON file) and seamline_blend_width (cells, 0 or more)."""
+    write_tif(tmp_path / "t" / "a.tif")
+    (tmp_path / "t" / "seams.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    good = tmp_path / "good.yaml"
+    good.write_text("services:\n  t:\n    sources: t/*.tif\n    nadir_field: OffNadir\n"
+                    "    seamlines: t/seams.geojson\n    seamline_blend_width: 12.5\n")
+    t = load_config(good).services["t"]
+    assert (t.nadir_field, t.seamlines, t.seamline_blend_width) == (
+        "OffNadir", (tmp_path / "t" / "seams.geojson").resolve(), 12.5)
+    assert load_config(good).services["t"].limits == Limits()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  t:\n    sources: t/*.tif\n    seamlines: t/none.geojson\n"
+                   "    seamline_blend_width: -1\n    seamline_blend: 3\n")
+    assert problems_of(bad) == [
+        "bad.yaml: services.t.seamline_blend: unknown key (did you mean 'seamline_blend_width'?)",
+        "bad.yaml: services.t.seamlines: no such file: 't/none.geojson'",
+        "bad.yaml: services.t.seamline_blend_width: must be a number of cells, 0 or more, not -1",
+    ]

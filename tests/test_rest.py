@@ -158,13 +158,17 @@ def test_limits_refuse_before_reading(data_dir, tmp_path, monkeypatch):
     config.services["dem"] = replace(config.services["dem"], limits=tight)
     client = create_app(config).test_client()
     from ogc_gateway.engine import read
-    monkeypatch.setattr(read, "read", lambda *a, **k: pytest.fail("pixels were read"))
-    many = error(client.get(EXPORT.format("dem"), query_string={
-        "f": "image", "format": "tiff", "bbox": "500000,5000100,501900,5002000", "size": "10,10"}))
-    assert many["code"] == 400 and "4 rasters" in many["message"]
+    real_read, read_paths = read.read, []
+    monkeypatch.setattr(read, "read", lambda p, *a, **k: read_paths.append(p.path) or real_read(p, *a, **k))
+    # four tiles meet the box: the first two in mosaic order (Northwest: r0_c0, r0_c1) are read
+    many = client.get(EXPORT.format("dem"), query_string={
+        "f": "image", "format": "tiff", "bbox": "500000,5000100,501900,5002000", "size": "10,10"})
+    assert many.content_type == "image/tiff"
+    assert [p.rsplit("/", 1)[1] for p in read_paths] == ["dem_r0_c0.tif", "dem_r0_c1.tif"]
+    read_paths.clear()
     big = error(client.get(EXPORT.format("dem"), query_string={
         "f": "image", "format": "tiff", "bbox": "500000,5001100,500900,5002000", "size": "90,90"}))
-    assert big["code"] == 400 and "source pixels" in big["message"]
+    assert big["code"] == 400 and "source pixels" in big["message"] and read_paths == []
 
 
 GARBAGE = ["", " ", "+", "null", "{}", "[]", "{", "]", "-1", "0", "1e309", "nan", "NaN,1,2,3", "1,2,3,4,5",

@@ -25,15 +25,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+import numpy as np
+import shapely
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
+from shapely.errors import GEOSException
+from shapely.geometry import shape as geojson_shape
+from shapely.geometry.base import BaseGeometry
 
 from ..config import ServiceConfig
+from . import seams
 from .errors import ConfigError, InvalidParameter, NotFound
+from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
-                         ring_area, ring_bounds, ring_length)
+                         ring_area, ring_bounds, ring_polygons)
 
 if TYPE_CHECKING:
     from .where import Where
@@ -84,6 +91,39 @@ class CatalogInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Order:
+    """A mosaic order, first = on top (engine/mosaic.py picks one per method; `Catalog.items` sorts
+    by it in SQL). Keys in turn: items whose seamline meets the box `seams` first; position in
+    `ids`; `field` (|field - base| for numbers and dates when base is given), items without a
+    value last; squared distance of CenterX/CenterY from `point`; then OBJECTID. `ascending`
+    turns the field and OBJECTID keys."""
+
+    seams: tuple[float, float, float, float] | None = None
+    ids: tuple[int, ...] | None = None
+    field: str | None = None
+    base: float | None = None
+    point: tuple[float, float] | None = None
+    ascending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """The WHERE of an item selection: conditions, and their parameters in order."""
+
+    sql: tuple[str, ...] = ()
+    params: tuple = ()
+
+    def plus(self, sql: str, *params) -> _Filter:
+        return _Filter(self.sql + (sql,), self.params + params)
+
+
+_FEW = 1000        # candidates an R*Tree may hand a query before an index walk does better
+_IN_BOX = "r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
+
+Progress = Callable[[str, int], None]     # called with each file a change looks at, and their number
+
+
+@dataclass(frozen=True, slots=True)
 class SyncReport:
     added: int        # new files, and changed files that were re-read
     removed: int
@@ -123,14 +163,25 @@ CREATE TABLE IF NOT EXISTS rasters (
     crs_wkt TEXT, transform TEXT, width INTEGER, height INTEGER, band_count INTEGER, dtype TEXT,
     nodata TEXT, band_names TEXT, overviews TEXT, tags TEXT, stats TEXT,
     fp_crs TEXT, footprint TEXT, minx REAL, miny REAL, maxx REAL, maxy REAL,
-    time_start INTEGER, time_end INTEGER);
+    time_start INTEGER, time_end INTEGER, outline TEXT, cell_size REAL);
 CREATE VIRTUAL TABLE IF NOT EXISTS footprints USING rtree(id, minx, maxx, miny, maxy);
+CREATE VIRTUAL TABLE IF NOT EXISTS item_times USING rtree(id, t0, t1);
+CREATE TABLE IF NOT EXISTS seamlines (
+    oid INTEGER PRIMARY KEY, given INTEGER NOT NULL, shape BLOB NOT NULL,
+    minx REAL, miny REAL, maxx REAL, maxy REAL);
 CREATE TABLE IF NOT EXISTS fields (
     position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     type TEXT NOT NULL, alias TEXT NOT NULL, length INTEGER);
 """
+# The service's extent, time extent and item count come from these without reading the wide rows.
+_INDEXES = ("minx", "miny", "maxx", "maxy", "time_start", "time_end")
+# Columns added to `rasters` after its first release: a database without them gets them, and its
+# files are re-read at the next sync (the catalog is a cache of the files; nothing is lost).
+_ADDED_COLUMNS = {"outline": "TEXT", "cell_size": "REAL"}
+# What deriving an item row needs of its `rasters` row.
+_DERIVE_SQL = "SELECT oid, path, overviews, tags, footprint, cell_size FROM rasters"
 _READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", "band_count", "dtype",
-                 "nodata", "band_names", "overviews", "tags", "stats")
+                 "nodata", "band_names", "overviews", "tags", "stats", "outline")
 
 
 def _quote(name: str) -> str:
@@ -210,12 +261,25 @@ class Catalog:
         self.db_path = Path(db_path)
         self.service = service
         self._local = threading.local()
-        self._info: CatalogInfo | None = None
+        self._info: tuple[int, CatalogInfo] | None = None
+        self._sizes: tuple[int, float] | None = None
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")     # readers in other workers never block on sync
         con.executescript(_SCHEMA)
         con.execute(_items_ddl([], if_not_exists=True))
+        if not _ADDED_COLUMNS.keys() <= self._columns(con):
+            with self._write() as con:            # checked again under the lock: one process adds them
+                for column, sql_type in _ADDED_COLUMNS.items():
+                    if column not in self._columns(con):
+                        con.execute(f"ALTER TABLE rasters ADD COLUMN {column} {sql_type}")
+                        con.execute("UPDATE rasters SET mtime_ns = NULL, fp_crs = NULL")
+        for column in _INDEXES:
+            con.execute(f"CREATE INDEX IF NOT EXISTS rasters_{column} ON rasters ({column})")
+
+    @staticmethod
+    def _columns(con: sqlite3.Connection) -> set[str]:
+        return {row[1] for row in con.execute("PRAGMA table_info(rasters)")}
 
     # connections and transactions
 
@@ -252,40 +316,110 @@ class Catalog:
     def _no_match(self) -> str:
         return f"{self._where}.sources: no raster file matches {list(self.service.sources)}"
 
-    # sync
+    # sync, add, remove: each one write transaction that ends in `_settle`
 
-    def sync(self) -> SyncReport:
+    def sync(self, progress: Progress | None = None) -> SyncReport:
         """Bring the database in line with the globs; raise one ConfigError listing every problem
         (the transaction is then rolled back, so a failed sync leaves the previous state)."""
         paths = self._source_paths()
         with self._write() as con:
-            report, problems = self._sync_files(con, paths)
-            if con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0] == 0:
-                raise ConfigError(problems or [self._no_match()])
-            problems += self._check_uniform(con)
-            crs_wkt, crs_problems = self._service_crs(con)
-            problems += crs_problems
-            crs_changed = crs_wkt != self._meta(con, "service_crs")
-            problems += self._update_footprints(con, crs_wkt)
-            fingerprint = self._fingerprint()
-            changed = report.added or report.removed or crs_changed or fingerprint != self._meta(con, "fingerprint")
-            if changed:
-                problems += self._derive(con)
-            if problems:
-                raise ConfigError(problems)
-            if changed or self._meta(con, "changed_at") is None:
-                self._set_meta(con, "changed_at", str(int(time.time())))
-            self._set_meta(con, "service_crs", crs_wkt)
-            self._set_meta(con, "fingerprint", fingerprint)
-        self._info = None
+            report, problems, touched, gone = self._sync_files(con, paths, progress)
+            self._settle(con, touched, gone, problems)
         return report
+
+    def add(self, paths: list[str], progress: Progress | None = None) -> SyncReport:
+        """Add files by hand (`catalog add`): kept across syncs while they exist, even outside the
+        globs, and taken back from the excluded list. A file already in the catalog is re-read if it
+        changed. Every problem (an unreadable file, another band count) refuses the whole batch."""
+        records, problems = [], []
+        for path in (os.path.normpath(os.path.abspath(p)) for p in paths):
+            if progress:
+                progress(path, len(paths))
+            try:
+                records.append((path, read_raster(path)))
+            except (RasterioError, ValueError, OSError) as exc:
+                problems.append(f"{path}: not a usable raster ({exc})")
+        if problems:
+            raise ConfigError(problems)
+        return self.add_records(records)
+
+    def add_records(self, records: Iterable[tuple[str, dict[str, Any]]]) -> SyncReport:
+        """Store items whose file facts are already known: `(path, record)` pairs, each record what
+        `rasterinfo.read_raster` returns (a synthetic source may build them without any file, as
+        benchmarks/selection.py does; such items last until a sync finds their file missing)."""
+        with self._write() as con:
+            stored = {row[0]: row[1] for row in con.execute("SELECT path, oid FROM rasters")}
+            touched = set()
+            for path, record in records:
+                con.execute("DELETE FROM excluded WHERE path = ?", (path,))
+                touched.add(self._store(con, path, record, stored.get(path), origin="add"))
+            self._settle(con, touched, [], [])
+        return SyncReport(len(touched), 0, 0)
+
+    def remove(self, where: Where) -> list[str]:
+        """Take the items matching a compiled where clause out (`catalog remove`) and remember their
+        files as excluded, so later syncs leave them out; the paths removed, in OBJECTID order.
+        Removing every item is refused: a service needs at least one."""
+        with self._write() as con:
+            rows = con.execute(f"SELECT i.OBJECTID, r.path FROM items AS i JOIN rasters AS r ON "
+                               f"r.oid = i.OBJECTID WHERE {where.sql} ORDER BY i.OBJECTID",
+                               where.params).fetchall()
+            total = con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0]
+            if rows and len(rows) == total:
+                raise ConfigError([f"{self.service.name}: the where clause matches all {total} items; "
+                                   "a service keeps at least one (change `sources` to retire it)"])
+            gone = [self._delete(con, oid) for oid, _ in rows]
+            con.executemany("INSERT OR IGNORE INTO excluded (path) VALUES (?)", [(p,) for _, p in rows])
+            if rows:
+                self._settle(con, set(), gone, [])
+        return [p for _, p in rows]
+
+    def entries(self, where: Where | None = None) -> Iterator[tuple[int, str, str, str]]:
+        """(OBJECTID, Name, origin, path) of the items matching `where`, by OBJECTID: `catalog list`.
+        origin is 'sync' (found by the globs) or 'add' (added by hand)."""
+        sql = ("SELECT i.OBJECTID, i.Name, r.origin, r.path FROM items AS i JOIN rasters AS r "
+               "ON r.oid = i.OBJECTID")
+        if where is not None:
+            sql += f" WHERE {where.sql}"
+        yield from self._con().execute(sql + " ORDER BY i.OBJECTID", where.params if where else ())
+
+    def excluded(self) -> list[str]:
+        """Files taken out with `remove`, which syncs leave out until they are added again."""
+        return [row[0] for row in self._con().execute("SELECT path FROM excluded ORDER BY path")]
+
+    def _settle(self, con: sqlite3.Connection, touched: set[int], gone: list[tuple], problems: list[str]) -> None:
+        """What follows any change of the files: checks, footprints, the derived tables, seamlines,
+        and a new generation; raises ConfigError (rolling everything back) on any problem.
+        `touched` are new or re-read items, `gone` the bounds of removed ones."""
+        if con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0] == 0:
+            raise ConfigError(problems or [self._no_match()])
+        problems += self._check_uniform(con)
+        crs_wkt, crs_problems = self._service_crs(con)
+        problems += crs_problems
+        crs_changed = crs_wkt != self._meta(con, "service_crs")
+        problems += self._update_footprints(con, crs_wkt)
+        fingerprint = self._fingerprint()
+        everything = crs_changed or fingerprint != self._meta(con, "fingerprint")
+        changed = everything or touched or gone
+        if changed:
+            problems += self._derive(con, None if everything else touched)
+            problems += self._update_seamlines(con, crs_wkt, None if everything else touched, gone)
+        if problems:
+            raise ConfigError(problems)
+        if changed or self._meta(con, "generation") is None:
+            self._set_meta(con, "stats", json.dumps(self._stats_sums(con)))
+            old = int(self._meta(con, "generation") or 0)
+            self._set_meta(con, "generation", str(max(old + 1, time.time_ns() // 1_000_000)))
+        self._set_meta(con, "service_crs", crs_wkt)
+        self._set_meta(con, "fingerprint", fingerprint)
 
     def _source_paths(self) -> list[str]:
         found = {os.path.normpath(os.path.abspath(p))
                  for pattern in self.service.sources for p in glob.glob(pattern, recursive=True)}
         return sorted(p for p in found if os.path.isfile(p))
 
-    def _sync_files(self, con: sqlite3.Connection, paths: list[str]) -> tuple[SyncReport, list[str]]:
+    def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None
+                    ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
         """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
         hand (origin other than 'sync') stay while their file exists."""
         stored = {row[0]: row for row in
@@ -294,12 +428,16 @@ class Catalog:
         by_hand = {p for p, row in stored.items() if row[2] != "sync" and os.path.isfile(p)}
         wanted = (set(paths) | by_hand) - excluded
         removed = sorted(set(stored) - wanted)
+        gone = []
         for path in removed:
-            self._delete(con, stored[path][1])
+            gone.append(self._delete(con, stored[path][1]))
             log.info("%s: %s is gone; removed from the catalog", self.service.name, path)
-        added = unchanged = 0
+        unchanged = 0
+        touched: set[int] = set()
         problems = []
         for path in sorted(wanted):
+            if progress:
+                progress(path, len(wanted))
             row = stored.get(path)
             try:
                 st = os.stat(path)
@@ -314,24 +452,36 @@ class Catalog:
             except (RasterioError, ValueError, OSError) as exc:
                 problems.append(f"{self._where}.sources: {path}: not a usable raster ({exc})")
                 continue
-            self._store(con, path, record, row[1] if row else None)
-            added += 1
-        return SyncReport(added, len(removed), unchanged), problems
+            if row:                   # where it was: the seamlines around its old footprint are recut too
+                gone.append(con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?",
+                                        (row[1],)).fetchone())
+            touched.add(self._store(con, path, record, row[1] if row else None))
+        return SyncReport(len(touched), len(removed), unchanged), problems, touched, gone
 
-    def _delete(self, con: sqlite3.Connection, oid: int) -> None:
+    def _delete(self, con: sqlite3.Connection, oid: int) -> tuple:
+        """Remove one item; its footprint bounds (None if it had none) are returned, so the
+        seamlines around it can be recut."""
+        bounds = con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?", (oid,)).fetchone()
         con.execute("DELETE FROM rasters WHERE oid = ?", (oid,))
-        con.execute("DELETE FROM footprints WHERE id = ?", (oid,))
-        con.execute("DELETE FROM items WHERE OBJECTID = ?", (oid,))
+        for table, key in (("footprints", "id"), ("item_times", "id"), ("items", "OBJECTID"),
+                           ("seamlines", "oid")):
+            con.execute(f"DELETE FROM {table} WHERE {key} = ?", (oid,))
+        return bounds
 
-    def _store(self, con: sqlite3.Connection, path: str, record: dict[str, Any], oid: int | None) -> None:
-        values = [record[c] for c in _READ_COLUMNS]
+    def _store(self, con: sqlite3.Connection, path: str, record: dict[str, Any], oid: int | None,
+               origin: str | None = None) -> int:
+        """Insert (oid None) or update one file's row; its OBJECTID."""
+        values = [record.get(c) for c in _READ_COLUMNS]
         if oid is None:
-            cols = ", ".join(("path",) + _READ_COLUMNS)
-            con.execute(f"INSERT INTO rasters ({cols}) VALUES ({', '.join('?' * (len(values) + 1))})",
-                        [path, *values])
-        else:           # fp_crs NULL: the footprint is recomputed from the new grid
-            sets = ", ".join(f"{c} = ?" for c in _READ_COLUMNS)
-            con.execute(f"UPDATE rasters SET {sets}, fp_crs = NULL WHERE oid = ?", [*values, oid])
+            cols = ", ".join(("path", "origin") + _READ_COLUMNS)
+            cursor = con.execute(f"INSERT INTO rasters ({cols}) VALUES ({', '.join('?' * (len(values) + 2))})",
+                                 [path, origin or "sync", *values])
+            return cursor.lastrowid
+        # fp_crs NULL: the footprint is recomputed from the new grid
+        sets = ", ".join(f"{c} = ?" for c in _READ_COLUMNS)
+        con.execute(f"UPDATE rasters SET {sets}, fp_crs = NULL, origin = COALESCE(?, origin) WHERE oid = ?",
+                    [*values, origin, oid])
+        return oid
 
     def _check_uniform(self, con: sqlite3.Connection) -> list[str]:
         """One band count and dtype per service: the majority (first file on ties) is the service's."""
@@ -356,46 +506,145 @@ class Catalog:
         return wkts[keys.index(best)], problems
 
     def _update_footprints(self, con: sqlite3.Connection, crs_wkt: str) -> list[str]:
-        """(Re)compute footprints that are new or in another CRS, from the stored grid (no file read)."""
-        rows = con.execute("SELECT oid, path, crs_wkt, transform, width, height FROM rasters "
+        """(Re)compute footprints that are new or in another CRS, from the stored grid and
+        valid-data outline (no file read); and each item's cell size from its whole grid."""
+        rows = con.execute("SELECT oid, path, crs_wkt, transform, width, height, outline FROM rasters "
                            "WHERE fp_crs IS NULL OR fp_crs != ?", (crs_wkt,)).fetchall()
-        problems = []
-        for oid, path, wkt, transform, width, height in rows:
+        problems, done = [], []
+        for oid, path, wkt, transform, width, height, outline in rows:
+            transform = json.loads(transform)
             try:
-                ring = footprint_ring(wkt, json.loads(transform), width, height, crs_wkt)
+                grid_ring = footprint_ring(wkt, transform, width, height, crs_wkt)
+                outline = json.loads(outline) if outline else None
+                ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
             except (ValueError, RasterioError) as exc:
                 problems.append(f"{self._where}.sources: {path}: {exc}")
                 continue
-            minx, miny, maxx, maxy = ring_bounds(ring)
-            con.execute("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
-                        "maxy = ? WHERE oid = ?", (json.dumps(ring), crs_wkt, minx, miny, maxx, maxy, oid))
-            con.execute("DELETE FROM footprints WHERE id = ?", (oid,))
-            con.execute("INSERT INTO footprints (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
-                        (oid, minx, maxx, miny, maxy))
+            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring),
+                         math.sqrt(ring_area(grid_ring) / (width * height)), oid))
+        con.executemany("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
+                        "maxy = ?, cell_size = ? WHERE oid = ?", done)
+        con.executemany("DELETE FROM footprints WHERE id = ?", [(row[-1],) for row in done])
+        con.executemany("INSERT INTO footprints (id, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?)",
+                        [(row[-1], *row[2:6]) for row in done])
         return problems
 
     def _fingerprint(self) -> str:
-        """The config parts that shape item rows; a change means every row is re-derived."""
-        csv_path = self.service.catalog
-        try:
-            mtime = os.stat(csv_path).st_mtime_ns if csv_path else None
-        except OSError:
-            mtime = None
-        return json.dumps({"crs": self.service.crs, "catalog": str(csv_path) if csv_path else None,
-                           "catalog_mtime_ns": mtime, "time_field": self.service.time_field,
+        """The config parts that shape item rows and seamlines; a change means every row is
+        re-derived."""
+        def stamp(path: Path | None) -> dict:
+            try:
+                return {"path": str(path), "mtime_ns": os.stat(path).st_mtime_ns} if path else {}
+            except OSError:
+                return {"path": str(path)}
+        return json.dumps({"crs": self.service.crs, "catalog": stamp(self.service.catalog),
+                           "seamlines": stamp(self.service.seamlines), "time_field": self.service.time_field,
                            "end_time_field": self.service.end_time_field}, sort_keys=True)
+
+    # seamlines
+
+    def _update_seamlines(self, con: sqlite3.Connection, crs_wkt: str, touched: set[int] | None,
+                          gone: list[tuple]) -> list[str]:
+        """Store each item's seamline: the one the service's `seamlines` file gives it, else one cut
+        from the footprints (engine/seams.py) - for every item (touched None), or again for the
+        items around new, re-read and removed ones."""
+        given, problems = self._given_seamlines(con, crs_from_wkt(crs_wkt))
+        if touched is None:
+            con.execute("DELETE FROM seamlines")
+            dirty = {row[0] for row in con.execute("SELECT oid FROM rasters WHERE footprint IS NOT NULL")}
+        else:
+            boxes = con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid IN "
+                                "(SELECT value FROM json_each(?))", (json.dumps(sorted(touched)),)).fetchall()
+            dirty = set(touched)
+            for x0, y0, x1, y1 in boxes + [b for b in gone if b and b[0] is not None]:
+                dirty.update(row[0] for row in con.execute(
+                    "SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+                    (x0, x1, y0, y1)))
+            con.execute("DELETE FROM seamlines WHERE oid IN (SELECT value FROM json_each(?))",
+                        (json.dumps(sorted(dirty)),))
+        ids = json.dumps(sorted(dirty))
+        pairs = con.execute("SELECT a.id, b.id FROM footprints AS a JOIN footprints AS b ON b.maxx >= a.minx "
+                            "AND b.minx <= a.maxx AND b.maxy >= a.miny AND b.miny <= a.maxy AND b.id != a.id "
+                            "WHERE a.id IN (SELECT value FROM json_each(?))", (ids,)).fetchall()
+        needed = json.dumps(sorted(dirty.union(b for _, b in pairs)))
+        rows = con.execute("SELECT r.oid, r.footprint, i.CenterX, i.CenterY FROM rasters AS r JOIN items AS i "
+                           "ON i.OBJECTID = r.oid WHERE r.oid IN (SELECT value FROM json_each(?)) ORDER BY r.oid",
+                           (needed,)).fetchall()
+        oids = np.array([r[0] for r in rows], dtype=np.int64)
+        at = {oid: k for k, oid in enumerate(oids.tolist())}
+        pairs = np.array([(at[a], at[b]) for a, b in pairs if a in at and b in at], dtype=np.int64).reshape(-1, 2)
+        shapes = seams.seamlines(oids, shapely.make_valid(ring_polygons([json.loads(r[1]) for r in rows])),
+                                 np.array([r[2:] for r in rows], dtype="f8").reshape(-1, 2), pairs[:, 0], pairs[:, 1])
+        rows = []
+        for oid, shape in zip(oids.tolist(), shapes):
+            if oid in dirty:
+                shape = given.get(oid, shape)
+                rows.append((oid, int(oid in given), shapely.to_wkb(shape), *shape.bounds))
+        con.executemany("INSERT INTO seamlines (oid, given, shape, minx, miny, maxx, maxy) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        return problems
+
+    def _given_seamlines(self, con: sqlite3.Connection, dst: CRS) -> tuple[dict[int, BaseGeometry], list[str]]:
+        """The seamlines of the service's `seamlines` GeoJSON file by OBJECTID, in the service CRS:
+        each feature names its item by a `name` (the item's Name) or `path` property (relative to
+        the file's folder). RFC 7946 coordinates are WGS 84; a `crs` member names another CRS."""
+        path = self.service.seamlines
+        if path is None:
+            return {}, []
+        where = f"{self._where}.seamlines: {path}"
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            crs_name = ((doc.get("crs") or {}).get("properties") or {}).get("name") or "EPSG:4326"
+            src = CRS.from_user_input(crs_name)
+            features = doc["features"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, CRSError) as exc:
+            return {}, [f"{where}: not a GeoJSON FeatureCollection ({exc})"]
+        items = con.execute("SELECT i.OBJECTID, i.Name, r.path FROM items AS i JOIN rasters AS r "
+                            "ON r.oid = i.OBJECTID").fetchall()
+        by_name = {name.lower(): oid for oid, name, _ in items}
+        by_path = {p: oid for oid, _, p in items}
+        base = os.path.dirname(os.path.abspath(path))
+        out, problems = {}, []
+        for n, feature in enumerate(features):
+            try:
+                props = {str(k).lower(): v for k, v in (feature.get("properties") or {}).items()}
+                geom = geojson_shape(feature["geometry"])
+            except (AttributeError, KeyError, TypeError, ValueError, GEOSException) as exc:
+                problems.append(f"{where}: feature {n}: not a usable feature ({exc})")
+                continue
+            oid = (by_path.get(os.path.normpath(os.path.join(base, str(props["path"]))))
+                   if props.get("path") else by_name.get(str(props.get("name", "")).lower()))
+            if oid is None:
+                log.warning("%s: feature %d names no item; skipped", where, n)
+                continue
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
+                problems.append(f"{where}: feature {n}: a seamline is a polygon, not a {geom.geom_type}")
+                continue
+            out[oid] = to_crs(geom, src, dst, name="seamlines")
+        return out, problems
+
+    def seamlines(self, oids) -> dict[int, BaseGeometry]:
+        """The seamlines (service CRS) of several items."""
+        rows = self._con().execute("SELECT oid, shape FROM seamlines WHERE oid IN (SELECT value FROM json_each(?))",
+                                   (json.dumps([int(o) for o in oids]),))
+        return {oid: shapely.from_wkb(blob) for oid, blob in rows}
 
     # attributes
 
-    def _derive(self, con: sqlite3.Connection) -> list[str]:
-        """Rebuild `items`, `fields` and item times from `rasters`, the CSV and the config."""
-        rows = con.execute("SELECT oid, path, width, height, overviews, tags, footprint, minx, miny, "
-                           "maxx, maxy FROM rasters ORDER BY oid").fetchall()
+    def _derive(self, con: sqlite3.Connection, oids: set[int] | None = None) -> list[str]:
+        """Rebuild `items`, `fields` and item times from `rasters`, the CSV and the config. With
+        `oids` (new or re-read items) only their rows are written when their attributes fit the
+        present fields; a new attribute, or a value of another type, rebuilds everything."""
+        if oids is not None:
+            problems = self._derive_rows(con, oids)
+            if problems is not None:
+                return problems
+        rows = con.execute(_DERIVE_SQL + " ORDER BY oid").fetchall()
         csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
-        tag_columns = self._tag_columns([json.loads(r[5]) for r in rows], csv_columns)
+        tag_columns = self._tag_columns([json.loads(r[3]) for r in rows], csv_columns)
         raw: dict[int, dict[str, str | None]] = {}
         for row in rows:
-            oid, path, tags = row[0], row[1], json.loads(row[5])
+            oid, path, tags = row[0], row[1], json.loads(row[3])
             tags = {k.lower(): v.strip() or None for k, v in tags.items()}
             raw[oid] = {**{c: csv_rows.get(path, {}).get(c) for c in csv_columns},
                         **{c: tags.get(c.lower()) for c in tag_columns}}
@@ -405,6 +654,50 @@ class Catalog:
         self._write_items(con, rows, attributes, values)
         problems += self._write_times(con, attributes, values)
         return problems
+
+    def _derive_rows(self, con: sqlite3.Connection, oids: set[int]) -> list[str] | None:
+        """Write the item rows of `oids` alone; None when they do not fit the present fields.
+        (Removals leave the fields as they are, so a rebuild may later narrow a type.)"""
+        if not oids:
+            return []
+        ids = json.dumps(sorted(oids))
+        rows = con.execute(_DERIVE_SQL + " WHERE oid IN (SELECT value FROM json_each(?)) ORDER BY oid",
+                           (ids,)).fetchall()
+        attributes = list(self.attribute_fields())
+        csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
+        from_csv = {c.lower() for c in csv_columns}
+        known = {f.name.lower() for f in attributes} | from_csv
+        raw: dict[int, dict[str, str | None]] = {}
+        for row in rows:
+            oid, path, tags = row[0], row[1], json.loads(row[3])
+            if problems or any(IDENTIFIER.fullmatch(k) and k.lower() not in BUILTIN_FIELDS and k.lower() not in known
+                               for k in tags):
+                return None
+            tags = {k.lower(): v.strip() or None for k, v in tags.items()}
+            cells = csv_rows.get(path, {})
+            raw[oid] = {f.name: cells.get(f.name) if f.name.lower() in from_csv else tags.get(f.name.lower())
+                        for f in attributes}
+        for i, f in enumerate(attributes):
+            new = [r[f.name] for r in raw.values() if r[f.name] is not None]
+            if new and not self._fits(con, f, new):
+                return None
+            if new and f.type == STRING:
+                attributes[i] = Field(f.name, f.type, f.alias, max([f.length or 1] + [len(v) for v in new]))
+                con.execute("UPDATE fields SET length = ? WHERE name = ?", (attributes[i].length, f.name))
+        values = {oid: {f.name: convert(r[f.name], f.type) for f in attributes} for oid, r in raw.items()}
+        con.execute("DELETE FROM items WHERE OBJECTID IN (SELECT value FROM json_each(?))", (ids,))
+        self._insert_items(con, rows, attributes, values)
+        return self._write_times(con, attributes, values, rows_only=True)
+
+    @staticmethod
+    def _fits(con: sqlite3.Connection, f: Field, new: list[str]) -> bool:
+        """Whether new cells leave the type a full inference would give a field unchanged."""
+        if f.type == STRING:          # a text field stays text, unless it held nothing so far
+            return (infer_type(new) == STRING
+                    or con.execute(f"SELECT 1 FROM items WHERE {_quote(f.name)} IS NOT NULL LIMIT 1").fetchone())
+        fits = {INTEGER: _is_int, DOUBLE: lambda v: _NUM_TEXT.fullmatch(v) is not None,
+                DATE: lambda v: iso_to_epoch_ms(v) is not None}[f.type]
+        return all(fits(v) for v in new)
 
     def _read_csv(self, known: set[str]) -> tuple[list[str], dict[str, dict[str, str | None]], list[str]]:
         """The attribute CSV: (valid columns, cells by absolute file path, problems)."""
@@ -484,24 +777,36 @@ class Catalog:
         con.execute("DELETE FROM fields")
         con.executemany("INSERT INTO fields (position, name, type, alias, length) VALUES (?, ?, ?, ?, ?)",
                         [(i, f.name, f.type, f.alias, f.length) for i, f in enumerate(attributes)])
+        self._insert_items(con, rows, attributes, values)
+        # Selection filters and sorts on these (mosaic rules, where clauses, orderByFields): an index
+        # each keeps a 100,000-item catalog from being scanned.
+        for name in ("Name", "ZOrder", "LowPS", *(f.name for f in attributes)):
+            con.execute(f"CREATE INDEX {_quote('items_' + name)} ON items ({_quote(name)})")
+
+    @staticmethod
+    def _insert_items(con: sqlite3.Connection, rows: list[tuple], attributes: list[Field],
+                      values: dict[int, dict[str, Any]]) -> None:
         names = ["OBJECTID", "Name", "MinPS", "MaxPS", "LowPS", "HighPS", "Category", "ZOrder", "CenterX",
                  "CenterY", *(f.name for f in attributes), "Shape_Length", "Shape_Area"]
         sql = (f"INSERT INTO items ({', '.join(map(_quote, names))}) "
                f"VALUES ({', '.join('?' * len(names))})")
-        for oid, path, width, height, overviews, _tags, footprint, minx, miny, maxx, maxy in rows:
-            if footprint is None:       # unusable item; already reported as a problem
-                continue
-            ring = json.loads(footprint)
-            area = ring_area(ring)
-            low = math.sqrt(area / (width * height))
+        rows = [r for r in rows if r[4] is not None]      # no footprint: unusable, already reported
+        shapes = ring_polygons([json.loads(r[4]) for r in rows])
+        centres = shapely.centroid(shapes)
+        geometry = zip(shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist(),
+                       shapely.length(shapes).tolist(), shapely.area(shapes).tolist())
+        batch = []
+        for (oid, path, overviews, _tags, _, low), (cx, cy, length, area) in zip(rows, geometry):
             high = low * max(json.loads(overviews), default=1)
-            con.execute(sql, [oid, Path(path).stem, 0.0, high * 2, low, high, 1, None, (minx + maxx) / 2,
-                              (miny + maxy) / 2, *(values[oid][f.name] for f in attributes),
-                              ring_length(ring), area])
+            batch.append([oid, Path(path).stem, 0.0, high * 2, low, high, 1, None, cx, cy,
+                          *(values[oid][f.name] for f in attributes), length, area])
+        con.executemany(sql, batch)
 
     def _write_times(self, con: sqlite3.Connection, attributes: list[Field],
-                     values: dict[int, dict[str, Any]]) -> list[str]:
-        """Item instants from time_field / end_time_field (matched case-insensitively)."""
+                     values: dict[int, dict[str, Any]], rows_only: bool = False) -> list[str] | None:
+        """Item instants from time_field / end_time_field (matched case-insensitively), and their
+        index. With `rows_only` (some rows of a derived table) None is returned when those rows
+        change what the whole column says (plain dates become date-times)."""
         by_name = {f.name.lower(): f for f in attributes}
         problems, chosen = [], []
         for key in ("time_field", "end_time_field"):
@@ -516,6 +821,17 @@ class Catalog:
         # A column of plain dates ends each item at the end of its day: "date_end 2024-12-31"
         # covers the 31st, not just its first millisecond.
         whole_days = bool(ends) and all(e is None or e % 86_400_000 == 0 for e in ends)
+        if rows_only:
+            column = self._meta(con, "whole_days") == "1"
+            if whole_days != column and any(e is not None for e in ends):
+                return None
+            whole_days = column
+        else:
+            self._set_meta(con, "whole_days", "1" if whole_days else "0")
+            con.execute("DELETE FROM item_times")
+        ids = json.dumps(list(values))
+        con.execute("DELETE FROM item_times WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+        spans = []
         for oid, vals in values.items():
             start = time_value(vals[start_f.name], start_f.type) if start_f else None
             end = time_value(vals[end_f.name], end_f.type) if end_f else None
@@ -525,41 +841,62 @@ class Catalog:
                 end = None
             elif end is None:
                 end = start
-            con.execute("UPDATE rasters SET time_start = ?, time_end = ? WHERE oid = ?", (start, end, oid))
+            spans.append((start, end, oid))
+        con.executemany("UPDATE rasters SET time_start = ?, time_end = ? WHERE oid = ?", spans)
+        con.executemany("INSERT INTO item_times (id, t0, t1) VALUES (?, ?, ?)",
+                        [(oid, t0, t1) for t0, t1, oid in spans if t0 is not None])
         return problems
 
     # queries
 
     def info(self) -> CatalogInfo:
-        """Service facts, computed once per Catalog (and again only after a sync)."""
-        if self._info is None:
-            self._info = self._compute_info()
-        return self._info
+        """Service facts, computed once per generation (a change by any process makes new ones)."""
+        generation = self.last_change()
+        if self._info is None or self._info[0] != generation:
+            self._info = (generation, self._compute_info())
+        return self._info[1]
 
     def _compute_info(self) -> CatalogInfo:
+        """Aggregated in SQL: no per-item Python work, however many items there are."""
         con = self._con()
-        rows = con.execute("SELECT band_count, dtype, nodata, band_names, stats, minx, miny, maxx, maxy "
-                           "FROM rasters WHERE footprint IS NOT NULL ORDER BY oid").fetchall()
-        if not rows:
+        first = con.execute("SELECT band_count, dtype, nodata, band_names FROM rasters "
+                            "WHERE footprint IS NOT NULL ORDER BY oid LIMIT 1").fetchone()
+        if first is None:
             raise ConfigError([self._no_match()])
-        band_count, dtype = rows[0][0], rows[0][1]
-        nodata, names = json.loads(rows[0][2]), json.loads(rows[0][3])
+        band_count, dtype = first[0], first[1]
+        nodata, names = json.loads(first[2]), json.loads(first[3])
         if not all(names):
             names = [f"Band_{i + 1}" for i in range(band_count)]
-        extent = (min(r[5] for r in rows), min(r[6] for r in rows), max(r[7] for r in rows),
-                  max(r[8] for r in rows))
+        row = con.execute("SELECT (SELECT COUNT(*) FROM items), (SELECT MIN(minx) FROM rasters), "
+                          "(SELECT MIN(miny) FROM rasters), (SELECT MAX(maxx) FROM rasters), "
+                          "(SELECT MAX(maxy) FROM rasters)").fetchone()
+        stats = self._meta(con, "stats")
+        partial = json.loads(stats) if stats else self._stats_sums(con)
         cell = con.execute("SELECT MIN(LowPS) FROM items").fetchone()[0]
         time_extent = None
         if self.service.time_field:
-            lo, hi = con.execute("SELECT MIN(time_start), MAX(time_end) FROM rasters "
-                                 "WHERE time_start IS NOT NULL").fetchone()
+            lo, hi = con.execute("SELECT (SELECT MIN(time_start) FROM rasters), "
+                                 "(SELECT MAX(time_end) FROM rasters)").fetchone()
             time_extent = None if lo is None else (lo, hi)
         return CatalogInfo(
-            crs_wkt=self._meta(con, "service_crs") or "", extent=extent, cell_size=(cell, cell),
+            crs_wkt=self._meta(con, "service_crs") or "", extent=tuple(row[1:5]), cell_size=(cell, cell),
             band_count=band_count, dtype=dtype, nodata=nodata, band_names=tuple(names),
-            stats=aggregate_stats([json.loads(r[4]) for r in rows], band_count),
+            stats=aggregate_stats([partial], band_count),
             time_extent=time_extent, fields=HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS,
-            item_count=len(rows))
+            item_count=row[0])
+
+    @staticmethod
+    def _stats_sums(con: sqlite3.Connection) -> list[list[float | None]]:
+        """Per band [count, sum, sum of squares, min, max] over every item (the service statistics'
+        inputs), kept in `meta` by each change so that opening a service does not read every row."""
+        first = con.execute("SELECT band_count FROM rasters WHERE footprint IS NOT NULL LIMIT 1").fetchone()
+        bands = first[0] if first else 0
+        if not bands:
+            return []
+        sums = ", ".join(f"{agg}(json_extract(stats, '$[{b}][{k}]'))" for b in range(bands)
+                         for k, agg in enumerate(("SUM", "SUM", "SUM", "MIN", "MAX")))
+        row = con.execute(f"SELECT {sums} FROM rasters WHERE footprint IS NOT NULL").fetchone()
+        return [list(row[5 * b:5 * b + 5]) for b in range(bands)]
 
     def attribute_fields(self) -> tuple[Field, ...]:
         """The attribute fields (CSV columns, then metadata items), in column order."""
@@ -570,45 +907,168 @@ class Catalog:
               time: tuple[int | None, int | None] | None = None,
               oids: tuple[int, ...] | None = None, where: Where | None = None,
               pixel_size: float | None = None,
-              order_by: tuple[tuple[str, bool], ...] = ()) -> list[Item]:
+              order_by: tuple[tuple[str, bool], ...] = (), order: Order | None = None,
+              limit: int | None = None, offset: int = 0) -> list[Item]:
         """Items intersecting bbox (service CRS), whose time extent meets the window (None = open
         end; items without a time never match), among oids, matching a compiled where clause,
-        visible at pixel_size (MinPS <= ps <= MaxPS); ordered by `order_by` (field, ascending)
-        pairs, then OBJECTID."""
-        where_sql, params = [], []
+        visible at pixel_size (MinPS <= ps <= MaxPS); ordered by a mosaic `order`, else by
+        `order_by` (field, ascending) pairs, then OBJECTID; `limit` rows from `offset`.
+
+        A selection costs the rows it returns, not the catalog's size. A box or time window that
+        holds few items drives the query from its R*Tree; a wide one (a zoomed-out view, an open
+        time) would make the R*Tree list most of the catalog, so then a field order walks the
+        field's index, |field - value| walks it both ways from the value, and a distance order
+        looks in growing boxes around its point, each stopping once `limit` rows are found."""
+        f, narrow = self._filter(bbox, time, oids, where, pixel_size)
+        if order is None:
+            keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
+            return self._select(f, keys + ["i.OBJECTID"], [], limit, offset)
+        if not narrow and limit is not None and order.ids is None and order.seams is None:
+            if order.field is not None:
+                return self._by_field(f, order, limit, offset)
+            return self._nearest(f, order, bbox, limit, offset)
+        return self._select(f, *self._order_sql(order), limit, offset)
+
+    def boxes(self, bbox=None, time=None, oids=None, where: Where | None = None, pixel_size=None,
+              order_by: tuple[tuple[str, bool], ...] = ()) -> list[tuple[int, tuple[float, float, float, float]]]:
+        """(OBJECTID, footprint bounds) of the items `items` would return, without building them:
+        a query lists every match but shows one page."""
+        # Every match is wanted here: an R*Tree pays unless it would list most of the catalog.
+        f, _ = self._filter(bbox, time, oids, where, pixel_size, few=max(_FEW, self.info().item_count // 4))
+        keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
+        rows = self._rows("i.OBJECTID, r.minx, r.miny, r.maxx, r.maxy", f, keys + ["i.OBJECTID"], [], None, 0)
+        return [(row[0], row[1:]) for row in rows]
+
+    def _filter(self, bbox, time, oids, where, pixel_size, few: int | None = None) -> tuple[_Filter, bool]:
+        """The WHERE of a selection, and whether an R*Tree (holding at most `few` of its items,
+        default _FEW) or a list of ids makes it narrow."""
+        few = _FEW if few is None else few
+        f = _Filter()
         if where is not None:
-            where_sql.append(where.sql)
-            params += list(where.params)
+            f = f.plus(where.sql, *where.params)
         if pixel_size is not None:
-            where_sql.append("i.MinPS <= ? AND i.MaxPS >= ?")
-            params += [float(pixel_size)] * 2
+            f = f.plus("i.MinPS <= ? AND i.MaxPS >= ?", float(pixel_size), float(pixel_size))
+        narrow = oids is not None
         if bbox is not None:
             xmin, ymin, xmax, ymax = (float(v) for v in bbox)
             # R*Tree narrows (its float32 boxes are rounded outward); the exact bounds decide.
-            where_sql.append("r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? "
-                             "AND maxy >= ? AND miny <= ?)")
-            where_sql.append("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?")
-            params += [xmin, xmax, ymin, ymax] * 2
+            if self._few(few, "footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+                         xmin, xmax, ymin, ymax):
+                f, narrow = f.plus(_IN_BOX, xmin, xmax, ymin, ymax), True
+            f = f.plus("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?", xmin, xmax, ymin, ymax)
         if time is not None:
-            start, end = time
-            where_sql.append("r.time_start IS NOT NULL")
-            if end is not None:
-                where_sql.append("r.time_start <= ?")
-                params.append(int(end))
-            if start is not None:
-                where_sql.append("r.time_end >= ?")
-                params.append(int(start))
+            start, end = (None if t is None else int(t) for t in time)
+            lo, hi = -math.inf if start is None else start, math.inf if end is None else end
+            if self._few(few, "item_times WHERE t1 >= ? AND t0 <= ?", lo, hi):
+                f, narrow = f.plus("r.oid IN (SELECT id FROM item_times WHERE t1 >= ? AND t0 <= ?)", lo, hi), True
+            f = f.plus("r.time_start IS NOT NULL AND r.time_start <= ? AND r.time_end >= ?", hi, lo)
         if oids is not None:
-            where_sql.append("i.OBJECTID IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([int(o) for o in oids]))
-        sql = ("SELECT r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.* "
-               "FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID")
-        if where_sql:
-            sql += " WHERE " + " AND ".join(f"({w})" for w in where_sql)
-        keys = [f"i.{_quote(self._field(name))} {'ASC' if asc else 'DESC'}" for name, asc in order_by]
-        cursor = self._con().execute(sql + " ORDER BY " + ", ".join(keys + ["i.OBJECTID"]), params)
+            f = f.plus("i.OBJECTID IN (SELECT value FROM json_each(?))", json.dumps([int(o) for o in oids]))
+        return f, narrow
+
+    def _few(self, few: int, rtree: str, *params) -> bool:
+        """Whether an R*Tree query finds at most `few` entries (counting stops there)."""
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {rtree} LIMIT {int(few) + 1})"
+        return self._con().execute(sql, params).fetchone()[0] <= few
+
+    def _select(self, f: _Filter, keys: list[str], key_params: list, limit: int | None, offset: int) -> list[Item]:
+        cursor = self._rows("r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.*",
+                            f, keys, key_params, limit, offset)
         names = [d[0] for d in cursor.description[8:]]
         return [self._item(row, names) for row in cursor.fetchall()]
+
+    def _rows(self, columns: str, f: _Filter, keys: list[str], key_params: list, limit: int | None,
+              offset: int) -> sqlite3.Cursor:
+        sql = f"SELECT {columns} FROM items AS i JOIN rasters AS r ON r.oid = i.OBJECTID"
+        if f.sql:
+            sql += " WHERE " + " AND ".join(f"({w})" for w in f.sql)
+        sql += " ORDER BY " + ", ".join(keys)
+        params = [*f.params, *key_params]
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else int(limit), int(offset)]
+        return self._con().execute(sql, params)
+
+    def _order_sql(self, order: Order) -> tuple[list[str], list]:
+        """ORDER BY terms (and their parameters) of a mosaic order."""
+        keys, params = [], []
+        direction = "ASC" if order.ascending else "DESC"
+        if order.seams is not None:
+            keys.append("NOT EXISTS (SELECT 1 FROM seamlines AS s WHERE s.oid = i.OBJECTID AND "
+                        "s.maxx >= ? AND s.minx <= ? AND s.maxy >= ? AND s.miny <= ?)")
+            xmin, ymin, xmax, ymax = order.seams
+            params += [xmin, xmax, ymin, ymax]
+        if order.ids is not None:
+            keys.append("(SELECT key FROM json_each(?) WHERE value = i.OBJECTID)")
+            params.append(json.dumps(list(order.ids)))
+        if order.field is not None:
+            f = self._field_named(order.field, "mosaicRule")
+            column = f"i.{_quote(f.name)}"
+            if order.base is not None and f.type in (INTEGER, DOUBLE, DATE):
+                keys.append(f"ABS({column} - ?) {direction} NULLS LAST")
+                params.append(order.base)
+            else:
+                keys.append(f"{column} {direction} NULLS LAST")       # items without a value last
+        if order.point is not None:
+            keys.append("(i.CenterX - ?) * (i.CenterX - ?) + (i.CenterY - ?) * (i.CenterY - ?)")
+            x, y = order.point
+            params += [x, x, y, y]
+        keys.append(f"i.OBJECTID {direction}")
+        return keys, params
+
+    def _by_field(self, f: _Filter, order: Order, limit: int, offset: int) -> list[Item]:
+        """A field order over a wide selection: the field's index walked in order. For |field -
+        base|, walked away from base on both sides (or towards it from both ends, farthest first)
+        and merged; items without a value come last."""
+        field = self._field_named(order.field, "mosaicRule")
+        column, direction = f"i.{_quote(field.name)}", "ASC" if order.ascending else "DESC"
+        point_keys, point_params = self._order_sql(Order(point=order.point)) if order.point else ([], [])
+        point_keys = point_keys[:-1]
+        if order.base is None or field.type not in (INTEGER, DOUBLE, DATE):
+            return self._select(f, [f"{column} {direction} NULLS LAST", *point_keys, f"i.OBJECTID {direction}"],
+                                point_params, limit, offset)
+        wanted, base, sign = offset + limit, order.base, 1 if order.ascending else -1
+        up, down = ("ASC", "DESC") if order.ascending else ("DESC", "ASC")
+        found = (self._select(f.plus(f"{column} >= ?", base), [f"{column} {up}", f"i.OBJECTID {direction}"], [],
+                              wanted, 0)
+                 + self._select(f.plus(f"{column} < ?", base), [f"{column} {down}", f"i.OBJECTID {direction}"], [],
+                                wanted, 0))
+        px, py = order.point or (0.0, 0.0)
+        found.sort(key=lambda i: (sign * abs(i.attributes[field.name] - base),
+                                  (i.center[0] - px) ** 2 + (i.center[1] - py) ** 2 if order.point else 0,
+                                  sign * i.oid))
+        if len(found) < wanted:
+            found += self._select(f.plus(f"{column} IS NULL"), [*point_keys, f"i.OBJECTID {direction}"],
+                                  point_params, wanted - len(found), 0)
+        return found[offset:wanted]
+
+    def _nearest(self, f: _Filter, order: Order, bbox, limit: int, offset: int) -> list[Item]:
+        """A distance order over a wide selection: the nearest centres found in boxes around the
+        point that double until they hold enough. A box needs only reach the items that can meet
+        `bbox`: their centres lie within the largest item's size of it."""
+        px, py = order.point
+        wanted = offset + limit
+        grow = self._largest_item()
+        x0, y0, x1, y1 = bbox if bbox is not None else self.info().extent
+        x0, y0, x1, y1 = x0 - grow, y0 - grow, x1 + grow, y1 + grow
+        # start at the region, with a box expected to hold a few times `wanted` items
+        reach = math.hypot(max(0.0, x0 - px, px - x1), max(0.0, y0 - py, py - y1))
+        reach += math.sqrt((x1 - x0) * (y1 - y0) * wanted / _FEW) or 1.0
+        keys, params = self._order_sql(order)
+        while True:
+            box = (max(x0, px - reach), max(y0, py - reach), min(x1, px + reach), min(y1, py + reach))
+            found = self._select(f.plus(_IN_BOX, box[0], box[2], box[1], box[3]), keys, params, wanted, 0)
+            if box == (x0, y0, x1, y1) or (len(found) == wanted and math.dist(found[-1].center, (px, py)) <= reach):
+                return found[offset:]
+            reach *= 2
+
+    def _largest_item(self) -> float:
+        """The largest width or height of an item's footprint (per generation)."""
+        generation = self.last_change()
+        if self._sizes is None or self._sizes[0] != generation:
+            size = self._con().execute("SELECT MAX(MAX(maxx - minx, maxy - miny)) FROM footprints").fetchone()[0]
+            self._sizes = (generation, size or 0.0)
+        return self._sizes[1]
 
     @staticmethod
     def _item(row: tuple, names: list[str]) -> Item:
@@ -618,12 +1078,24 @@ class Catalog:
                     crs_wkt=crs_wkt, cell_size=attrs["LowPS"], center=(attrs["CenterX"], attrs["CenterY"]),
                     zorder=attrs["ZOrder"], time_start=t0, time_end=t1, attributes=attrs)
 
+    def has_field(self, name: str) -> bool:
+        """Whether the catalog holds a field of this name (case-insensitive)."""
+        return any(f.name.lower() == name.lower() and f.type != GEOMETRY
+                   for f in HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS)
+
     def _field(self, name: str) -> str:
         """A field's own spelling (names match case-insensitively); unknown names are refused."""
-        for f in self.info().fields:
+        return self._field_named(name, "orderByFields").name
+
+    def _field_named(self, name: str, param: str) -> Field:
+        for f in HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS:
             if f.name.lower() == name.lower() and f.type != GEOMETRY:
-                return f.name
-        raise InvalidParameter("orderByFields", f"unknown field {name!r}")
+                return f
+        raise InvalidParameter(param, f"unknown field {name!r}")
+
+    def cell_size_range(self) -> tuple[float, float, float, float]:
+        """The smallest LowPS, largest HighPS, smallest MinPS and largest MaxPS of the items."""
+        return self._con().execute("SELECT MIN(LowPS), MAX(HighPS), MIN(MinPS), MAX(MaxPS) FROM items").fetchone()
 
     def item(self, oid: int) -> Item | None:
         found = self.items(oids=(oid,))
@@ -636,9 +1108,11 @@ class Catalog:
         return [r[0] for r in rows]
 
     def last_change(self) -> int:
-        """When the items last changed (epoch seconds, recorded by sync): an update sequence that
-        every worker reads alike and that grows whenever the catalog does."""
-        return int(self._meta(self._con(), "changed_at") or 0)
+        """The catalog's generation: an integer that strictly grows with every change any process
+        makes (sync, add, remove), the epoch milliseconds of the change or one more than the last.
+        One indexed read: workers ask it per request to notice changes, and it is the update
+        sequence of the OGC capabilities and the generation of cached tiles."""
+        return int(self._meta(self._con(), "generation") or 0)
 
     def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
         """Closed footprint rings (service CRS) of several items in one query."""

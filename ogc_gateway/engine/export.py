@@ -12,14 +12,16 @@ from dataclasses import replace
 
 import numpy as np
 from rasterio.warp import transform as transform_points
+from shapely.geometry import Polygon, box
 
 from . import processed
 from . import read as reader
+from . import seams
 from .errors import InvalidParameter, TooLarge
 from .functions import Signature, apply, cast, is_raw, signature
-from .grid import reproject_bounds
-from .mosaic import OPERATORS, order
-from .query import check_definition, selected, where_of
+from .geometry import to_crs
+from .mosaic import OPERATORS, SeamlineCut, operator
+from .query import check_definition, mosaic_items, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
 from .service import ImageService, ServiceInfo
 
@@ -63,6 +65,7 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     if rule.operation not in OPERATORS:
         raise InvalidParameter("mosaicRule", f"mosaicOperation {rule.operation} is not supported "
                                              f"(supported: {', '.join(OPERATORS)})")
+    operator(rule, (1, 1, 1), np.uint8)                     # refuses what a method does not allow
 
 
 def output_bands(service: ImageService, req: ExportRequest) -> int:
@@ -80,31 +83,66 @@ def service_signature(info: ServiceInfo) -> Signature:
 
 
 def mosaic(service: ImageService, req: ExportRequest) -> Raster:
-    """The service's items merged into the request grid (the "$$" raster of raster functions)."""
+    """The service's items merged into the request grid (the "$$" raster of raster functions).
+
+    The first max_mosaic_image_count items in mosaic order whose footprint meets the grid are read
+    (ArcGIS's maxMosaicImageCount: the rest are left out, not refused), fewer when MT_FIRST has
+    filled every pixel."""
     info = service.info
     grid = req.grid
     rule = req.mosaic_rule or info.default_rule
-    candidates = selected(service, rule, bbox=_bounds_in_service(grid, info), time=req.time)
-    ordered = order(candidates, rule, view_center=_center_in_service(grid, info),
-                    northwest=(info.extent[0], info.extent[3]))
-    resampling = req.resampling
-    plans = [(item, p) for item in ordered if (p := reader.plan(item.path, grid, resampling))]
     limits = info.limits
-    if len(plans) > limits.max_mosaic_image_count:
-        raise TooLarge("bbox", f"the request covers {len(plans)} rasters; at most "
-                               f"{limits.max_mosaic_image_count} are mosaicked per request "
-                               "(zoom in, or narrow it with time or a mosaic rule)")
+    area = _area_in_service(grid, info)
+    items = mosaic_items(service, rule, area=area, view_center=_center_in_service(grid, info),
+                         time=req.time)
+    resampling = req.resampling
+    plans = []
+    for item in items:
+        if len(plans) == limits.max_mosaic_image_count:
+            break
+        if p := reader.plan(item.path, grid, resampling):
+            plans.append((item, p))
     source_pixels = sum(p.source_pixels for _, p in plans)
     if source_pixels > limits.max_source_pixels:
         raise TooLarge("size", f"the request would read {source_pixels} source pixels; the limit is "
                                f"{limits.max_source_pixels}")
-    op = OPERATORS[rule.operation]((info.band_count, grid.height, grid.width), np.dtype(info.dtype))
-    for _, p in plans:
+    op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
+    weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
+    for item, p in plans:
         data, full = reader.read(p, grid, resampling)
-        op.feed(data, full, p.rows, p.cols)
+        op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
+
+
+def _weigher(service: ImageService, op, items, area, grid: Grid):
+    """Per-cell weights of each item for a weighted operator (engine/seams.py), or None. Seamline
+    weights only for items whose seamline (grown by the blend width) meets the grid."""
+    if not op.weighted:
+        return None
+    crs = service.info.crs
+    if isinstance(op, SeamlineCut):
+        width = service.config.seamline_blend_width * service.info.cell_size[0]
+        shapes = service.catalog.seamlines([i.oid for i in items])
+        seamed = {oid for oid, s in shapes.items() if area is None or s.intersects(area.buffer(width / 2))}
+
+        def weigh(item, p, data):
+            if item.oid not in seamed:
+                return None
+            xs, ys = seams.pixel_centres(grid, p.rows, p.cols, crs)
+            return seams.seam_weights(shapes[item.oid], width, xs, ys, _valid(data))
+        return weigh
+    rings = service.catalog.footprints([i.oid for i in items])
+
+    def weigh(item, p, data):
+        xs, ys = seams.pixel_centres(grid, p.rows, p.cols, crs)
+        return seams.edge_weights(Polygon(rings[item.oid]), xs, ys, _valid(data))
+    return weigh
+
+
+def _valid(data: np.ma.MaskedArray) -> np.ndarray:
+    return ~np.ma.getmaskarray(data).any(axis=0)
 
 
 def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
@@ -155,11 +193,13 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
     return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata)
 
 
-def _bounds_in_service(grid: Grid, info) -> tuple[float, float, float, float] | None:
+def _area_in_service(grid: Grid, info):
+    """The grid's outline in the service CRS (None: a grid the service CRS cannot express, for
+    which every item is a candidate)."""
     try:
-        return reproject_bounds(grid.bounds, grid.crs, info.crs)
+        return to_crs(box(*grid.bounds), grid.crs, info.crs)
     except InvalidParameter:
-        return None        # a grid the service CRS cannot express: every item is a candidate
+        return None
 
 
 def _center_in_service(grid: Grid, info) -> tuple[float, float]:

@@ -1,34 +1,21 @@
 """Mosaic methods (which items, in which order) and operators (how overlapping pixels merge).
 
-Methods are small ordering functions keyed by canonical esriMosaic* name; operators are small
-classes fed one item at a time, so adding a method or an operator is one entry each.
+A method is an ordering the catalog sorts by in SQL (`catalog.Order`), so a request reads the
+first items of a 100,000-item catalog without loading the others; operators are small classes fed
+one item at a time. Adding a method or an operator is one entry each.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
-from typing import Callable, Sequence
 
 import numpy as np
 
-from .catalog import Item
+from .catalog import Order
 from .errors import InvalidParameter
 from .requests import MosaicRule, round_into
 
 Point = tuple[float, float]
-
-
-def _distance(item: Item, p: Point) -> float:
-    return math.hypot(item.center[0] - p[0], item.center[1] - p[1])
-
-
-def _field_value(item: Item, field: str):
-    low = field.lower()
-    for key, value in item.attributes.items():
-        if key.lower() == low:
-            return value
-    return None
 
 
 def _sort_base(value) -> float | None:
@@ -51,54 +38,32 @@ def _sort_base(value) -> float | None:
     return when.timestamp() * 1000.0
 
 
-def _by_attribute(items: Sequence[Item], rule: MosaicRule) -> list[Item]:
-    if not rule.sort_field:
-        raise InvalidParameter("mosaicRule", "esriMosaicAttribute needs a sortField")
-    base = _sort_base(rule.sort_value)
-    keyed, missing = [], []
-    for item in items:
-        value = _field_value(item, rule.sort_field)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            keyed.append((abs(value - base) if base is not None else float(value), item.oid, item))
-        elif value is not None and base is None:
-            keyed.append((str(value), item.oid, item))
-        else:
-            missing.append(item)
-    try:
-        keyed.sort(key=lambda t: (t[0], t[1]), reverse=not rule.ascending)
-    except TypeError:          # a field holding numbers and strings: order as text
-        keyed.sort(key=lambda t: (str(t[0]), t[1]), reverse=not rule.ascending)
-    return [t[2] for t in keyed] + missing
+def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_field: str | None = None,
+             view_box: tuple[float, float, float, float] | None = None) -> Order:
+    """The catalog order (first = on top) of a rule's method.
 
-
-def _by_zorder(items: Sequence[Item], rule: MosaicRule) -> list[Item]:
-    ordered = sorted(items, key=lambda i: (i.zorder is None, i.zorder or 0, i.oid))
-    return ordered if rule.ascending else ordered[::-1]
-
-
-def order(items: Sequence[Item], rule: MosaicRule, *, view_center: Point,
-          northwest: Point) -> list[Item]:
-    """Items in mosaic order (first = on top) for `rule`; `fids` and lock ids restrict the set."""
-    if rule.fids is not None:
-        wanted = set(rule.fids)
-        items = [i for i in items if i.oid in wanted]
+    None: ZOrder then OBJECTID, or the rule's sortField. Attribute: |sortField - sortValue| (dates
+    as epoch ms). LockRaster: the order of lockRasterIds. Nadir: the smallest off-nadir angle in
+    the service's `nadir_field`, else (like Center) the footprint centre nearest the view centre.
+    Viewpoint: the centre nearest the rule's viewpoint. Northwest: nearest the north-west corner of
+    the service's extent. Seamline: items whose seamline meets `view_box`, then Northwest.
+    """
     method = rule.method
     if method == "esriMosaicLockRaster":
-        rank = {oid: n for n, oid in enumerate(rule.lock_raster_ids)}
-        return sorted((i for i in items if i.oid in rank), key=lambda i: rank[i.oid])
+        return Order(ids=rule.lock_raster_ids)
     if method == "esriMosaicAttribute":
-        return _by_attribute(items, rule)
+        if not rule.sort_field:
+            raise InvalidParameter("mosaicRule", "esriMosaicAttribute needs a sortField")
+        return Order(field=rule.sort_field, base=_sort_base(rule.sort_value), ascending=rule.ascending)
     if method == "esriMosaicNone":
-        return _by_zorder(items, rule)
-    anchors: dict[str, Callable[[], Point]] = {
-        "esriMosaicNorthwest": lambda: northwest,
-        "esriMosaicSeamline": lambda: northwest,      # no stored seamlines: Northwest, as ArcGIS falls back
-        "esriMosaicCenter": lambda: view_center,
-        "esriMosaicNadir": lambda: view_center,       # no sensor geometry: closest centre is nadir-most
-        "esriMosaicViewpoint": lambda: rule.viewpoint or view_center,
-    }
-    anchor = anchors[method]()
-    return sorted(items, key=lambda i: (_distance(i, anchor), i.oid))
+        return Order(field=rule.sort_field or "ZOrder", ascending=rule.ascending)
+    if method == "esriMosaicNadir" and nadir_field:
+        return Order(field=nadir_field, base=0.0, point=view_center)
+    if method == "esriMosaicSeamline":
+        return Order(seams=view_box, point=northwest)
+    anchor = {"esriMosaicNorthwest": northwest, "esriMosaicCenter": view_center,
+              "esriMosaicNadir": view_center, "esriMosaicViewpoint": rule.viewpoint or view_center}[method]
+    return Order(point=anchor)
 
 
 class Operator:
@@ -106,14 +71,19 @@ class Operator:
 
     `feed` gets an item's masked pixels for grid cells [rows, cols] and `full`, where the item's
     resampling kernel saw only valid pixels (cells on an item's edge are valid but not full).
+    Only valid pixels (every band valid) take part, and where an item has full support, an edge
+    value of another item does not: two tiles that merely touch never add up along their seam.
+    Weighted operators (`weighted`) also get a weight per cell (see engine/seams.py).
     """
 
     done = False
+    weighted = False
 
     def __init__(self, shape: tuple[int, int, int], dtype: np.dtype):
         self.shape, self.dtype = shape, np.dtype(dtype)
 
-    def feed(self, data: np.ma.MaskedArray, full: np.ndarray, rows: slice, cols: slice) -> None:
+    def feed(self, data: np.ma.MaskedArray, full: np.ndarray, rows: slice, cols: slice,
+             weight: np.ndarray | None = None) -> None:
         raise NotImplementedError
 
     def result(self) -> np.ma.MaskedArray:
@@ -130,7 +100,7 @@ class First(Operator):
         self.filled = np.zeros(shape[1:], bool)      # holds a fully supported value
         self.partial = np.zeros(shape[1:], bool)     # holds an edge value, may still be replaced
 
-    def feed(self, data, full, rows, cols):
+    def feed(self, data, full, rows, cols, weight=None):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & ~filled & (full | ~partial)
@@ -150,7 +120,7 @@ class Last(First):
     """Each pixel from the last item that has data there: later items overwrite (edge values only
     where no fully supported one exists)."""
 
-    def feed(self, data, full, rows, cols):
+    def feed(self, data, full, rows, cols, weight=None):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & (full | ~filled)
@@ -161,23 +131,30 @@ class Last(First):
 
 
 class _Reduce(Operator):
-    """Pixel-wise reduction over every item with data (running totals, never a list of inputs)."""
+    """Pixel-wise reduction over every item with data (running totals, never a list of inputs).
+    Edge values count only where no item has full support; the first full one replaces them."""
 
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
         self.acc = np.zeros(shape, np.float64)
         self.count = np.zeros(shape[1:], np.int32)
+        self.has_full = np.zeros(shape[1:], bool)
 
     def combine(self, acc: np.ndarray, new: np.ndarray, first: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def feed(self, data, full, rows, cols):
+    def feed(self, data, full, rows, cols, weight=None):
         valid = ~np.ma.getmaskarray(data).any(axis=0)
+        has_full, count = self.has_full[rows, cols], self.count[rows, cols]
+        reset = valid & full & ~has_full                 # the first full value drops edge values
+        take = valid & (full | ~has_full)
+        first = take & ((count == 0) | reset)
         acc = self.acc[:, rows, cols]
-        first = valid & (self.count[rows, cols] == 0)
         merged = self.combine(acc, data.data.astype(np.float64), first)
-        acc[:, valid] = merged[:, valid]
-        self.count[rows, cols] += valid
+        acc[:, take] = merged[:, take]
+        count[reset] = 0
+        count += take
+        has_full |= valid & full
 
     def final(self) -> np.ndarray:
         return self.acc
@@ -199,7 +176,7 @@ class Max(_Reduce):
 
 class Sum(_Reduce):
     def combine(self, acc, new, first):
-        return acc + new
+        return np.where(first, new, acc + new)
 
 
 class Mean(Sum):
@@ -207,5 +184,84 @@ class Mean(Sum):
         return self.acc / np.maximum(self.count, 1)
 
 
+class _WeightedSum:
+    """Running sums of weight x value and of weight per cell (the weighted operators' state)."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.values = np.zeros(shape, np.float64)
+        self.weights = np.zeros(shape[1:], np.float64)
+
+    def add(self, data: np.ma.MaskedArray, weight: np.ndarray, rows: slice, cols: slice) -> None:
+        self.values[:, rows, cols] += data.data.astype(np.float64) * weight
+        self.weights[rows, cols] += weight
+
+    def mean(self, elsewhere: np.ndarray) -> np.ndarray:
+        """The weighted mean where some weight is positive, `elsewhere` where none is."""
+        weighed = self.weights > 0
+        return np.where(weighed, self.values / np.where(weighed, self.weights, 1), elsewhere)
+
+
+class Blend(Mean):
+    """MT_BLEND: the weighted mean of the valid values, each item weighing by the pixel's distance
+    to its own edge (engine/seams.edge_weights), so overlaps fade from one item into the next.
+    Where every weight is 0 (a pixel on an edge) the plain mean stands in."""
+
+    weighted = True
+
+    def __init__(self, shape, dtype):
+        super().__init__(shape, dtype)
+        self.sums = _WeightedSum(shape)
+
+    def feed(self, data, full, rows, cols, weight=None):
+        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        has_full = self.has_full[rows, cols]
+        reset = valid & full & ~has_full                 # as in _Reduce: edge values give way
+        self.sums.values[:, rows, cols][:, reset] = 0
+        self.sums.weights[rows, cols][reset] = 0
+        self.sums.add(data, np.where(valid & (full | ~has_full), weight, 0.0), rows, cols)
+        super().feed(data, full, rows, cols)
+
+    def final(self):
+        return self.sums.mean(super().final())
+
+
+class SeamlineCut(First):
+    """esriMosaicSeamline with MT_FIRST: each item inside its seamline, feathered across the seam
+    (weights from engine/seams.seam_weights). Items come seamline-first (mosaic order); one fed
+    without a weight is a stand-in for pixels whose seamline owner has no data (an item left out
+    by a where clause, a time filter, nodata), which take the first such item's value."""
+
+    weighted = True
+
+    def __init__(self, shape, dtype):
+        super().__init__(shape, dtype)
+        self.sums = _WeightedSum(shape)
+
+    def feed(self, data, full, rows, cols, weight=None):
+        if weight is not None:
+            self.sums.add(data, np.where(~np.ma.getmaskarray(data).any(axis=0), weight, 0.0), rows, cols)
+        elif (self.sums.weights > 0).all():
+            self.done = True
+            return
+        super().feed(data, full, rows, cols)
+        self.done = self.done and weight is None
+
+    def result(self):
+        fallback = super().result()
+        data = round_into(self.sums.mean(fallback.data), self.dtype)
+        return np.ma.MaskedArray(data, mask=np.broadcast_to(self.sums.weights == 0, self.shape) & fallback.mask)
+
+
 OPERATORS: dict[str, type[Operator]] = {"MT_FIRST": First, "MT_LAST": Last, "MT_MIN": Min,
-                                        "MT_MAX": Max, "MT_SUM": Sum, "MT_MEAN": Mean}
+                                        "MT_MAX": Max, "MT_SUM": Sum, "MT_MEAN": Mean, "MT_BLEND": Blend}
+
+
+def operator(rule: MosaicRule, shape: tuple[int, int, int], dtype) -> Operator:
+    """The operator of a rule: MT_FIRST under esriMosaicSeamline cuts along the seamlines; MT_LAST
+    is not valid there (ArcGIS's rule: the seamline order is fixed)."""
+    if rule.method == "esriMosaicSeamline":
+        if rule.operation == "MT_LAST":
+            raise InvalidParameter("mosaicRule", "MT_LAST is not valid with esriMosaicSeamline")
+        if rule.operation == "MT_FIRST":
+            return SeamlineCut(shape, dtype)
+    return OPERATORS[rule.operation](shape, dtype)

@@ -10,7 +10,10 @@ MOSAIC_SHORT = {"esriMosaicNone": "None", "esriMosaicCenter": "Center",
                 "esriMosaicNorthwest": "NorthWest", "esriMosaicNadir": "Nadir",
                 "esriMosaicViewpoint": "Viewpoint", "esriMosaicAttribute": "ByAttribute",
                 "esriMosaicLockRaster": "LockRaster", "esriMosaicSeamline": "Seamline"}
-_MOSAIC_ALIASES = {"byattribute": "esriMosaicAttribute"}
+# The JS API's and the geoprocessing tools' names (BY_ATTRIBUTE, CLOSEST_TO_CENTER, ...), with
+# underscores and spaces dropped.
+_MOSAIC_ALIASES = {"byattribute": "esriMosaicAttribute", "closesttocenter": "esriMosaicCenter",
+                   "closesttonadir": "esriMosaicNadir", "closesttoviewpoint": "esriMosaicViewpoint"}
 
 MOSAIC_OPERATIONS = ("MT_FIRST", "MT_LAST", "MT_MIN", "MT_MAX", "MT_MEAN", "MT_BLEND", "MT_SUM")
 
@@ -23,8 +26,9 @@ RESAMPLING_ARCGIS = {"nearest": "Nearest", "bilinear": "Bilinear", "cubic": "Cub
 
 
 def canonical_mosaic_method(name: str) -> str | None:
-    """esriMosaicNorthwest for 'NorthWest', 'northwest', 'esriMosaicNorthWest' ...; None if unknown."""
-    key = name.strip().lstrip("+").strip().lower()
+    """esriMosaicNorthwest for 'NorthWest', 'northwest', 'esriMosaicNorthWest', 'NORTH_WEST' ...;
+    None if unknown."""
+    key = name.strip().lstrip("+").strip().lower().replace("_", "").replace(" ", "")
     if key.startswith("esrimosaic"):
         key = key[len("esrimosaic"):]
     if key in _MOSAIC_ALIASES:

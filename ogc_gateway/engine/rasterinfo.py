@@ -1,6 +1,6 @@
-"""What the catalog learns from one raster file: its grid, bands, tags and statistics (read once,
-when the file is added), its footprint in the service CRS, and the service statistics that the
-items' partial sums add up to."""
+"""What the catalog learns from one raster file: its grid, bands, tags, statistics and valid-data
+outline (read once, when the file is added), its footprint in the service CRS, and the service
+statistics that the items' partial sums add up to."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.features import shapes
 from rasterio.warp import transform as warp_transform
+from shapely.geometry import box, shape
 
 from .read import data_band_indexes, decimated
 
@@ -32,12 +35,11 @@ class BandStats:
 
 
 
-def _partial_stats(ds) -> list[list[float | None]]:
+def _partial_stats(ds, data: np.ma.MaskedArray) -> list[list[float | None]]:
     """Per band [count, sum, sum of squares, min, max] of valid pixels from a decimated read.
 
     Sums are scaled by the decimation factor so that items of different sizes weigh by their true
     pixel counts when the service aggregates them."""
-    data = decimated(ds, _STATS_SIZE)
     weight = (ds.width * ds.height) / (data.shape[1] * data.shape[2])
     out = []
     for band in data:
@@ -59,6 +61,7 @@ def read_raster(path: str) -> dict[str, Any]:
             raise ValueError("has no CRS")
         tags = {k: v for k, v in ds.tags().items() if k != "AREA_OR_POINT"}
         bands = data_band_indexes(ds)          # an alpha band is the mask, not a band of the service
+        coarse = decimated(ds, _STATS_SIZE)
         return {
             "mtime_ns": st.st_mtime_ns, "size": st.st_size, "crs_wkt": ds.crs.to_wkt(),
             "transform": json.dumps(list(ds.transform)[:6]), "width": ds.width, "height": ds.height,
@@ -66,8 +69,33 @@ def read_raster(path: str) -> dict[str, Any]:
             "nodata": json.dumps(None if ds.nodata is None else float(ds.nodata)),
             "band_names": json.dumps([ds.descriptions[i - 1] for i in bands]),
             "overviews": json.dumps(ds.overviews(1)),
-            "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds)),
+            "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds, coarse)),
+            "outline": json.dumps(data_outline(coarse, ds.width, ds.height)),
         }
+
+
+def data_outline(coarse: np.ma.MaskedArray, width: int, height: int) -> list[tuple[float, float]] | None:
+    """The outline of an item's valid data, in its own pixel coordinates (col, row), from a coarse
+    read of its mask; None when every pixel is valid (the grid itself is the outline).
+
+    Traced at the coarse resolution, grown by one coarse pixel and simplified, then clipped to the
+    grid: a little generous, never cutting valid pixels off. Holes are dropped (the reader's mask
+    keeps them out of a mosaic) and separate parts are joined by their convex hull, so a footprint
+    stays one ring.
+    """
+    valid = ~np.ma.getmaskarray(coarse).any(axis=0)
+    if valid.all() or not valid.any():
+        return None
+    step_x, step_y = width / valid.shape[1], height / valid.shape[0]
+    parts = [shape(geom) for geom, _ in shapes(valid.astype("uint8"), mask=valid,
+                                               transform=Affine.scale(step_x, step_y))]
+    step = max(step_x, step_y)
+    region = shapely.union_all(parts).buffer(step, join_style="mitre").simplify(step / 2)
+    region = region.intersection(box(0, 0, width, height))
+    if region.geom_type != "Polygon":
+        region = region.convex_hull
+    ring = shapely.segmentize(region.exterior, max(width, height) / _DENSIFY)   # curves survive reprojection
+    return [(float(x), float(y)) for x, y in ring.coords]
 
 
 @lru_cache(maxsize=256)
@@ -77,34 +105,43 @@ def crs_from_wkt(wkt: str) -> CRS:
 
 
 def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int,
-                   dst_wkt: str) -> list[tuple[float, float]]:
-    """The item's pixel-grid outline, densified so curvature survives reprojection, in the service
-    CRS; closed (first point repeated)."""
-    steps = [i / _DENSIFY for i in range(_DENSIFY)]
-    grid = ([(s * width, 0.0) for s in steps] + [(width, s * height) for s in steps]
-            + [((1 - s) * width, height) for s in steps] + [(0.0, (1 - s) * height) for s in steps])
-    affine = Affine(*transform)
-    xs, ys = zip(*(affine @ p for p in grid))
+                   dst_wkt: str, outline: list[tuple[float, float]] | None = None) -> list[tuple[float, float]]:
+    """The item's valid-data `outline` (pixel coordinates; default: the whole pixel grid, densified
+    so curvature survives reprojection) in the service CRS; closed (first point repeated)."""
+    if outline is None:
+        steps = np.arange(_DENSIFY) / _DENSIFY
+        cols = np.concatenate([steps * width, np.full(_DENSIFY, width), (1 - steps) * width, np.zeros(_DENSIFY)])
+        rows = np.concatenate([np.zeros(_DENSIFY), steps * height, np.full(_DENSIFY, height), (1 - steps) * height])
+    else:
+        cols, rows = np.asarray(outline[:-1], dtype="f8").T
+    a, b, c, d, e, f = transform
+    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     if crs_from_wkt(crs_wkt) != crs_from_wkt(dst_wkt):
-        xs, ys = warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), list(xs), list(ys))
-    ring = [(float(x), float(y)) for x, y in zip(xs, ys)]
-    if not all(math.isfinite(c) for p in ring for c in p):
+        xs, ys = map(np.asarray, warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), xs, ys))
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise ValueError("footprint cannot be expressed in the service CRS")
+    ring = list(zip(xs.tolist(), ys.tolist()))
     return ring + [ring[0]]
 
 
 def ring_area(ring: list[tuple[float, float]]) -> float:
     """Shoelace area of a closed ring."""
-    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))) / 2
+    xs, ys = np.asarray(ring, dtype="f8").T
+    return float(abs(np.dot(xs[:-1], ys[1:]) - np.dot(xs[1:], ys[:-1])) / 2)
 
 
-def ring_length(ring: list[tuple[float, float]]) -> float:
-    return sum(math.hypot(x1 - x0, y1 - y0) for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+def ring_polygons(rings: list[list[tuple[float, float]]]) -> np.ndarray:
+    """Polygons of many closed rings at once (shapely's vectorised constructors)."""
+    if not rings:
+        return np.empty(0, dtype=object)
+    coords = np.concatenate([np.asarray(r, dtype="f8") for r in rings])
+    index = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    return shapely.polygons(shapely.linearrings(coords, indices=index))
 
 
 def ring_bounds(ring: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    return min(xs), min(ys), max(xs), max(ys)
+    xs, ys = np.asarray(ring, dtype="f8").T
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def aggregate_stats(partials: list[list[list[float | None]]], band_count: int) -> tuple[BandStats, ...]:

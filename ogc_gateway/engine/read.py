@@ -43,11 +43,19 @@ class DatasetPool:
     def __init__(self, size: int = 64):
         self.size = size
         self._local = threading.local()
+        self._epoch = 0
+
+    def invalidate(self) -> None:
+        """Have every thread reopen its datasets at their next use (the files may have changed)."""
+        self._epoch += 1
 
     def get(self, path: str, overview_level: int | None = None):
         cache: OrderedDict = getattr(self._local, "cache", None)
-        if cache is None:
+        if cache is None or self._local.epoch != self._epoch:
+            for ds in (cache or {}).values():
+                ds.close()
             cache = self._local.cache = OrderedDict()
+            self._local.epoch = self._epoch
         key = (path, overview_level)
         ds = cache.get(key)
         if ds is not None:

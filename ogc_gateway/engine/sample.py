@@ -9,15 +9,15 @@ Per-item values come from each item's own full-resolution pixels (read.sample).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import islice
 
 import numpy as np
-from shapely.geometry import Point, Polygon
+from shapely.geometry import Point
 
 from . import read as reader
 from .catalog import Item
 from .export import export
-from .mosaic import order
-from .query import selected, where_of
+from .query import mosaic_items, where_of
 from .requests import ExportRequest, Grid, MosaicRule, RenderingRule, SampleRequest
 from .service import ImageService
 
@@ -52,16 +52,10 @@ def _rule(service: ImageService, req: SampleRequest) -> MosaicRule:
 def items_at(service: ImageService, req: SampleRequest, x: float, y: float) -> list[Item]:
     """Items whose footprint holds the point, in mosaic order for a view centred on it (at most
     max_mosaic_image_count of them, the top ones)."""
-    rule = _rule(service, req)
     # No MinPS/MaxPS filter here: the export path reads every item at any scale (overviews), so
     # the items listed are the ones the mosaic value really comes from.
-    found = selected(service, rule, bbox=(x, y, x, y), time=req.time)
-    rings = service.catalog.footprints([i.oid for i in found])
-    point = Point(x, y)
-    inside = [i for i in found if i.oid in rings and Polygon(rings[i.oid]).covers(point)]
-    info = service.info
-    ordered = order(inside, rule, view_center=(x, y), northwest=(info.extent[0], info.extent[3]))
-    return ordered[:info.limits.max_mosaic_image_count]       # as many as a mosaic would read
+    found = mosaic_items(service, _rule(service, req), area=Point(x, y), view_center=(x, y), time=req.time)
+    return list(islice(found, service.info.limits.max_mosaic_image_count))   # as many as a mosaic reads
 
 
 def mosaic_value(service: ImageService, req: SampleRequest, x: float, y: float,

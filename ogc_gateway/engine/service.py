@@ -13,7 +13,8 @@ from pathlib import Path
 from rasterio.crs import CRS
 
 from ..config import Config, FunctionTemplate, Limits, ServiceConfig
-from .catalog import BandStats, Catalog, Field
+from . import read as reader
+from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
 from .errors import ConfigError
 from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT
@@ -58,10 +59,17 @@ class ImageService:
     def __init__(self, config: ServiceConfig, catalog: Catalog):
         self.config = config
         self.catalog = catalog
+        self.generation = catalog.last_change()         # the catalog state `info` describes
         self.info = _service_info(config, catalog, build_multidimensional(config, catalog))
         self.templates = {t.name.lower(): t for t in config.raster_functions}
         self._cache: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()        # a computation may ask for another
+
+    def reopened(self) -> ImageService:
+        """The service rebuilt on its changed catalog: new ServiceInfo, empty memo (the OGC layer,
+        statistics...), and datasets reopened (a file may have gained overviews)."""
+        reader.POOL.invalidate()
+        return ImageService(self.config, self.catalog)
 
     def cached(self, key: str, compute):
         """A per-worker memo of service-wide results (template statistics, histograms), computed
@@ -112,6 +120,18 @@ def _field_name(fields, name: str | None) -> str | None:
     return name
 
 
+def _nadir_problems(config: ServiceConfig, fields) -> list[str]:
+    """nadir_field must name a numeric attribute (the off-nadir angle esriMosaicNadir sorts by)."""
+    if not config.nadir_field:
+        return []
+    found = next((f for f in fields if f.name.lower() == config.nadir_field.lower()), None)
+    if found is None or found.type not in (INTEGER, DOUBLE):
+        numeric = [f.name for f in fields if f.type in (INTEGER, DOUBLE)]
+        return [f"services.{config.name}.nadir_field: no numeric attribute {config.nadir_field!r}; "
+                f"numeric fields: {', '.join(numeric)}"]
+    return []
+
+
 def catalog_path(config: Config, name: str) -> Path:
     return config.server.cache_dir / "catalogs" / f"{name}.sqlite"
 
@@ -134,6 +154,7 @@ def open_services(config: Config, *, sync: bool = True) -> dict[str, ImageServic
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        problems += _nadir_problems(svc, service.info.fields)
         bad_bands = [b for b in (svc.default_band_ids or ()) if b >= service.info.band_count]
         if bad_bands:
             problems.append(f"services.{name}.default_band_ids: band {bad_bands[0]} does not exist "

@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
+from shapely.geometry import box
 
 from .. import __version__
 from .encode import encode_rgba
 from .errors import InvalidParameter, NotFound
 from .export import export
 from .grid import extent_in
-from .query import selected
+from .query import mosaic_items
 from .render import flatten, picture, rgba
 from .requests import ExportRequest, Grid, TileRequest
 from .service import ImageService
@@ -201,7 +202,9 @@ def has_data(service: ImageService, req: TileRequest, grid: Grid) -> bool:
     """Whether any catalog item (at the request's time) meets the grid: the cheap test that lets
     empty blocks skip the engine."""
     try:                                   # through lon/lat clipped to where the service CRS is used,
-        box = extent_in(grid.bounds, grid.crs, service.info.crs)     # so a world tile maps sanely
+        x0, y0, x1, y1 = extent_in(grid.bounds, grid.crs, service.info.crs)    # so a world tile maps sanely
     except InvalidParameter:
         return False                       # the block lies outside the service CRS's area
-    return bool(selected(service, None, bbox=box, time=req.time))
+    items = mosaic_items(service, service.info.default_rule, area=box(x0, y0, x1, y1),
+                         view_center=((x0 + x1) / 2, (y0 + y1) / 2), time=req.time)
+    return next(items, None) is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from PIL import Image
 
@@ -128,8 +127,13 @@ def _code_of(crs) -> str | None:
     return f"EPSG:{epsg}" if epsg else None
 
 
-@lru_cache(maxsize=None)
 def layer_of(service: ImageService) -> Layer:
+    """The layer of a service, built once per service object: a service rebuilt on a changed
+    catalog (gateway.py) builds its own."""
+    return service.cached("ogc:layer", lambda: _layer(service))
+
+
+def _layer(service: ImageService) -> Layer:
     """The layer of a service, offered in its native CRS plus its `ogc_crs` (the config fills in
     the server's list when the service has none); CRS:84 gets a bounding box too, for WMS 1.3.0."""
     info, cfg = service.info, service.config

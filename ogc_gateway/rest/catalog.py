@@ -206,11 +206,8 @@ def key_properties(service: ImageService, item: Item | None = None) -> dict:
         "BandProperties": [{"BandName": n} for n in info.band_names],
     }
     if item is None:
-        items = service.catalog.items()
-        body |= {"LowCellSize": min(i.attributes["LowPS"] for i in items),
-                 "HighCellSize": max(i.attributes["HighPS"] for i in items),
-                 "MinCellSize": min(i.attributes["MinPS"] for i in items),
-                 "MaxCellSize": max(i.attributes["MaxPS"] for i in items)}
+        low, high, least, most = service.catalog.cell_size_range()
+        body |= {"LowCellSize": low, "HighCellSize": high, "MinCellSize": least, "MaxCellSize": most}
         return body
     attrs = item.attributes
     body |= {"LowCellSize": attrs.get("LowPS"), "HighCellSize": attrs.get("HighPS"),

@@ -4,7 +4,9 @@ rules of §1.2 (any case, GET = POST, empty = unset, unknown ignored, stray '+')
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
+from functools import partial
 from typing import Any, Iterable, Mapping
 
 from rasterio.crs import CRS
@@ -179,33 +181,43 @@ def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, tem
         return None
     if not isinstance(value, dict):
         raise InvalidParameter("mosaicRule", "expected a mosaic rule JSON object")
+    member = partial(_member, value)             # clients vary the case of members
     method = default.method
-    if value.get("mosaicMethod") is not None:
-        method = canonical_mosaic_method(str(value["mosaicMethod"]))
+    if member("mosaicMethod") is not None:
+        method = canonical_mosaic_method(str(member("mosaicMethod")))
         if method is None:
-            raise InvalidParameter("mosaicRule", f"unknown mosaicMethod {value['mosaicMethod']!r}")
+            raise InvalidParameter("mosaicRule", f"unknown mosaicMethod {member('mosaicMethod')!r}")
     operation = "MT_FIRST"
-    if value.get("mosaicOperation") is not None:
-        operation = canonical_mosaic_operation(str(value["mosaicOperation"]))
+    asked = member("mosaicOperation") if member("mosaicOperation") is not None else member("mosaicOperator")
+    if asked is not None:
+        operation = canonical_mosaic_operation(str(asked))
         if operation is None:
-            raise InvalidParameter("mosaicRule", f"unknown mosaicOperation {value['mosaicOperation']!r}")
-    sort_field = value.get("sortField") or (default.sort_field if method == default.method else None)
-    ascending = value.get("ascending")
+            raise InvalidParameter("mosaicRule", f"unknown mosaicOperation {asked!r}")
+    sort_field = member("sortField") or (default.sort_field if method == default.method else None)
+    ascending = member("ascending")
     if ascending is None:
-        ascending = default.ascending if method == default.method and not value.get("sortField") else True
+        ascending = default.ascending if method == default.method and not member("sortField") else True
     elif not isinstance(ascending, bool):
         ascending = str(ascending).lower() == "true"
-    where = value.get("where")
+    where = member("where")
     if where is not None and not isinstance(where, str):
         raise InvalidParameter("mosaicRule", "where must be a string")
     return MosaicRule(
         method=method, where=where or None,
-        sort_field=str(sort_field) if sort_field else None, sort_value=value.get("sortValue"),
-        ascending=ascending, lock_raster_ids=tuple(_ids(value.get("lockRasterIds"), "lockRasterIds") or ()),
-        fids=_ids(value.get("fids"), "fids"), operation=operation,
-        viewpoint=_viewpoint(value.get("viewpoint"), service_crs),
-        item_rendering_rule=parse_rendering_rule(value.get("itemRenderingRule"), templates, "mosaicRule"),
-        multidimensional_definition=parse_definition(value.get("multidimensionalDefinition"), "mosaicRule"))
+        sort_field=str(sort_field) if sort_field else None, sort_value=member("sortValue"),
+        ascending=ascending, lock_raster_ids=tuple(_ids(member("lockRasterIds"), "lockRasterIds") or ()),
+        fids=_ids(member("fids"), "fids"), operation=operation,
+        viewpoint=_viewpoint(member("viewpoint"), service_crs),
+        item_rendering_rule=parse_rendering_rule(member("itemRenderingRule"), templates, "mosaicRule"),
+        multidimensional_definition=parse_definition(member("multidimensionalDefinition"), "mosaicRule"))
+
+
+def _member(obj: dict, name: str) -> Any:
+    """A JSON member by name, matched case-insensitively when not spelt exactly."""
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    return next((v for k, v in obj.items() if str(k).lower() == low), None)
 
 
 def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
@@ -275,9 +287,13 @@ def with_slice(p: Params, service, rule: MosaicRule | None) -> MosaicRule | None
 
 
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:
+    """Raster ids as a JSON list, one number, or text '1,2' / '1;2' (the geoprocessing tools'
+    separator)."""
     if value is None:
         return None
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
+    if isinstance(value, str):
+        value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+    elif isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     try:
         return tuple(int(v) for v in value)

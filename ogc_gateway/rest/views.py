@@ -104,6 +104,12 @@ def export_image(name: str):
     check_callback(p.get("callback"))
     if f == "html":
         return _export_form(svc, p)
+    return _exported(name, svc, p, f)
+
+
+def _exported(name: str, svc, p: Params, f: str):
+    """An export's answer: the image itself, KMZ, or the JSON descriptor of an output file."""
+    gw = gateway()
     req, opts = ex.parse_export(p, svc, kmz_output=(f == "kmz"))
     raster, image = ex.run_export(svc, req, opts)
     if f == "image":
@@ -213,6 +219,24 @@ def raster_item(name: str, raster_id: str, part: str):
     item = cat.item_or_404(gateway().service(name), raster_id)
     title, answer = _ITEM_PARTS[part]
     return _answer(name, title.format(oid=item.oid), [], lambda p, svc: answer(svc, item))
+
+
+@bp.route(f"{_SERVICE}/<raster_id>/image", methods=["GET", "POST"])
+def raster_image(name: str, raster_id: str):
+    """`{rasterId}/image` (ArcGIS "Raster Image"): one item exported alone, whatever the mosaic
+    rule or time; exportImage's parameters, by default the item's whole extent as PNG."""
+    svc = gateway().service(name)
+    item = cat.item_or_404(svc, raster_id)
+    ignored = {"mosaicrule", "time"} | ({"bboxsr"} if params().get("bbox") is None else set())
+    pairs = [(k, v) for k, v in request.values.items(multi=True) if k.lower() not in ignored]
+    pairs += [("mosaicRule", json.dumps({"mosaicMethod": "esriMosaicLockRaster", "lockRasterIds": [item.oid]})),
+              ("bbox", ",".join(map(repr, item.bounds))), ("format", "png")]       # defaults: first wins
+    p = Params(pairs)
+    f = p.enum("f", _F_EXPORT, "html")
+    check_callback(p.get("callback"))
+    if f == "html":
+        return _export_form(svc, p)
+    return _exported(name, svc, p, f)
 
 
 @bp.route(f"{_SERVICE}/<raster_id>/thumbnail", methods=["GET"])
