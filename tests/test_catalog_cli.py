@@ -214,3 +214,35 @@ def test_catalog_help_lists_the_commands():
     assert result.exit_code == 0
     for command in ("sync", "add", "remove", "list", "overviews"):
         assert f"  {command} " in result.output
+
+
+def test_a_catalog_change_invalidates_a_running_server_tiles(setup):
+    """The tile cache's generation follows the catalog: after `catalog add` (another process) the
+    server renders the tile anew, with the new item in it, instead of serving the stored one."""
+    import io
+
+    from PIL import Image
+
+    from ogc_gateway.engine import tiles as engine_tiles
+
+    app = create_app(load_config(setup))
+    client = app.test_client()
+    # the native tile matrix set's level 0: one tile holds the whole extent
+    tile = f"{ROOT}/WMTS/tile/1.0.0/tiles/default/tiles-native/0/0/0.png"
+    before = client.get(tile)
+    assert before.status_code == 200
+    calls = []
+    real = engine_tiles.export
+    engine_tiles.export = lambda service, req: calls.append(req) or real(service, req)
+    try:
+        assert client.get(tile).data == before.data and not calls                    # from the cache
+        added = cli(setup, "add", "tiles", str(setup.parent / "extra" / "c.tif"))
+        assert added.returncode == 0, added.stderr
+        after = client.get(tile)
+    finally:
+        engine_tiles.export = real
+    assert len(calls) == 1 and after.status_code == 200
+    assert after.headers["ETag"] != before.headers["ETag"]
+    # c (value 30) lies east of b: the new tile shows it where the old one was empty
+    old, new = (np.asarray(Image.open(io.BytesIO(r.data)).convert("RGBA")) for r in (before, after))
+    assert (new[..., 3] > 0).sum() > (old[..., 3] > 0).sum()
