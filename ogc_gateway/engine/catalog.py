@@ -757,8 +757,9 @@ class Catalog:
                     continue
                 seen.add(name.lower())
                 if not IDENTIFIER.fullmatch(name) or name.lower() in BUILTIN_FIELDS:
-                    log.warning("%s: metadata item %r is not usable as a field name; skipped",
-                                self._where, name)
+                    # NetCDF's variable attributes ("temp#units" ...) are never fields: no warning
+                    (log.debug if "#" in name else log.warning)(
+                        "%s: metadata item %r is not usable as a field name; skipped", self._where, name)
                     continue
                 columns.append(name)
         return columns
