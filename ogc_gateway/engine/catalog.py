@@ -180,6 +180,7 @@ _INDEXES = ("minx", "miny", "maxx", "maxy", "time_start", "time_end")
 _ADDED_COLUMNS = {"outline": "TEXT", "cell_size": "REAL"}
 # What deriving an item row needs of its `rasters` row.
 _DERIVE_SQL = "SELECT oid, path, overviews, tags, footprint, cell_size FROM rasters"
+_SHAPE_MEMO = 20_000            # footprint polygons a worker keeps decoded
 _READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", "band_count", "dtype",
                  "nodata", "band_names", "overviews", "tags", "stats", "outline")
 
@@ -263,6 +264,7 @@ class Catalog:
         self._local = threading.local()
         self._info: tuple[int, CatalogInfo] | None = None
         self._sizes: tuple[int, float] | None = None
+        self._shapes: tuple[int, dict[int, Any]] | None = None
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")     # readers in other workers never block on sync
@@ -1120,6 +1122,19 @@ class Catalog:
         rows = self._con().execute("SELECT oid, footprint FROM rasters WHERE footprint IS NOT NULL AND oid IN "
                                    "(SELECT value FROM json_each(?))", (json.dumps([int(o) for o in oids]),))
         return {oid: [tuple(p) for p in json.loads(ring)] for oid, ring in rows}
+
+    def footprint_shapes(self, oids) -> dict[int, Any]:
+        """Footprint polygons of several items, kept per catalog generation (a bounded memo): every
+        request tests the footprints of the items it meets, a getSamples request once per point."""
+        generation = self.last_change()
+        if self._shapes is None or self._shapes[0] != generation or len(self._shapes[1]) > _SHAPE_MEMO:
+            self._shapes = (generation, {})
+        known = self._shapes[1]
+        missing = [o for o in oids if o not in known]
+        if missing:
+            rings = self.footprints(missing)
+            known.update(zip(rings, ring_polygons(list(rings.values()))))
+        return {o: known[o] for o in oids if o in known}
 
     def record(self, oid: int) -> dict[str, Any]:
         """What was read from an item's file: grid, bands, overviews, tags, partial statistics."""

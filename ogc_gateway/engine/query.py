@@ -20,7 +20,6 @@ from .catalog import Item
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
 from .mosaic import order_of
-from .rasterinfo import ring_polygons
 from .requests import CatalogQuery, MosaicRule, TimeWindow
 from .service import ImageService
 from .where import Where, compile_where
@@ -95,9 +94,9 @@ def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry 
                                 offset=offset)
         found = fetched
         if area is not None:
-            rings = catalog.footprints([i.oid for i in fetched])
-            found = [i for i in fetched if i.oid in rings]
-            meets = shapely.intersects(area, ring_polygons([rings[i.oid] for i in found]))
+            shapes = catalog.footprint_shapes([i.oid for i in fetched])
+            found = [i for i in fetched if i.oid in shapes]
+            meets = shapely.intersects(area, np.array([shapes[i.oid] for i in found], dtype=object))
             found = [i for i, ok in zip(found, meets) if ok]
         if md is not None:
             found = md.select(found, rule.multidimensional_definition, time)
