@@ -198,15 +198,7 @@ def prepare(config: Config, service_name: str, *, tms: str | None, levels: str |
             bbox_crs: str, style: str, fmt: str, time: str | None, metatile: int | None
             ) -> tuple[SeedPlan, TileSetLimits]:
     """The plan of a run, every option checked (InvalidParameter naming the option otherwise)."""
-    services = open_services(config, sync=True)
-    service = services.get(service_name)
-    if service is None:
-        raise InvalidParameter("service", f"no service {service_name!r} (services: {', '.join(services)})")
-    sets = tile_sets(service)
-    found = sets.scheme if tms is None else sets.sets.get(tms)
-    if found is None:
-        raise InvalidParameter("tms", f"{service_name} is not tiled in {tms!r} (tile matrix sets: "
-                                      f"{', '.join(sets.sets)})")
+    service, found = _service_and_set(config, service_name, tms, sync=True)
     chosen = parse_levels(levels or default_levels(found), found)
     size = metatile or config.server.tile_metatile_size
     plan = SeedPlan(service=service_name, tile_set=found.tms.identifier, levels=chosen,
@@ -216,17 +208,24 @@ def prepare(config: Config, service_name: str, *, tms: str | None, levels: str |
     return plan, found
 
 
-def clean(config: Config, service_name: str, *, tms: str | None, levels: str | None, style: str | None,
-          fmt: str | None, time: str | None) -> int:
-    """Remove cached levels (every style, format and time unless narrowed); returns folders removed."""
-    services = open_services(config, sync=False)
-    service = services.get(service_name)
+def _service_and_set(config: Config, name: str, tms: str | None, *, sync: bool
+                     ) -> tuple[ImageService, TileSetLimits]:
+    """The service of a run and its tile set (the service's scheme unless `tms` names one)."""
+    services = open_services(config, sync=sync)
+    service = services.get(name)
     if service is None:
-        raise InvalidParameter("service", f"no service {service_name!r} (services: {', '.join(services)})")
+        raise InvalidParameter("service", f"no service {name!r} (services: {', '.join(services)})")
     sets = tile_sets(service)
     found = sets.scheme if tms is None else sets.sets.get(tms)
     if found is None:
-        raise InvalidParameter("tms", f"{service_name} is not tiled in {tms!r}")
+        raise InvalidParameter("tms", f"{name} is not tiled in {tms!r} (tile matrix sets: {', '.join(sets.sets)})")
+    return service, found
+
+
+def clean(config: Config, service_name: str, *, tms: str | None, levels: str | None, style: str | None,
+          fmt: str | None, time: str | None) -> int:
+    """Remove cached levels (every style, format and time unless narrowed); returns folders removed."""
+    service, found = _service_and_set(config, service_name, tms, sync=False)
     chosen = None
     if levels:
         chosen = {found.tms.matrices[i].identifier for i in parse_levels(levels, found)}

@@ -77,6 +77,41 @@ def check_update_sequence(kvp: KVP, current: int) -> None:
                            f"{current}", "UPDATESEQUENCE")
 
 
+def ows_is_current(kvp: KVP, current: int) -> bool:
+    """OWS 1.1 UPDATESEQUENCE (WCS 1.1, WMTS): True when the client has the current document (the
+    answer is a minimal one); a later value is InvalidUpdateSequence; an earlier or unreadable one
+    asks for the full document."""
+    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
+    if not asked.isdigit():
+        return False
+    if int(asked) > current:
+        raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's {current}",
+                       "updatesequence")
+    return int(asked) == current
+
+
+def ows_sections(kvp: KVP, known: tuple[str, ...], *, empty_is_missing: bool = False) -> set[str]:
+    """OWS 1.1 SECTIONS: names matched case-insensitively, `All` for every one, absent for every
+    one; an empty value is every one too, or MissingParameterValue where the service's test suite
+    says so (WMTS)."""
+    raw = kvp.get("SECTIONS")
+    if raw is None or (not raw.strip() and not empty_is_missing):
+        return set(known)
+    if not raw.strip():
+        raise OGCError("MissingParameterValue", "SECTIONS is empty", "sections")
+    chosen = set()
+    for name in (s.strip() for s in raw.split(",")):
+        if name.lower() == "all":
+            chosen.update(known)
+            continue
+        match = next((s for s in known if s.lower() == name.lower()), None)
+        if match is None:
+            raise OGCError("InvalidParameterValue", f"SECTIONS: {name!r} is not a section ({', '.join(known)}, "
+                           "All)", "sections")
+        chosen.add(match)
+    return chosen
+
+
 def numbers(raw: str, name: str, count: int) -> list[float]:
     """Comma-separated numbers (a leading '+', spaces and exponents are fine)."""
     parts = raw.split(",")

@@ -33,7 +33,7 @@ from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
 from ..engine.requests import Grid
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, parse_time
+from .common import KVP, OGCError, ows_is_current, ows_sections, parse_time
 from .coverage import INTERPOLATIONS, Coverage, dimension_parameters, geotiff, read
 from .layers import dimension_values
 
@@ -169,34 +169,12 @@ def native_of(cov: Coverage) -> Native:
 
 # --- GetCapabilities ------------------------------------------------------------------------------
 
-def _sections(kvp: KVP) -> set[str]:
-    raw = kvp.get("SECTIONS")
-    if raw is None or not raw.strip():
-        return set(SECTIONS)
-    chosen = set()
-    for name in (s.strip() for s in raw.split(",")):
-        if name.lower() == "all":
-            chosen.update(SECTIONS)
-            continue
-        match = next((s for s in SECTIONS if s.lower() == name.lower()), None)
-        if match is None:
-            raise OGCError("InvalidParameterValue", f"SECTIONS: {name!r} is not a section ({', '.join(SECTIONS)}, "
-                           "All)", "sections")
-        chosen.add(match)
-    return chosen
-
-
 def get_capabilities(kvp: KVP, ep) -> Response:
     sequence = _update_sequence(ep)
-    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
-    if asked.isdigit():
-        if int(asked) > sequence:
-            raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's {sequence}",
-                           "updatesequence")
-        if int(asked) == sequence:
-            body = render("wcs11_capabilities.xml", minimal=True, update_sequence=sequence, sections=set())
-            return Response(body, content_type=DOC_MIME)
-    sections = _sections(kvp)
+    if ows_is_current(kvp, sequence):
+        body = render("wcs11_capabilities.xml", minimal=True, update_sequence=sequence, sections=set())
+        return Response(body, content_type=DOC_MIME)
+    sections = ows_sections(kvp, SECTIONS)
     server = gateway().config.server
     single = len(ep.coverages) == 1 and "/ImageServer/WCSServer" in ep.url
     first = next(iter(ep.coverages.values()))

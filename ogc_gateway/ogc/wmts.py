@@ -23,7 +23,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
-from .common import KVP, OGCError, TimeRequest, parse_instant
+from .common import KVP, OGCError, TimeRequest, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wmts")
@@ -209,25 +209,6 @@ def _box(bounds, inverted: bool) -> dict:
     return {"lower": _corner(x0, y0, inverted), "upper": _corner(x1, y1, inverted)}
 
 
-def _sections(kvp: KVP) -> set[str]:
-    raw = kvp.get("SECTIONS")
-    if raw is None:
-        return set(SECTIONS)
-    if not raw.strip():
-        raise OGCError("MissingParameterValue", "SECTIONS is empty", "sections")
-    chosen = set()
-    for name in (s.strip() for s in raw.split(",")):
-        if name.lower() == "all":
-            chosen.update(SECTIONS)
-            continue
-        match = next((s for s in SECTIONS if s.lower() == name.lower()), None)
-        if match is None:
-            raise OGCError("InvalidParameterValue", f"SECTIONS: {name!r} is not a section "
-                           f"({', '.join(SECTIONS)}, All)", "sections")
-        chosen.add(match)
-    return chosen
-
-
 def _update_sequence(ep: Endpoint) -> int:
     return max(layer.service.catalog.last_change() for layer in ep.layers.values())
 
@@ -237,15 +218,10 @@ def get_capabilities(kvp: KVP, ep: Endpoint) -> Response:
     if accept and accept.strip() and VERSION not in [v.strip() for v in accept.split(",")]:
         raise OGCError("VersionNegotiationFailed", f"none of {accept} is supported (1.0.0)", None)
     sequence = _update_sequence(ep)
-    asked = (kvp.get("UPDATESEQUENCE") or "").strip()
-    if asked.isdigit():
-        if int(asked) > sequence:
-            raise OGCError("InvalidUpdateSequence", f"update sequence {asked} is ahead of the server's {sequence}",
-                           "updatesequence")
-        if int(asked) == sequence:
-            return Response(render("wmts_capabilities.xml", minimal=True, update_sequence=sequence),
-                            content_type=XML_MIME)
-    sections = _sections(kvp)
+    if ows_is_current(kvp, sequence):
+        return Response(render("wmts_capabilities.xml", minimal=True, update_sequence=sequence),
+                        content_type=XML_MIME)
+    sections = ows_sections(kvp, SECTIONS, empty_is_missing=True)
     server = gateway().config.server
     single = None if ep.combined else next(iter(ep.layers.values()))
     layers, matrix_sets = [], {}
