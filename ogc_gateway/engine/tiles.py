@@ -63,19 +63,19 @@ def _tile_sets(service: ImageService) -> TileSets:
     return TileSets(sets, sets[key])
 
 
-@lru_cache(maxsize=None)
 def _fingerprint(service: ImageService) -> str:
     """What besides the catalog decides a service's pictures: its rendering configuration and the
     gateway's version. Part of the cache generation, so a changed template invalidates tiles."""
     cfg = service.config
     text = repr((__version__, cfg.raster_functions, cfg.default_band_ids, cfg.default_resampling,
-                 cfg.default_mosaic_method, cfg.crs, cfg.time_field, cfg.end_time_field))
+                 cfg.default_mosaic_method, cfg.crs, cfg.time_field, cfg.end_time_field, cfg.nadir_field,
+                 cfg.seamline_blend_width, cfg.dimensions, cfg.variables, cfg.variable_field))
     return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
 
 def generation(service: ImageService) -> str:
     """The cache generation of a service: it changes whenever its catalog or configuration does."""
-    return f"{service.catalog.last_change()}-{_fingerprint(service)}"
+    return f"{service.catalog.last_change()}-{service.cached('fingerprint', lambda: _fingerprint(service))}"
 
 
 def tile_limits(service: ImageService, req: TileRequest) -> TileSetLimits:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..engine.encode import encode
 from ..engine.export import export
@@ -59,8 +58,12 @@ class Coverage:
         return self.service.info.dtype
 
 
-@lru_cache(maxsize=None)
 def coverage_of(service: ImageService) -> Coverage:
+    """The coverage of a service, built once per service object (a catalog change makes a new one)."""
+    return service.cached("coverage", lambda: _coverage(service))
+
+
+def _coverage(service: ImageService) -> Coverage:
     info = service.info
     xmin, ymin, xmax, ymax = info.extent
     rx, ry = info.cell_size
