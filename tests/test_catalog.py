@@ -333,3 +333,23 @@ def test_queries_from_other_threads(tmp_path, dem):
     with ThreadPoolExecutor(4) as pool:
         found = list(pool.map(lambda _: names(cat.items(bbox=(501500, 5000200, 501600, 5001900))), range(8)))
     assert found == [["dem_r0_c1", "dem_r1_c1"]] * 8
+
+
+def test_adding_items_warns_only_about_rows_that_match_no_file_at_all(tmp_path, caplog):
+    """`catalog add` derives the new items alone: the CSV rows of the other items are not reported
+    as matching no source file (only a full sync says that, of rows that really match none)."""
+    folder = tmp_path / "mosaic"
+    make_mosaic(folder)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.move(folder / "scene_3.tif", extra / "scene_3.tif")
+    svc = service(folder, catalog=folder / "catalog.csv")
+    with caplog.at_level("WARNING", logger="ogc_gateway.catalog"):
+        cat = synced(tmp_path, svc)
+    full_sync = caplog.text
+    assert "'missing.tif' matches no source file" in full_sync and "'scene_1.tif'" not in full_sync
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ogc_gateway.catalog"):
+        cat.add([str(extra / "scene_3.tif")])
+    assert "matches no source file" not in caplog.text
+    assert len(cat.items()) == 4

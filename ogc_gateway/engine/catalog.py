@@ -666,7 +666,7 @@ class Catalog:
         rows = con.execute(_DERIVE_SQL + " WHERE oid IN (SELECT value FROM json_each(?)) ORDER BY oid",
                            (ids,)).fetchall()
         attributes = list(self.attribute_fields())
-        csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
+        csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows}, every_item=False)
         from_csv = {c.lower() for c in csv_columns}
         known = {f.name.lower() for f in attributes} | from_csv
         raw: dict[int, dict[str, str | None]] = {}
@@ -701,8 +701,11 @@ class Catalog:
                 DATE: lambda v: iso_to_epoch_ms(v) is not None}[f.type]
         return all(fits(v) for v in new)
 
-    def _read_csv(self, known: set[str]) -> tuple[list[str], dict[str, dict[str, str | None]], list[str]]:
-        """The attribute CSV: (valid columns, cells by absolute file path, problems)."""
+    def _read_csv(self, known: set[str], every_item: bool = True
+                  ) -> tuple[list[str], dict[str, dict[str, str | None]], list[str]]:
+        """The attribute CSV: (valid columns, cells by absolute file path, problems). Rows for files
+        not `known` are skipped, with a warning when `known` is every item (not when only some
+        items are being derived)."""
         csv_path = self.service.catalog
         if not csv_path:
             return [], {}, []
@@ -733,7 +736,8 @@ class Catalog:
             row = row + [""] * (len(header) - len(row))
             target = os.path.normpath(os.path.join(base, row[path_at].strip()))
             if not row[path_at].strip() or target not in known:
-                log.warning("%s: row for %r matches no source file; skipped", where, row[path_at])
+                if every_item:
+                    log.warning("%s: row for %r matches no source file; skipped", where, row[path_at])
                 continue
             cells[target] = {c: row[index[c]].strip() or None for c in columns}
         return columns, cells, problems
