@@ -10,7 +10,7 @@ the engine's default rendering, so WMTS, the ImageServer tiles, WMS and exportIm
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -88,12 +88,6 @@ def tile_limits(service: ImageService, req: TileRequest) -> TileSetLimits:
     return found
 
 
-def key_of(service: ImageService, req: TileRequest, gen: str | None = None) -> TileKey:
-    tms = tile_sets(service).sets[req.tile_set].tms
-    return TileKey(service.info.name, gen or generation(service), req.tile_set, req.style, req.time_key,
-                   req.format, tms.matrices[req.level].identifier, req.row, req.col)
-
-
 def block_size(service: ImageService, found: TileSetLimits, level: int, configured: int) -> int:
     """Tiles a side of a metatile: as configured, but within the service's image size limits (the
     seeder and the server use this one rule, so their blocks and locks coincide)."""
@@ -119,7 +113,7 @@ def get_tile(service: ImageService, req: TileRequest, store: TileStore, *, metat
     found = tile_limits(service, req)
     gen = generation(service)
     store.forget_generations(service.info.name, gen)
-    key = key_of(service, req, gen)
+    key = block_keys(service, req, found, (req.row, req.col, 1, 1), gen)[0]
     cached = store.get(key)
     if cached is not None:
         return cached
@@ -137,10 +131,7 @@ def fill_block(service: ImageService, req: TileRequest, found: TileSetLimits, bl
     """Make sure every tile of a block is stored: "cached" if they all were, else "rendered" or
     "empty" (a block without data). The block's lock keeps other workers from rendering it too;
     whoever waited finds the tiles there."""
-    row0, col0, rows, cols = block
-    corner = replace(req, row=row0, col=col0)
-    keys = [replace(key_of(service, corner, gen), row=row0 + r, col=col0 + c)
-            for r in range(rows) for c in range(cols)]
+    keys = block_keys(service, req, found, block, gen)
     if all(store.exists(k) for k in keys):
         return "cached"
     with store.lock(keys[0], block):
@@ -159,21 +150,28 @@ def render_block(service: ImageService, req: TileRequest, found: TileSetLimits,
     tms = found.tms
     matrix = tms.matrices[req.level]
     grid = matrix.grid(tms.crs, row0, col0, rows, cols)
-    keys = [[TileKey(service.info.name, gen, req.tile_set, req.style, req.time_key, req.format,
-                     matrix.identifier, row0 + r, col0 + c) for c in range(cols)] for r in range(rows)]
+    keys = block_keys(service, req, found, block, gen)
     if not has_data(service, req, grid):
-        return [(k, b"") for line in keys for k in line]
+        return [(k, b"") for k in keys]
     info = service.info
     raster = export(service, ExportRequest(grid=grid, rendering_rule=req.rendering_rule, time=req.time,
                                            resampling=info.resampling))
     image = rgba(picture(raster, band_ids_given=False, default_band_ids=info.default_band_ids))
     tw, th = matrix.tile_width, matrix.tile_height
-    out = []
-    for r in range(rows):
-        for c in range(cols):
-            part = np.ascontiguousarray(image[r * th:(r + 1) * th, c * tw:(c + 1) * tw])
-            out.append((keys[r][c], encode_tile(part, req.format)))
-    return out
+
+    def part(k: TileKey) -> np.ndarray:
+        r, c = k.row - row0, k.col - col0
+        return np.ascontiguousarray(image[r * th:(r + 1) * th, c * tw:(c + 1) * tw])
+    return [(k, encode_tile(part(k), req.format)) for k in keys]
+
+
+def block_keys(service: ImageService, req: TileRequest, found: TileSetLimits, block: tuple[int, int, int, int],
+               gen: str) -> list[TileKey]:
+    """The cache keys of a block's tiles, row by row."""
+    row0, col0, rows, cols = block
+    level = found.tms.matrices[req.level].identifier
+    return [TileKey(service.info.name, gen, req.tile_set, req.style, req.time_key, req.format, level, row0 + r, col0 + c)
+            for r in range(rows) for c in range(cols)]
 
 
 def encode_tile(image: np.ndarray, fmt: str) -> bytes:

@@ -126,6 +126,13 @@ def numbers(raw: str, name: str, count: int) -> list[float]:
     return values
 
 
+def number(value: float) -> str:
+    """A coordinate or scale as the shortest text that reads back as the same double (integers
+    without a fraction), for the documents of WCS 1.1.1, WCS 2.0.1 and WMTS."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
 def _version_key(text: str) -> tuple[int, ...] | None:
     if not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
         return None

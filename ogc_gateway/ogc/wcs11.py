@@ -33,7 +33,7 @@ from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
 from ..engine.requests import Grid
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, ows_is_current, ows_sections, parse_time
+from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_time
 from .coverage import INTERPOLATIONS, Coverage, dimension_parameters, geotiff, read
 from .layers import dimension_values
 
@@ -96,12 +96,6 @@ def exception(exc: OGCError) -> Response:
 
 
 # --- small helpers --------------------------------------------------------------------------------
-
-def _num(value: float) -> str:
-    """A coordinate as written in documents: the shortest repr that reads back exactly."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
 
 def _pair(a: float, b: float) -> str:
     return f"{_num(a)} {_num(b)}"

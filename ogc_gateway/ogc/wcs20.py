@@ -42,7 +42,7 @@ from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
 from ..engine.requests import Grid, Raster
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, parse_instant
+from .common import KVP, OGCError, TimeRequest, number as num, parse_instant
 from .coverage import Coverage, geotiff, read
 from .layers import subset_values
 
@@ -206,12 +206,6 @@ def supported_crs(ep) -> list[str]:
 
 
 # --- document pieces ---------------------------------------------------------------------------------
-
-def num(value: float) -> str:
-    """A coordinate as the shortest text that reads back as the same double."""
-    value = float(value)
-    return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
 
 def gml_id(text: str) -> str:
     """A gml:id (an NCName) made of any identifier."""

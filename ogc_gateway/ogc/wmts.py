@@ -23,7 +23,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
-from .common import KVP, OGCError, TimeRequest, ows_is_current, ows_sections, parse_instant
+from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wmts")
@@ -194,12 +194,6 @@ def _exception(exc: OGCError) -> Response:
 
 # --- GetCapabilities ------------------------------------------------------------------------------
 
-def _num(value: float) -> str:
-    """The shortest text that reads back as the same float (integers without a fraction)."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
-
 def _corner(x: float, y: float, inverted: bool) -> str:
     return f"{_num(y)} {_num(x)}" if inverted else f"{_num(x)} {_num(y)}"
 
@@ -262,9 +256,7 @@ def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> d
             bboxes[tms.crs_urn] = {"crs": tms.crs_urn, **_box(found.extent, tms.inverted)}
     time_part = "/{Time}" if layer.times else ""
     prefix = f"{ep.base}/tile/1.0.0/{layer.name}/{{Style}}{time_part}/{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}"
-    extensions = {"png": "png", "jpg": "jpg", "webp": "webp"}
-    resources = [{"format": mime, "type": "tile", "template": f"{prefix}.{extensions[fmt]}"}
-                 for mime, fmt in FORMATS.items()]
+    resources = [{"format": mime, "type": "tile", "template": f"{prefix}.{fmt}"} for mime, fmt in FORMATS.items()]
     info_ext = {mime: ext for ext, mime in INFO_EXTENSIONS.items()}
     resources += [{"format": mime, "type": "FeatureInfo", "template": f"{prefix}/{{J}}/{{I}}.{info_ext[mime]}"}
                   for mime in featureinfo.FORMATS]

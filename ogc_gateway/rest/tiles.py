@@ -44,12 +44,10 @@ def tile_info_json(service: ImageService) -> dict:
 
 
 def _scheme_request(service: ImageService, p: Params, level: int, row: int, col: int) -> TileRequest:
-    found = tile_sets(service).scheme
-    if not found.contains(level, row, col):
-        raise NotFound("Tile not found.", details=[f"level {level}, row {row}, col {col} lies outside the "
-                                                   "service's tiles"])
+    """A tile of the service's scheme (get_tile refuses one outside it with NotFound)."""
     time = parse_time(p) or latest_time(service)
-    return TileRequest(tile_set=found.tms.identifier, level=level, row=row, col=col, time=time, format=FORMAT)
+    return TileRequest(tile_set=tile_sets(service).scheme.tms.identifier, level=level, row=row, col=col,
+                       time=time, format=FORMAT)
 
 
 def latest_time(service: ImageService) -> TimeWindow | None:
