@@ -142,7 +142,7 @@ def _weigher(service: ImageService, op, items, area, grid: Grid):
 
 
 def _valid(data: np.ma.MaskedArray) -> np.ndarray:
-    return ~np.ma.getmaskarray(data).any(axis=0)
+    return ~np.ma.getmaskarray(data).all(axis=0)          # any band holds data (mosaic.has_data)
 
 
 def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
@@ -178,19 +178,25 @@ def select_bands(raster: Raster, band_ids: tuple[int, ...]) -> Raster:
 
 
 def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> Raster:
-    """Mask pixels matching `values` (one for every band, or one per band): any band or all bands."""
+    """Values matching `values` (one for every band, or one per band) become nodata.
+
+    MatchAll: a pixel whose every band matches is nodata in every band. MatchAny: each band that
+    matches is nodata in that band only - the other bands keep their values, so a GeoTIFF holds
+    them bit for bit - and the raster is marked `match_any`, so a picture treats the whole pixel
+    as nodata (transparent) when any band is."""
     data = raster.data
     bands = data.shape[0]
     if len(values) not in (1, bands):
         raise InvalidParameter("noData", f"give one value, or one per band ({bands})")
     ref = np.array(values * bands if len(values) == 1 else values, dtype=np.float64).reshape(-1, 1, 1)
     hits = data.data.astype(np.float64) == ref
-    pixel = hits.all(axis=0) if match_all else hits.any(axis=0)
-    mask = np.ma.getmaskarray(data) | pixel[np.newaxis]
+    if match_all:
+        hits = np.broadcast_to(hits.all(axis=0), hits.shape)
+    mask = np.ma.getmaskarray(data) | hits
     nodata = values[0] if len(set(values)) == 1 else raster.nodata
     if nodata is not None and not representable(nodata, data.dtype):
         nodata = raster.nodata
-    return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata)
+    return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata, match_any=not match_all)
 
 
 def _area_in_service(grid: Grid, info):
