@@ -11,6 +11,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
+from .bounds import finite_bounds
 from .errors import InvalidParameter
 from .requests import Grid
 
@@ -102,10 +103,12 @@ def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: C
         return bounds
     try:
         out = transform_bounds(src, dst, *bounds, densify_pts=21)
-    except Exception as exc:          # rasterio/PROJ: no coordinate operation between the two
-        raise InvalidParameter("bbox", f"cannot transform between these spatial references ({exc})")
+    except Exception:                 # rasterio/PROJ: a point off the projection's domain, or no operation
+        out = (math.inf,) * 4
     if not all(math.isfinite(v) for v in out):
-        raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
+        out = finite_bounds(bounds, src, dst)     # only the part of the box that exists in dst
+        if out is None:
+            raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
     return out
 
 
