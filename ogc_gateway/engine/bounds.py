@@ -73,3 +73,15 @@ def finite_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
                 ys.append(ly[fine])
     allx, ally = np.concatenate(xs), np.concatenate(ys)
     return float(allx.min()), float(ally.min()), float(allx.max()), float(ally.max())
+
+
+def edges_exist(bounds: tuple[float, float, float, float], src: CRS, dst: CRS, points: int = 21) -> bool:
+    """Whether every point of the box's densified edges exists in `dst`. When some do not, a
+    corner-and-edge transform silently leaves them out and can miss most of the box (a Web
+    Mercator box over a full disk): then only `finite_bounds` is right."""
+    x0, y0, x1, y1 = bounds
+    t = np.linspace(0.0, 1.0, points)
+    xs = np.concatenate([x0 + (x1 - x0) * t, np.full(points, x1), x0 + (x1 - x0) * t, np.full(points, x0)])
+    ys = np.concatenate([np.full(points, y0), y0 + (y1 - y0) * t, np.full(points, y1), y0 + (y1 - y0) * t])
+    tx, ty = _forward(src, dst, xs, ys)
+    return bool(np.isfinite(tx).all() and np.isfinite(ty).all())

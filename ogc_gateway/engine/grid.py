@@ -11,7 +11,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
-from .bounds import finite_bounds
+from .bounds import edges_exist, finite_bounds
 from .errors import InvalidParameter
 from .requests import Grid
 
@@ -105,7 +105,7 @@ def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: C
         out = transform_bounds(src, dst, *bounds, densify_pts=21)
     except Exception:                 # rasterio/PROJ: a point off the projection's domain, or no operation
         out = (math.inf,) * 4
-    if not all(math.isfinite(v) for v in out):
+    if not all(math.isfinite(v) for v in out) or not edges_exist(bounds, src, dst):
         out = finite_bounds(bounds, src, dst)     # only the part of the box that exists in dst
         if out is None:
             raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")

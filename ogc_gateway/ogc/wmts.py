@@ -23,6 +23,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
+from .isolate import each_service
 from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
@@ -52,7 +53,7 @@ class Endpoint:
 def _endpoint(name: str | None) -> Endpoint:
     gw = gateway()
     if name is None:
-        return Endpoint(f"{gw.base_url()}/ogc/wmts", {n: layer_of(s) for n, s in gw.services.items()}, True)
+        return Endpoint(f"{gw.base_url()}/ogc/wmts", each_service(gw.services, layer_of), True)
     svc = gw.services.get(name)
     if svc is None:
         raise NotFound(f"There is no image service named {name!r}.")

@@ -1,0 +1,333 @@
+"""Real rasters through real clients (issue 14): a cut of rasterio's RGB.byte.tif (per-band nodata,
+non-square pixels), a CRS written without an EPSG code, and a geostationary full disk. Values are
+checked against rasterio reading the source file, never against the server's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import requests
+from click.testing import CliRunner
+from pyproj import Transformer
+from rasterio.crs import CRS
+from rasterio.io import MemoryFile
+from rasterio.transform import Affine
+
+from conftest import serving
+from ogc_gateway.app import create_app
+from ogc_gateway.config import Config, Limits, ServerConfig, ServiceConfig
+from ogc_schemas import validate
+
+CROP = Path(__file__).parent / "data" / "rgb_byte_crop.tif"
+
+# rasterio's rgb1.tif carries this WKT: UTM 18N on a datum "based upon the WGS 84 ellipsoid", which
+# pyproj matches to two EPSG codes at 60% - no EPSG code at all.
+CUSTOM_WKT = (
+    'PROJCS["UTM Zone 18, Northern Hemisphere",GEOGCS["Unknown datum based upon the WGS 84 ellipsoid",'
+    'DATUM["Not_specified_based_on_WGS_84_spheroid",SPHEROID["WGS 84",6378137,298.257223563,'
+    'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6030"]],PRIMEM["Greenwich",0],UNIT["degree",'
+    '0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],'
+    'PARAMETER["central_meridian",-75],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],'
+    'PARAMETER["false_northing",0],UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+# The same zone written by hand on WGS 84 without any AUTHORITY: it is EPSG:32618.
+HAND_UTM_WKT = (
+    'PROJCS["my utm",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+    'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-75],PARAMETER["scale_factor",0.9996],'
+    'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],'
+    'AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+GEOS = "+proj=geos +h=35786023 +lon_0=-75 +a=6378137 +rf=298.257222101 +sweep=y +units=m +no_defs"
+DISK = 5434895.08164               # half the side of the GOES-16 full-disk grid, metres
+
+
+def _utm_field(path: Path, wkt: str) -> Path:
+    """200 x 150 uint16 pixels of 100 x 120 m over central Florida's latitudes, value 10*col + row."""
+    rows, cols = np.mgrid[0:150, 0:200]
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=150, count=1, dtype="uint16",
+                       crs=CRS.from_wkt(wkt), transform=Affine(100.0, 0, 400000.0, 0, -120.0, 3100000.0),
+                       nodata=65535) as ds:
+        ds.write((10 * cols + rows).astype("uint16"), 1)
+    return path
+
+
+def _geos_disk(path: Path) -> Path:
+    """A full disk on the GOES-16 grid (coarser): value = 1 + |latitude| on the Earth, 0 off it."""
+    n = 181
+    res = 2 * DISK / n
+    cc, rr = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+    x, y = -DISK + cc * res, DISK - rr * res
+    _, lat = Transformer.from_crs(GEOS, "EPSG:4326", always_xy=True).transform(x, y, errcheck=False)
+    values = np.where(np.isfinite(lat), 1 + np.abs(np.nan_to_num(lat)), 0).astype("uint8")
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=1, dtype="uint8",
+                       crs=CRS.from_proj4(GEOS), transform=Affine(res, 0, -DISK, 0, -res, DISK)) as ds:
+        ds.write(values, 1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    for name in ("crop", "custom", "handutm", "goes"):
+        (root / name).mkdir()
+    shutil.copy(CROP, root / "crop" / CROP.name)
+    _utm_field(root / "custom" / "field.tif", CUSTOM_WKT)
+    _utm_field(root / "handutm" / "field.tif", HAND_UTM_WKT)
+    _geos_disk(root / "goes" / "disk.tif")
+    limits = Limits(max_image_width=4100, max_image_height=4100)
+    services = {name: ServiceConfig(name=name, sources=(str(root / name / "*.tif"),), default_resampling="nearest",
+                                    limits=limits) for name in ("crop", "custom", "handutm", "goes")}
+    config = Config(server=ServerConfig(cache_dir=root / "cache", limits=limits), services=services)
+    app = create_app(config)
+    with serving(app) as url:
+        yield root, url
+
+
+@pytest.fixture()
+def clients(monkeypatch, tmp_path):
+    """OWSLib and GDAL on the local socket: no proxy; GDAL's WCS driver needs PAM (see test_wcs10)."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with rasterio.Env(GDAL_HTTP_TIMEOUT="60", GDAL_HTTP_MAX_RETRY="0", GDAL_PAM_ENABLED="YES"):
+        yield tmp_path
+
+
+def _source(root: Path):
+    with rasterio.open(root / "crop" / CROP.name) as ds:
+        return ds.read(), ds.read_masks() > 0, ds.transform, ds.width, ds.height, ds.bounds
+
+
+# --- item 5 and 6: per-band nodata and the native grid ------------------------------------------------
+
+def test_the_crop_has_per_band_nodata_pixels():
+    """The case the file brings: pixels with 0 (nodata) in some bands and data in others."""
+    with rasterio.open(CROP) as ds:
+        zero = ds.read() == 0
+    assert (zero.any(axis=0) & ~zero.all(axis=0)).sum() == 397
+
+
+def test_rest_root_describes_the_native_grid(real):
+    root, url = real
+    _, _, transform, width, height, bounds = _source(root)
+    info = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer", params={"f": "json"}).json()
+    assert (info["pixelSizeX"], info["pixelSizeY"]) == (transform.a, -transform.e)
+    extent = info["extent"]
+    assert [extent[k] for k in ("xmin", "ymin", "xmax", "ymax")] == pytest.approx(list(bounds), abs=1e-6)
+
+
+def test_gdal_wcs_reads_the_file_bit_for_bit(real, clients):
+    """GDAL's WCS 1.0.0 driver at the default (native) grid: the same grid and every stored value,
+    band by band, with each band's own mask."""
+    root, url = real
+    values, masks, transform, width, height, _ = _source(root)
+    wcs = f"WCS:{url}/arcgis/services/crop/ImageServer/WCSServer?version=1.0.0&coverage=crop"
+    with rasterio.open(wcs, CACHE=str(clients / "cache")) as ds:
+        assert (ds.width, ds.height, ds.count) == (width, height, 3)
+        assert ds.crs.to_epsg() == 32618
+        assert tuple(ds.transform)[:6] == pytest.approx(tuple(transform)[:6], abs=1e-6)
+        got = ds.read()
+    assert np.array_equal(got, values)
+
+
+def test_owslib_wcs20_getcoverage_keeps_every_value(real, clients):
+    from owslib.wcs import WebCoverageService
+    root, url = real
+    values, masks, transform, width, height, _ = _source(root)
+    service = WebCoverageService(f"{url}/arcgis/services/crop/ImageServer/WCSServer?", version="2.0.1")
+    grid = service["crop"].grid
+    assert grid.highlimits == [str(width - 1), str(height - 1)]
+    resp = service.getCoverage(identifier="crop", format="image/tiff")
+    with MemoryFile(resp.read()) as mem, mem.open() as ds:
+        assert tuple(ds.transform)[:6] == pytest.approx(tuple(transform)[:6], abs=1e-6)
+        assert np.array_equal(ds.read(), values)
+        assert np.array_equal(ds.read_masks() > 0, masks)
+
+
+@pytest.mark.parametrize("interpretation", [None, "esriNoDataMatchAny", "esriNoDataMatchAll"])
+def test_export_tiff_keeps_every_value(real, interpretation):
+    """exportImage format=tiff over the file's own grid, with and without noData=0: a band's nodata
+    never replaces the other bands' values, whatever noDataInterpretation says."""
+    root, url = real
+    values, masks, transform, width, height, bounds = _source(root)
+    params = {"bbox": ",".join(map(repr, bounds)), "size": f"{width},{height}", "format": "tiff",
+              "pixelType": "U8", "interpolation": "RSP_NearestNeighbor", "f": "image"}
+    if interpretation:
+        params.update(noData="0", noDataInterpretation=interpretation)
+    resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/exportImage", params=params)
+    with MemoryFile(resp.content) as mem, mem.open() as ds:
+        assert np.array_equal(ds.read(), values)
+        assert np.array_equal(ds.read_masks() > 0, masks)
+
+
+def test_png_treats_a_pixel_with_a_nodata_band_as_nodata(real):
+    """Pictures: a pixel shows only where every shown band holds data (as before)."""
+    root, url = real
+    values, masks, transform, width, height, bounds = _source(root)
+    from PIL import Image
+    import io
+    resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/exportImage",
+                        params={"bbox": ",".join(map(repr, bounds)), "size": f"{width},{height}",
+                                "format": "png32", "interpolation": "RSP_NearestNeighbor", "f": "image"})
+    alpha = np.asarray(Image.open(io.BytesIO(resp.content)))[..., 3]
+    assert np.array_equal(alpha > 0, masks.all(axis=0))
+
+
+# --- item 1: a CRS without an EPSG code ---------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.1", "2.0.1"])
+def test_combined_wcs_capabilities_with_an_unnamed_crs(real, clients, version):
+    from owslib.wcs import WebCoverageService
+    _, url = real
+    resp = requests.get(f"{url}/ogc/wcs", params={"SERVICE": "WCS", "REQUEST": "GetCapabilities", "VERSION": version})
+    assert resp.status_code == 200, resp.text[:500]
+    validate(resp.content)
+    service = WebCoverageService(f"{url}/ogc/wcs?", version=version)
+    assert set(service.contents) == {"crop", "custom", "handutm", "goes"}
+
+
+def test_unnamed_crs_is_described_and_served_in_epsg_4326(real, clients):
+    """WCS 1.0.0: the envelope is in a CRS GDAL can name (no metres labelled as degrees), and the
+    values delivered there are the file's (rasterio reads the source at the same places)."""
+    root, url = real
+    base = f"{url}/arcgis/services/custom/ImageServer/WCSServer"
+    for version in ("1.0.0", "2.0.1"):
+        for request in ("GetCapabilities", "DescribeCoverage"):
+            resp = requests.get(base, params={"SERVICE": "WCS", "REQUEST": request, "VERSION": version,
+                                              "COVERAGE": "custom", "COVERAGEID": "custom"})
+            assert resp.status_code == 200, resp.text[:500]
+            validate(resp.content)
+    described = requests.get(base, params={"SERVICE": "WCS", "REQUEST": "DescribeCoverage", "VERSION": "1.0.0",
+                                           "COVERAGE": "custom"}).text
+    assert '<gml:Envelope srsName="EPSG:4326">' in described
+    with rasterio.open(f"WCS:{base}?version=1.0.0&coverage=custom", CACHE=str(clients / "cache")) as ds:
+        assert ds.crs.to_epsg() == 4326
+        west, south, east, north = ds.bounds
+        assert -77 < west < east < -75 and 27 < south < north < 29          # degrees, not metres
+        got, transform = ds.read(1), ds.transform
+    # Pixel centres well inside the data: the source value at the same place (nearest).
+    rows, cols = np.mgrid[10:got.shape[0] - 10:7, 10:got.shape[1] - 10:7]
+    lon, lat = transform * (cols + 0.5, rows + 0.5)
+    with rasterio.open(root / "custom" / "field.tif") as src:
+        xs, ys = Transformer.from_crs("EPSG:4326", src.crs.to_wkt(), always_xy=True).transform(lon, lat)
+        truth = np.array([v[0] for v in src.sample(zip(xs.ravel(), ys.ravel()))]).reshape(rows.shape)
+        inside = (xs > src.bounds.left + 300) & (xs < src.bounds.right - 300) & \
+                 (ys > src.bounds.bottom + 300) & (ys < src.bounds.top - 300)
+    near = np.abs(got[rows, cols].astype(int) - truth.astype(int))
+    assert inside.sum() > 50
+    assert (near[inside] <= 11).all()          # at most one source pixel away (10 per column, 1 per row)
+
+
+def test_wms_and_wmts_offer_an_unnamed_crs_layer_in_named_crss(real):
+    _, url = real
+    caps = requests.get(f"{url}/ogc/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities",
+                                                  "VERSION": "1.3.0"})
+    assert caps.status_code == 200
+    validate(caps.content)
+    wmts = requests.get(f"{url}/ogc/wmts/1.0.0/WMTSCapabilities.xml")
+    assert wmts.status_code == 200
+    validate(wmts.content)
+
+
+def test_a_hand_written_utm_wkt_is_epsg_32618(real):
+    _, url = real
+    info = requests.get(f"{url}/arcgis/rest/services/handutm/ImageServer", params={"f": "json"}).json()
+    assert info["spatialReference"]["wkid"] == 32618
+    caps = requests.get(f"{url}/arcgis/services/handutm/ImageServer/WMSServer",
+                        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}).text
+    assert "<CRS>EPSG:32618</CRS>" in caps
+
+
+def test_check_config_warns_about_an_unnamed_crs(real, tmp_path):
+    from ogc_gateway.cli import cli
+    root, _ = real
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"server:\n  cache_dir: {tmp_path / 'cache'}\nservices:\n  custom:\n"
+                      f"    sources: {root / 'custom' / '*.tif'}\n")
+    result = CliRunner().invoke(cli, ["check-config", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "warning: services.custom: its CRS ('UTM Zone 18, Northern Hemisphere') matches no EPSG code" \
+        in result.output
+    assert "PROJ" not in result.output and "ERROR" not in result.output
+
+
+# --- item 2: a geostationary full disk ----------------------------------------------------------------
+
+def _png_alpha(content: bytes) -> np.ndarray:
+    from PIL import Image
+    import io
+    picture = np.asarray(Image.open(io.BytesIO(content)).convert("RGBA"))
+    return picture[..., 3]
+
+
+def test_geostationary_export_in_lon_lat(real):
+    """exportImage with bboxSR=4326 over the disk is not blank (in the disk's CRS and in 4326), and
+    its values are the file's: 1 + |latitude| at the pixel's place."""
+    root, url = real
+    base = f"{url}/arcgis/rest/services/goes/ImageServer/exportImage"
+    for image_sr in (None, 4326):
+        params = {"bbox": "-150,-70,0,70", "bboxSR": 4326, "size": "300,280", "format": "png", "f": "image"}
+        if image_sr:
+            params["imageSR"] = image_sr
+        alpha = _png_alpha(requests.get(base, params=params).content)
+        assert (alpha > 0).mean() > 0.5
+    resp = requests.get(base, params={"bbox": "-120,-60,-30,60", "bboxSR": 4326, "imageSR": 4326,
+                                      "size": "90,120", "format": "tiff", "pixelType": "U8",
+                                      "interpolation": "RSP_NearestNeighbor", "f": "image"})
+    with MemoryFile(resp.content) as mem, mem.open() as ds:
+        got, transform = ds.read(1), ds.transform
+    rows, cols = np.mgrid[0:120:5, 0:90:5]
+    lon, lat = transform * (cols + 0.5, rows + 0.5)
+    with rasterio.open(root / "goes" / "disk.tif") as src:
+        xs, ys = Transformer.from_crs("EPSG:4326", GEOS, always_xy=True).transform(lon, lat)
+        truth = np.array([v[0] for v in src.sample(zip(xs.ravel(), ys.ravel()))]).reshape(rows.shape)
+    assert np.abs(got[rows, cols].astype(int) - truth.astype(int)).max() <= 3   # one source pixel away
+
+
+def test_geostationary_capabilities_have_real_boxes(real):
+    _, url = real
+    caps = requests.get(f"{url}/arcgis/services/goes/ImageServer/WMSServer",
+                        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"})
+    from lxml import etree
+    doc = etree.fromstring(caps.content)
+    ns = {"w": "http://www.opengis.net/wms"}
+    box = doc.find(".//w:Layer/w:Layer/w:EX_GeographicBoundingBox", ns)
+    if box is None:
+        box = doc.find(".//w:Layer/w:EX_GeographicBoundingBox", ns)
+    west, east, south, north = (float(box.find(f"w:{k}", ns).text) for k in
+                                ("westBoundLongitude", "eastBoundLongitude", "southBoundLatitude",
+                                 "northBoundLatitude"))
+    assert west < -140 and east > -10 and south < -70 and north > 70
+    wmts = requests.get(f"{url}/arcgis/rest/services/goes/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml").text
+    assert "<TileMatrixSetLink>" in wmts
+    cov = requests.get(f"{url}/arcgis/services/goes/ImageServer/WCSServer",
+                       params={"SERVICE": "WCS", "REQUEST": "GetCapabilities", "VERSION": "2.0.1"})
+    assert cov.status_code == 200
+    validate(cov.content)
+
+
+@pytest.mark.parametrize("crs, bbox", [("EPSG:3857", "-16000000,-14000000,0,14000000"),
+                                       ("CRS:84", "-150,-70,0,70")])
+def test_geostationary_wms_getmap_elsewhere(real, crs, bbox):
+    _, url = real
+    resp = requests.get(f"{url}/arcgis/services/goes/ImageServer/WMSServer",
+                        params={"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": "goes",
+                                "STYLES": "", "CRS": crs, "BBOX": bbox, "WIDTH": 200, "HEIGHT": 200,
+                                "FORMAT": "image/png", "TRANSPARENT": "TRUE"})
+    assert resp.headers["Content-Type"] == "image/png"
+    assert (_png_alpha(resp.content) > 0).mean() > 0.5
+
+
+def test_geostationary_query_in_lon_lat(real):
+    _, url = real
+    found = requests.get(f"{url}/arcgis/rest/services/goes/ImageServer/query",
+                         params={"where": "1=1", "outSR": 4326, "returnGeometry": "true", "f": "json"}).json()
+    assert "error" not in found, found
+    ring = np.array(found["features"][0]["geometry"]["rings"][0])
+    assert np.isfinite(ring).all()
+    assert ring[:, 0].min() < -140 and ring[:, 0].max() > -10 and ring[:, 1].min() < -70 and ring[:, 1].max() > 70
