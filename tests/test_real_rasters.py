@@ -70,18 +70,43 @@ def _geos_disk(path: Path) -> Path:
     return path
 
 
+def _west_of_zone(path: Path) -> Path:
+    """UTM 18N (EPSG:32618) from x = 150 km: its western strip lies west of 78 W, outside the
+    zone's area of use (78 W - 72 W). Value 100 everywhere, nodata 0."""
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=100, count=1, dtype="uint8",
+                       crs=CRS.from_epsg(32618), transform=Affine(1000.0, 0, 150000.0, 0, -1000.0, 2900000.0),
+                       nodata=0) as ds:
+        ds.write(np.full((100, 200), 100, "uint8"), 1)
+    return path
+
+
+def _world(path: Path) -> Path:
+    """A whole-world EPSG:4326 grid of 0.0027 degrees (~300 m) pixels, kept small by a sparse file:
+    133333 x 66667 pixels of deflated zeros would be big, so 0.9-degree pixels and a note: the
+    level test scales from the cell size, not the file size."""
+    with rasterio.open(path, "w", driver="GTiff", width=400, height=200, count=1, dtype="uint8",
+                       crs=CRS.from_epsg(4326), transform=Affine(0.9, 0, -180.0, 0, -0.9, 90.0)) as ds:
+        ds.write(np.full((200, 400), 7, "uint8"), 1)
+    return path
+
+
+SERVICES = ("crop", "custom", "handutm", "goes", "west", "world")
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
-    for name in ("crop", "custom", "handutm", "goes"):
+    for name in SERVICES:
         (root / name).mkdir()
     shutil.copy(CROP, root / "crop" / CROP.name)
     _utm_field(root / "custom" / "field.tif", CUSTOM_WKT)
     _utm_field(root / "handutm" / "field.tif", HAND_UTM_WKT)
     _geos_disk(root / "goes" / "disk.tif")
+    _west_of_zone(root / "west" / "west.tif")
+    _world(root / "world" / "world.tif")
     limits = Limits(max_image_width=4100, max_image_height=4100)
     services = {name: ServiceConfig(name=name, sources=(str(root / name / "*.tif"),), default_resampling="nearest",
-                                    limits=limits) for name in ("crop", "custom", "handutm", "goes")}
+                                    limits=limits) for name in SERVICES}
     config = Config(server=ServerConfig(cache_dir=root / "cache", limits=limits), services=services)
     app = create_app(config)
     with serving(app) as url:
@@ -188,7 +213,7 @@ def test_combined_wcs_capabilities_with_an_unnamed_crs(real, clients, version):
     assert resp.status_code == 200, resp.text[:500]
     validate(resp.content)
     service = WebCoverageService(f"{url}/ogc/wcs?", version=version)
-    assert set(service.contents) == {"crop", "custom", "handutm", "goes"}
+    assert set(service.contents) == set(SERVICES)
 
 
 def test_unnamed_crs_is_described_and_served_in_epsg_4326(real, clients):
@@ -331,3 +356,109 @@ def test_geostationary_query_in_lon_lat(real):
     ring = np.array(found["features"][0]["geometry"]["rings"][0])
     assert np.isfinite(ring).all()
     assert ring[:, 0].min() < -140 and ring[:, 0].max() > -10 and ring[:, 1].min() < -70 and ring[:, 1].max() > 70
+
+
+# --- item 3: data beyond the CRS's area of use ---------------------------------------------------------
+
+@pytest.mark.parametrize("zoom", [6, 9, 12])
+def test_wmts_tiles_west_of_the_utm_zone_have_data(real, zoom):
+    """A point at 78.3 W (west of the zone, inside the data): its WMTS tile shows it at every level,
+    as exportImage does."""
+    import morecantile
+    _, url = real
+    lon, lat = -78.3, 25.7
+    with rasterio.open(real[0] / "west" / "west.tif") as src:
+        x, y = Transformer.from_crs("EPSG:4326", "EPSG:32618", always_xy=True).transform(lon, lat)
+        assert src.index(x, y)[1] > 0 and next(src.sample([(x, y)]))[0] == 100      # data there
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tile = tms.tile(lon, lat, zoom)
+    resp = requests.get(f"{url}/arcgis/rest/services/west/ImageServer/WMTS/tile/1.0.0/west/default/"
+                        f"WebMercatorQuad/{zoom}/{tile.y}/{tile.x}.png")
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/png"
+    alpha = _png_alpha(resp.content)
+    b = tms.xy_bounds(tile)
+    px, py = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    col = int((px - b.left) / (b.right - b.left) * alpha.shape[1])
+    row = int((b.top - py) / (b.top - b.bottom) * alpha.shape[0])
+    assert alpha[row, col] == 255
+
+
+# --- item 4: world-extent layers ----------------------------------------------------------------------
+
+def test_world_layer_boxes_stay_inside_web_mercator(real):
+    _, url = real
+    caps = requests.get(f"{url}/arcgis/services/world/ImageServer/WMSServer",
+                        params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}).text
+    from lxml import etree
+    doc = etree.fromstring(caps.encode())
+    ns = {"w": "http://www.opengis.net/wms"}
+    box = next(b for b in doc.iterfind(".//w:BoundingBox", ns) if b.get("CRS") == "EPSG:3857")
+    values = [float(box.get(k)) for k in ("minx", "miny", "maxx", "maxy")]
+    assert all(abs(v) <= 20037508.3428 for v in values), values
+    wmts = requests.get(f"{url}/arcgis/rest/services/world/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml").content
+    doc = etree.fromstring(wmts)
+    ows = "{http://www.opengis.net/ows/1.1}"
+    for bbox in doc.iter(f"{ows}BoundingBox"):
+        if "3857" in (bbox.get("crs") or ""):
+            corners = [float(v) for side in ("LowerCorner", "UpperCorner") for v in bbox.find(f"{ows}{side}").text.split()]
+            assert all(abs(v) <= 20037508.3428 for v in corners), corners
+
+
+def test_world_layer_levels_stop_near_the_native_resolution(real):
+    """0.9-degree pixels are ~100 km at the equator: WebMercatorQuad level 0 (156 km) and level 1
+    (78 km) reach it; the layer's limits end a little past it, not at level 24."""
+    _, url = real
+    wmts = requests.get(f"{url}/arcgis/rest/services/world/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml").content
+    from lxml import etree
+    doc = etree.fromstring(wmts)
+    ns = {"w": "http://www.opengis.net/wmts/1.0"}
+    link = next(l for l in doc.iterfind(".//w:Layer/w:TileMatrixSetLink", ns)
+                if l.findtext("w:TileMatrixSet", namespaces=ns) == "WebMercatorQuad")
+    levels = [int(t.findtext("w:TileMatrix", namespaces=ns)) for t in link.iterfind(".//w:TileMatrixLimits", ns)]
+    assert levels and max(levels) <= 3, levels
+
+
+# --- item 8: GDAL's AGS driver as documented ----------------------------------------------------------
+
+def _ags_xml(url: str, server_url: str, image_format: str, bounds, size) -> str:
+    west, south, east, north = bounds
+    return f"""<GDAL_WMS>
+  <Service name="AGS">
+    <ServerUrl>{server_url}</ServerUrl>
+    <BBoxOrder>xyXY</BBoxOrder>
+    <SRS>EPSG:32618</SRS>
+    <ImageFormat>{image_format}</ImageFormat>
+  </Service>
+  <DataWindow>
+    <UpperLeftX>{west!r}</UpperLeftX><UpperLeftY>{north!r}</UpperLeftY>
+    <LowerRightX>{east!r}</LowerRightX><LowerRightY>{south!r}</LowerRightY>
+    <SizeX>{size[0]}</SizeX><SizeY>{size[1]}</SizeY>
+  </DataWindow>
+  <BandsCount>3</BandsCount>
+  <DataType>Byte</DataType>
+  <DataValues NoData="0"/>
+  <BlockSizeX>64</BlockSizeX>
+  <BlockSizeY>64</BlockSizeY>
+</GDAL_WMS>
+"""
+
+
+@pytest.mark.parametrize("suffix, image_format", [("", "image/png"), ("/exportImage?", "image/png"),
+                                                  ("", "image/jpeg"), ("/exportImage?", "tiff")])
+def test_gdal_ags_driver_with_mime_formats_and_the_service_url(real, clients, suffix, image_format):
+    """GDAL's AGS mini-driver with ImageFormat as a MIME type, and ServerUrl the service URL (GDAL
+    then calls .../ImageServer/export): the pixels are the file's (exact for PNG and TIFF; JPEG
+    close), and the XML's nodata reaches GDAL."""
+    root, url = real
+    values, masks, transform, width, height, bounds = _source(root)
+    xml = clients / "crop.xml"
+    xml.write_text(_ags_xml(url, f"{url}/arcgis/rest/services/crop/ImageServer{suffix}", image_format, bounds,
+                            (width, height)))
+    with rasterio.open(xml) as ds:
+        assert ds.nodata == 0
+        got = ds.read()
+    full = masks.all(axis=0)
+    if image_format == "image/jpeg":
+        assert np.abs(got[:, full].astype(int) - values[:, full].astype(int)).mean() < 10        # quality 75 on noisy Landsat
+    else:
+        assert np.array_equal(got[:, full], values[:, full])

@@ -17,6 +17,7 @@ from .requests import Grid
 
 # Esri codes for Web Mercator that clients send; they all mean EPSG:3857.
 _WEB_MERCATOR_ALIASES = {102100, 102113, 900913, 3857}
+WEB_MERCATOR_HALF = 20037508.342789244          # half the side of the Web Mercator world square
 
 
 @functools.lru_cache(maxsize=256)
@@ -191,4 +192,7 @@ def extent_in(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
         w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
         if not (w < e and s < n):
             raise InvalidParameter("crs", "the extent lies outside the area where the CRS is used")
-    return reproject_bounds((w, s, e, n), wgs84, dst)
+    out = reproject_bounds((w, s, e, n), wgs84, dst)
+    if epsg == 3857:         # its area of use (85.06 degrees) reaches past the square world of its tiles
+        out = tuple(max(-WEB_MERCATOR_HALF, min(WEB_MERCATOR_HALF, v)) for v in out)
+    return out

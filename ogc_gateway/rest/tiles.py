@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Response
 
 from ..engine.errors import InvalidParameter, NotFound
-from ..engine.grid import extent_in, sr_json
+from ..engine.grid import extent_in, reproject_bounds, sr_json
 from ..engine.requests import TileRequest, TimeWindow
 from ..engine.service import ImageService
 from ..engine.tiles import blank, get_tile, tile_sets
@@ -87,7 +87,7 @@ def tilemap(service: ImageService, level: int, row: int, col: int, width: int, h
     r0, r1, c0, c1 = found.ranges[level]
     window = matrix.bounds(row, col, height, width)
     try:
-        box = extent_in(window, tms.crs, service.info.crs)
+        box = reproject_bounds(window, tms.crs, service.info.crs)     # no clip to the CRS's area of use
         items = service.catalog.items(bbox=box)
     except InvalidParameter:
         items = []

@@ -96,6 +96,7 @@ def root(name: str):
 
 @bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage", methods=["GET", "POST"])
 @bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage/", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/services/<name>/ImageServer/export", methods=["GET", "POST"])   # GDAL's AGS driver
 def export_image(name: str):
     p = params()
     gw = gateway()
