@@ -462,3 +462,37 @@ def test_gdal_ags_driver_with_mime_formats_and_the_service_url(real, clients, su
         assert np.abs(got[:, full].astype(int) - values[:, full].astype(int)).mean() < 10        # quality 75 on noisy Landsat
     else:
         assert np.array_equal(got[:, full], values[:, full])
+
+
+# --- item 9: esri-leaflet's corner order ---------------------------------------------------------------
+
+def test_esri_leaflet_image_map_layer_request(real):
+    """esri-leaflet's imageMapLayer asks exportImage for bbox=xmin,ymax,xmax,ymin in Web Mercator
+    (with f=image, format=jpgpng, transparent=true): the picture is the one of the ordered box."""
+    root, url = real
+    _, masks, _, _, _, bounds = _source(root)
+    to_merc = Transformer.from_crs("EPSG:32618", "EPSG:3857", always_xy=True)
+    x0, y0 = to_merc.transform(bounds[0], bounds[1])
+    x1, y1 = to_merc.transform(bounds[2], bounds[3])
+    base = f"{url}/arcgis/rest/services/crop/ImageServer/exportImage"
+    common = {"size": "240,200", "dpi": 96, "format": "png32", "transparent": "true", "bboxSR": 3857,
+              "imageSR": 3857, "f": "image"}
+    leaflet = requests.get(base, params=common | {"bbox": f"{x0},{y1},{x1},{y0}"})
+    ordered = requests.get(base, params=common | {"bbox": f"{x0},{y0},{x1},{y1}"})
+    assert leaflet.headers["Content-Type"] == "image/png", leaflet.text[:300]
+    assert leaflet.content == ordered.content
+    assert (_png_alpha(leaflet.content) > 0).mean() > 0.5
+
+
+def test_envelopes_with_corners_out_of_order_on_the_rest_face(real):
+    root, url = real
+    _, _, _, _, _, (w, s, e, n) = _source(root)
+    envelope = json.dumps({"xmin": w, "ymin": n, "xmax": e, "ymax": s})
+    found = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/query",
+                         params={"geometry": envelope, "geometryType": "esriGeometryEnvelope",
+                                 "f": "json"}).json()
+    assert "error" not in found and len(found["features"]) == 1
+    plain = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/query",
+                         params={"geometry": f"{e},{n},{w},{s}", "geometryType": "esriGeometryEnvelope",
+                                 "f": "json"}).json()
+    assert "error" not in plain and len(plain["features"]) == 1

@@ -13,7 +13,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
 from ..engine.errors import InvalidParameter
-from ..engine.esrijson import number as _float
+from ..engine.esrijson import number as _float, ordered_corners
 from ..engine.grid import parse_sr
 from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
 from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
@@ -112,8 +112,9 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
+    box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
     if not (box[0] < box[2] and box[1] < box[3]):
-        raise InvalidParameter("bbox", "xmin must be less than xmax and ymin less than ymax")
+        raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
     return tuple(box), sr
 
 
