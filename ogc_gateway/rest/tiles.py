@@ -33,7 +33,7 @@ def tile_info_json(service: ImageService) -> dict:
             for i, m in enumerate(tms.matrices)]
     first = tms.matrices[0]
     return {
-        "singleFusedMapCache": True,
+        "singleFusedMapCache": own_crs_tiles(service, found),
         "cacheType": "Map",
         "tileInfo": {"rows": first.tile_height, "cols": first.tile_width, "dpi": DPI, "format": "MIXED",
                      "compressionQuality": 75, "origin": {"x": first.origin[0], "y": first.origin[1]},
@@ -41,6 +41,15 @@ def tile_info_json(service: ImageService) -> dict:
         "minLOD": 0, "maxLOD": found.native_level,
         "storageInfo": {"storageFormat": "esriMapCacheStorageModeExploded", "packetSize": 0},
     }
+
+
+def own_crs_tiles(service: ImageService, found: TileSetLimits) -> bool:
+    """Whether the tile cache is in the service's own CRS. When it is not (a UTM service tiled in
+    Web Mercator), the root JSON says singleFusedMapCache false: QGIS's ArcGIS REST provider
+    places fused-cache tiles in the service's spatialReference and would draw them blank or
+    misplaced; it then draws through export instead. The tiles and tileInfo stay, for clients
+    that read tileInfo's own spatialReference (GDAL, the ArcGIS JS SDK)."""
+    return found.tms.crs == service.info.crs
 
 
 def _scheme_request(service: ImageService, p: Params, level: int, row: int, col: int) -> TileRequest:
