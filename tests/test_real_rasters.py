@@ -90,7 +90,18 @@ def _world(path: Path) -> Path:
     return path
 
 
-SERVICES = ("crop", "custom", "handutm", "goes", "west", "world")
+def _float_nan(path: Path) -> Path:
+    """float32 in EPSG:3857 with nodata NaN (and some NaN pixels)."""
+    data = np.arange(64 * 64, dtype="float32").reshape(64, 64)
+    data[:8, :8] = np.nan
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32",
+                       crs=CRS.from_epsg(3857), transform=Affine(100.0, 0, 0.0, 0, -100.0, 6400.0),
+                       nodata=float("nan")) as ds:
+        ds.write(data, 1)
+    return path
+
+
+SERVICES = ("crop", "custom", "handutm", "goes", "west", "world", "floatnan")
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +115,7 @@ def real(tmp_path_factory):
     _geos_disk(root / "goes" / "disk.tif")
     _west_of_zone(root / "west" / "west.tif")
     _world(root / "world" / "world.tif")
+    _float_nan(root / "floatnan" / "f.tif")
     limits = Limits(max_image_width=4100, max_image_height=4100)
     services = {name: ServiceConfig(name=name, sources=(str(root / name / "*.tif"),), default_resampling="nearest",
                                     limits=limits) for name in SERVICES}
@@ -496,3 +508,37 @@ def test_envelopes_with_corners_out_of_order_on_the_rest_face(real):
                          params={"geometry": f"{e},{n},{w},{s}", "geometryType": "esriGeometryEnvelope",
                                  "f": "json"}).json()
     assert "error" not in plain and len(plain["features"]) == 1
+
+
+# --- item 10: blank tiles, NaN nodata, png24 ------------------------------------------------------------
+
+def test_blank_tile_for_any_tile_of_the_scheme(real):
+    """blankTile=true: an empty PNG for a tile of the scheme outside the data, a 404 without it, and a
+    404 still for a tile outside the scheme."""
+    _, url = real
+    base = f"{url}/arcgis/rest/services/crop/ImageServer/tile"
+    far = requests.get(f"{base}/10/5/5", params={"blankTile": "true"})       # the Arctic, far from Florida
+    assert far.status_code == 200 and far.headers["Content-Type"] == "image/png"
+    assert far.headers["blank-tile"] == "true" and not _png_alpha(far.content).any()
+    assert requests.get(f"{base}/10/5/5").status_code == 404
+    assert requests.get(f"{base}/3/8/0", params={"blankTile": "true"}).status_code == 404    # 8 x 8 tiles
+
+
+def test_nan_nodata_is_a_number_in_the_root_json(real):
+    _, url = real
+    resp = requests.get(f"{url}/arcgis/rest/services/floatnan/ImageServer", params={"f": "json"})
+    assert "NaN" not in resp.text
+    info = json.loads(resp.text)
+    assert info["noDataValue"] == info["noDataValues"][0] == float(np.finfo(np.float32).min)
+
+
+def test_png24_of_one_band_is_24_bit_rgb(real):
+    from PIL import Image
+    import io
+    _, url = real
+    resp = requests.get(f"{url}/arcgis/rest/services/floatnan/ImageServer/exportImage",
+                        params={"bbox": "0,0,6400,6400", "size": "64,64", "format": "png24", "f": "image"})
+    picture = Image.open(io.BytesIO(resp.content))
+    assert picture.mode == "RGB"
+    rgb = np.asarray(picture)
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all() and rgb.max() > 200

@@ -72,6 +72,15 @@ def tile(service: ImageService, p: Params, level: int, row: int, col: int, *, me
     return get_tile(service, _scheme_request(service, p, level, row, col), store, metatile_size=metatile_size)
 
 
+def in_scheme(service: ImageService, level: int, row: int, col: int) -> bool:
+    """Whether a tile exists in the service's tile scheme at all (with or without data)."""
+    matrices = tile_sets(service).scheme.tms.matrices
+    if not 0 <= level < len(matrices):
+        return False
+    m = matrices[level]
+    return 0 <= row < m.matrix_height and 0 <= col < m.matrix_width
+
+
 def blank_tile(service: ImageService) -> Response:
     m = tile_sets(service).scheme.tms.matrices[0]
     resp = Response(blank("png", m.tile_width, m.tile_height), content_type="image/png")

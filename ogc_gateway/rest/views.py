@@ -259,6 +259,9 @@ def tile(name: str, level: int, row: int, col: int):
         if stored.empty and not p.bool("blankTile", False):
             raise NotFound("Tile not found.", details=[f"level {level}, row {row}, col {col} holds no data"])
     except NotFound as exc:
+        # blankTile=true: an empty picture for any tile of the scheme, even one outside the data's limits
+        if p.bool("blankTile", False) and name in gw.services and tl.in_scheme(gw.services[name], level, row, col):
+            return tl.blank_tile(gw.services[name])
         return error_response(exc, http_errors=True)
     if stored.empty:
         return tl.blank_tile(svc)
