@@ -5,6 +5,7 @@ checked against rasterio reading the source file, never against the server's own
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -118,7 +119,7 @@ def real(tmp_path_factory):
     _float_nan(root / "floatnan" / "f.tif")
     limits = Limits(max_image_width=4100, max_image_height=4100)
     services = {name: ServiceConfig(name=name, sources=(str(root / name / "*.tif"),), default_resampling="nearest",
-                                    limits=limits) for name in SERVICES}
+                                    limits=limits, allow_download=(name == "crop")) for name in SERVICES}
     config = Config(server=ServerConfig(cache_dir=root / "cache", limits=limits), services=services)
     app = create_app(config)
     with serving(app) as url:
@@ -542,3 +543,83 @@ def test_png24_of_one_band_is_24_bit_rgb(real):
     assert picture.mode == "RGB"
     rgb = np.asarray(picture)
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all() and rgb.max() > 200
+
+
+# --- item 11: download, file, metadata, KMZ, itemRenderingRule ------------------------------------------
+
+def test_download_and_file_give_the_source_file(real):
+    root, url = real
+    base = f"{url}/arcgis/rest/services/crop/ImageServer"
+    listed = requests.get(f"{base}/download", params={"rasterIds": "1", "f": "json"}).json()
+    (entry,) = listed["rasterFiles"]
+    assert entry["rasterIds"] == [1] and entry["size"] == CROP.stat().st_size
+    got = requests.get(f"{base}/file", params={"id": entry["id"], "rasterId": 1})
+    assert got.status_code == 200 and got.content == CROP.read_bytes()
+    with MemoryFile(got.content) as mem, mem.open() as ds:        # GDAL reads what was downloaded
+        assert np.array_equal(ds.read(), _source(root)[0])
+    by_where = requests.get(f"{base}/download", params={"where": "1=1", "f": "json"}).json()
+    assert by_where == listed
+    # an id that is not the item's own file, and a service that does not allow downloads
+    wrong = requests.get(f"{base}/file", params={"id": "1/../../etc/passwd", "rasterId": 1}).json()
+    assert wrong["error"]["code"] == 404
+    refused = requests.get(f"{url}/arcgis/rest/services/world/ImageServer/download",
+                           params={"rasterIds": "1", "f": "json"}).json()
+    assert refused["error"]["code"] == 403
+    assert requests.get(f"{url}/arcgis/rest/services/world/ImageServer/file",
+                        params={"id": "1/world.tif", "rasterId": 1}).json()["error"]["code"] == 403
+
+
+def test_metadata_of_the_service_and_of_an_item(real):
+    from lxml import etree
+    root, url = real
+    base = f"{url}/arcgis/rest/services/crop/ImageServer"
+    service = etree.fromstring(requests.get(f"{base}/info/metadata").content)
+    assert service.findtext(".//refSysID") == "EPSG:32618" and service.findtext(".//bandCount") == "3"
+    item = etree.fromstring(requests.get(f"{base}/1/info/metadata").content)
+    assert item.findtext(".//fileName") == CROP.name
+    assert int(item.findtext(".//transSize")) == CROP.stat().st_size
+    assert item.findtext(".//noData") == "0.0" and item.findtext(".//resTitle") == CROP.stem
+    with rasterio.open(CROP) as ds:
+        lon = Transformer.from_crs(ds.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(
+            (ds.bounds.left + ds.bounds.right) / 2, (ds.bounds.bottom + ds.bounds.top) / 2)[0]
+    assert float(item.findtext(".//westBL")) < lon < float(item.findtext(".//eastBL"))
+
+
+def test_root_as_kmz_is_a_network_link_to_export(real):
+    import zipfile
+    from lxml import etree
+    _, url = real
+    resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer", params={"f": "kmz"})
+    assert resp.headers["Content-Type"] == "application/vnd.google-earth.kmz"
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as kmz:
+        doc = etree.fromstring(kmz.read(kmz.namelist()[0]))
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    href = doc.findtext(".//k:NetworkLink/k:Link/k:href", namespaces=ns)
+    fmt = doc.findtext(".//k:NetworkLink/k:Link/k:viewFormat", namespaces=ns)
+    assert fmt == "bbox=[bboxWest],[bboxSouth],[bboxEast],[bboxNorth]"
+    # what Google Earth fetches: the href with the view's box appended
+    north = float(doc.findtext(".//k:LatLonAltBox/k:north", namespaces=ns))
+    south = float(doc.findtext(".//k:LatLonAltBox/k:south", namespaces=ns))
+    east = float(doc.findtext(".//k:LatLonAltBox/k:east", namespaces=ns))
+    west = float(doc.findtext(".//k:LatLonAltBox/k:west", namespaces=ns))
+    fetched = requests.get(f"{href}&bbox={west},{south},{east},{north}")
+    assert fetched.headers["Content-Type"] == "application/vnd.google-earth.kmz"
+    with zipfile.ZipFile(io.BytesIO(fetched.content)) as kmz:
+        assert any(n.startswith("image.") for n in kmz.namelist())
+
+
+def test_item_rendering_rule_processes_each_item(real):
+    """mosaicRule.itemRenderingRule: ExtractBand of band 3 on each item, then the mosaic: the
+    values are the file's third band, read at the native grid."""
+    root, url = real
+    values, masks, transform, width, height, bounds = _source(root)
+    rule = {"mosaicMethod": "esriMosaicNorthwest",
+            "itemRenderingRule": {"rasterFunction": "ExtractBand", "rasterFunctionArguments": {"BandIDs": [2]}}}
+    resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/exportImage",
+                        params={"bbox": ",".join(map(repr, bounds)), "size": f"{width},{height}", "format": "tiff",
+                                "interpolation": "RSP_NearestNeighbor", "mosaicRule": json.dumps(rule), "f": "image"})
+    assert resp.headers["Content-Type"] == "image/tiff", resp.text[:300]
+    with MemoryFile(resp.content) as mem, mem.open() as ds:
+        assert ds.count == 1
+        got, got_mask = ds.read(1), ds.read_masks(1) > 0
+    assert np.array_equal(got[got_mask], values[2][got_mask]) and np.array_equal(got_mask, masks[2])

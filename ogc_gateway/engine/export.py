@@ -14,6 +14,7 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
+from . import itemrule
 from . import processed
 from . import read as reader
 from . import seams
@@ -32,7 +33,9 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
-    raster = replace(raster, stretch=_stretch_hint(service, req, raster), processed=not is_raw(rule))
+    item_rule = req.mosaic_rule is not None and req.mosaic_rule.item_rendering_rule is not None
+    raster = replace(raster, stretch=None if item_rule else _stretch_hint(service, req, raster),
+                     processed=item_rule or not is_raw(rule))
     if req.band_ids is not None:
         raster = select_bands(raster, req.band_ids)
     if req.pixel_type:
@@ -60,8 +63,6 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)
-    if rule.item_rendering_rule is not None:
-        raise InvalidParameter("mosaicRule", "itemRenderingRule is not supported yet")
     if rule.operation not in OPERATORS:
         raise InvalidParameter("mosaicRule", f"mosaicOperation {rule.operation} is not supported "
                                              f"(supported: {', '.join(OPERATORS)})")
@@ -69,7 +70,8 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
 
 
 def output_bands(service: ImageService, req: ExportRequest) -> int:
-    return output_signature(service, req.rendering_rule).bands
+    base = itemrule.mosaic_signature(service, req.mosaic_rule, service_signature(service.info))
+    return signature(req.rendering_rule, base).bands
 
 
 def output_signature(service: ImageService, rule) -> Signature:
@@ -106,13 +108,18 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     if source_pixels > limits.max_source_pixels:
         raise TooLarge("size", f"the request would read {source_pixels} source pixels; the limit is "
                                f"{limits.max_source_pixels}")
-    op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
+    sig = itemrule.mosaic_signature(service, rule, service_signature(info))
+    op = operator(rule, (sig.bands, grid.height, grid.width), itemrule.dtype_of(sig))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
     for item, p in plans:
         data, full = reader.read(p, grid, resampling)
+        if rule.item_rendering_rule is not None:         # each item processed before mosaicking
+            data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
+    if rule.item_rendering_rule is not None:
+        return Raster(op.result(), grid, sig.band_names(), sig.pixel_type, sig.nodata_value)
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
 
 
