@@ -43,7 +43,7 @@ HAND_UTM_WKT = (
     'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-75],PARAMETER["scale_factor",0.9996],'
     'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],'
     'AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
-GEOS = "+proj=geos +h=35786023 +lon_0=-75 +a=6378137 +rf=298.257222101 +sweep=y +units=m +no_defs"
+GEOS = "+proj=geos +h=35786023 +lon_0=-75 +a=6378137 +rf=298.257222101 +sweep=x +units=m +no_defs"
 DISK = 5434895.08164               # half the side of the GOES-16 full-disk grid, metres
 
 
@@ -623,3 +623,16 @@ def test_item_rendering_rule_processes_each_item(real):
         assert ds.count == 1
         got, got_mask = ds.read(1), ds.read_masks(1) > 0
     assert np.array_equal(got[got_mask], values[2][got_mask]) and np.array_equal(got_mask, masks[2])
+
+
+def test_geostationary_root_extent_sent_back_is_the_same_crs(real):
+    """A client sends the root's extent (with its spatialReference) back as a geometry: the WKT
+    names the same CRS (Esri's WKT1 would drop the sweep axis), so the disk's own box is not
+    "outside the area where the CRS is defined"."""
+    _, url = real
+    base = f"{url}/arcgis/rest/services/goes/ImageServer"
+    extent = requests.get(base, params={"f": "json"}).json()["extent"]
+    found = requests.get(f"{base}/computeHistograms", params={
+        "geometry": json.dumps(extent), "geometryType": "esriGeometryEnvelope", "f": "json"}).json()
+    assert "error" not in found, found
+    assert sum(found["histograms"][0]["counts"]) > 0

@@ -94,7 +94,20 @@ def sr_json(crs: CRS) -> dict:
         auth = None
     if auth and auth[0] == "ESRI":
         return {"wkid": int(auth[1])}
-    return {"wkt": crs.to_wkt(version="WKT1_ESRI") if hasattr(crs, "to_wkt") else crs.wkt}
+    return {"wkt": _esri_wkt_or_own(crs)}
+
+
+def _esri_wkt_or_own(crs: CRS) -> str:
+    """Esri's WKT1 when it means the same CRS; else GDAL's own WKT (Esri's dialect drops some
+    parameters, e.g. a geostationary projection's sweep axis, and the CRS a client sends back
+    would then be another one)."""
+    esri = crs.to_wkt(version="WKT1_ESRI")
+    try:
+        if CRS.from_wkt(esri) == crs:
+            return esri
+    except CRSError:
+        pass
+    return crs.to_wkt()
 
 
 def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
