@@ -636,3 +636,21 @@ def test_geostationary_root_extent_sent_back_is_the_same_crs(real):
         "geometry": json.dumps(extent), "geometryType": "esriGeometryEnvelope", "f": "json"}).json()
     assert "error" not in found, found
     assert sum(found["histograms"][0]["counts"]) > 0
+
+
+def test_a_full_disk_next_to_files_in_another_crs(real, tmp_path):
+    """Sync of a service whose CRS is not the disk's (its grid's corners lie off the Earth): the
+    disk's footprint comes from its outline on the Earth, not a failure of the whole service."""
+    root, _ = real
+    limits = Limits(max_image_width=4100, max_image_height=4100)
+    service = ServiceConfig(name="mixed", crs="EPSG:4326", limits=limits,
+                            sources=(str(root / "goes" / "*.tif"), str(root / "west" / "*.tif")))
+    app = create_app(Config(server=ServerConfig(cache_dir=tmp_path / "cache", limits=limits),
+                            services={"mixed": service}))
+    client = app.test_client()
+    found = client.get("/arcgis/rest/services/mixed/ImageServer/query",
+                       query_string={"where": "1=1", "returnGeometry": "true", "f": "json"}).get_json()
+    rings = {f["attributes"]["Name"]: np.array(f["geometry"]["rings"][0]) for f in found["features"]}
+    assert set(rings) == {"disk", "west"}
+    disk = rings["disk"]
+    assert disk[:, 0].min() < -140 and disk[:, 0].max() > -10 and disk[:, 1].min() < -70 and disk[:, 1].max() > 70

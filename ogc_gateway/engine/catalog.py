@@ -255,6 +255,21 @@ def time_value(value: Any, ftype: str) -> int | None:
 
 # --- the catalog ----------------------------------------------------------------------------------
 
+def _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline):
+    """An item's footprint ring in the service CRS and its cell size there (from the whole grid;
+    from the valid-data outline when the grid's edges do not exist there, as a full disk's
+    corners off the Earth)."""
+    try:
+        grid_ring = footprint_ring(wkt, transform, width, height, crs_wkt)
+    except ValueError:
+        if not outline:
+            raise
+        ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline)
+        return ring, math.sqrt(ring_area(ring) / ring_area([tuple(p) for p in outline]))
+    ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
+    return ring, math.sqrt(ring_area(grid_ring) / (width * height))
+
+
 def native_grid(con: sqlite3.Connection, crs_wkt: str, footprint_box: tuple[float, float, float, float],
                 cell: float) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
     """The service's grid: the extent and (pixelSizeX, pixelSizeY) of its items' own grids.
@@ -547,14 +562,12 @@ class Catalog:
         for oid, path, wkt, transform, width, height, outline in rows:
             transform = json.loads(transform)
             try:
-                grid_ring = footprint_ring(wkt, transform, width, height, crs_wkt)
                 outline = json.loads(outline) if outline else None
-                ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
+                ring, cell = _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline)
             except (ValueError, RasterioError) as exc:
                 problems.append(f"{self._where}.sources: {path}: {exc}")
                 continue
-            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring),
-                         math.sqrt(ring_area(grid_ring) / (width * height)), oid))
+            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring), cell, oid))
         con.executemany("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
                         "maxy = ?, cell_size = ? WHERE oid = ?", done)
         con.executemany("DELETE FROM footprints WHERE id = ?", [(row[-1],) for row in done])

@@ -140,8 +140,10 @@ def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     if crs_from_wkt(crs_wkt) != crs_from_wkt(dst_wkt):
         xs, ys = points_to_crs(xs, ys, crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt))
-    exists = np.isfinite(xs) & np.isfinite(ys)      # points off the Earth (or off dst's domain) dropped
-    xs, ys = xs[exists], ys[exists]
+    exists = np.isfinite(xs) & np.isfinite(ys)
+    if outline is None and not exists.all():        # grid edges off the Earth: the outline has to say
+        raise ValueError("footprint cannot be expressed in the service CRS")
+    xs, ys = xs[exists], ys[exists]                 # an outline's points off dst's domain are dropped
     if len(xs) < 3:
         raise ValueError("footprint cannot be expressed in the service CRS")
     ring = list(zip(xs.tolist(), ys.tolist()))
