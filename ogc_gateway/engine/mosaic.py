@@ -109,8 +109,8 @@ class First(Operator):
 
     def _take(self, data, take, rows, cols) -> None:
         """The item's values and per-band masks at `take` (a pixel comes whole from one item)."""
-        self.data[:, rows, cols][:, take] = data.data[:, take]
-        self.band_mask[:, rows, cols][:, take] = np.ma.getmaskarray(data)[:, take]
+        np.copyto(self.data[:, rows, cols], data.data, where=take)
+        np.copyto(self.band_mask[:, rows, cols], np.ma.getmaskarray(data), where=take)
 
     def feed(self, data, full, rows, cols, weight=None):
         valid = has_data(data)
