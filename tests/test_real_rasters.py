@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -654,3 +655,30 @@ def test_a_full_disk_next_to_files_in_another_crs(real, tmp_path):
     assert set(rings) == {"disk", "west"}
     disk = rings["disk"]
     assert disk[:, 0].min() < -140 and disk[:, 0].max() > -10 and disk[:, 1].min() < -70 and disk[:, 1].max() > 70
+
+
+def test_gdal_reads_the_tiles_from_the_root_json(real, clients):
+    """GDAL's tiled reading of an ImageServer (its root JSON's tileInfo) keeps working for a UTM
+    service whose root says singleFusedMapCache false: the Web Mercator tiles show the file."""
+    root, url = real
+    values, masks, transform, width, height, bounds = _source(root)
+    to_merc = Transformer.from_crs("EPSG:32618", "EPSG:3857", always_xy=True)
+    cx, cy = to_merc.transform((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    half = 3000.0                                              # a 6 km box at the scene's centre
+    out = clients / "tiles.tif"
+    # gdal-bin, as the README says (rasterio would hand an http URL to /vsicurl, not to the WMS driver)
+    done = subprocess.run(["gdal_translate", "-q", "-projwin", repr(cx - half), repr(cy + half), repr(cx + half),
+                           repr(cy - half), "-outsize", "20", "20", "-b", "1", "-b", "2", "-b", "3",
+                           f"{url}/arcgis/rest/services/crop/ImageServer?f=json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(out) as ds:
+        assert ds.crs.to_epsg() == 3857
+        got = ds.read([1, 2, 3])
+    xs = cx - half + (np.arange(20) + 0.5) * 2 * half / 20
+    ys = cy + half - (np.arange(20) + 0.5) * 2 * half / 20
+    gx, gy = np.meshgrid(xs, ys)
+    ux, uy = Transformer.from_crs("EPSG:3857", "EPSG:32618", always_xy=True).transform(gx, gy)
+    r, c = rasterio.transform.rowcol(transform, ux.ravel(), uy.ravel())
+    truth = values[:, np.asarray(r), np.asarray(c)].reshape(3, 20, 20)
+    assert np.median(np.abs(got.astype(int) - truth.astype(int))) <= 12     # JPEG tiles, resampled
