@@ -73,11 +73,11 @@ def _load(option: str | None) -> Config:
     return load_config(path)
 
 
-def _open_services(config: Config) -> None:
+def _open_services(config: Config) -> dict:
     """Synchronise every catalog once, in this (the master) process, before workers start."""
     from .engine.service import open_services
 
-    open_services(config, sync=True)
+    return open_services(config, sync=True)
 
 
 def _base_url(host: str, port: int) -> str:
@@ -189,8 +189,12 @@ def check_config(config_file: str | None) -> None:
     """Report every problem of a configuration (exit status 1 if there is any)."""
     with _user_errors():
         config = _load(config_file)
-        _open_services(config)
+        opened = _open_services(config)
     click.echo(f"OK: {len(config.services)} services")
+    from .engine.crsid import unnamed_warning
+    for name, svc in opened.items():
+        if warning := unnamed_warning(svc.info.crs):
+            click.echo(f"warning: services.{name}: {warning}")
     for name, service in config.services.items():
         files = {f for pattern in service.sources for f in glob.iglob(pattern, recursive=True)
                  if os.path.isfile(f)}

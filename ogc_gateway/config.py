@@ -139,6 +139,7 @@ class ServiceConfig:
     variable_field: str | None = None            # attribute naming each item's variable
     variables: tuple[VariableConfig, ...] = ()
     dimensions: tuple[DimensionConfig, ...] = ()
+    allow_download: bool = False                 # REST download/file: the source files of chosen items
 
     @property
     def multidimensional(self) -> bool:
@@ -182,7 +183,8 @@ SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", 
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
                 "metadata_urls", "min_scale_denominator", "max_scale_denominator", "variable_field",
-                "variables", "dimensions", "nadir_field", "seamlines", "seamline_blend_width") + LIMIT_KEYS
+                "variables", "dimensions", "nadir_field", "seamlines", "seamline_blend_width",
+                "allow_download") + LIMIT_KEYS
 CONTACT_KEYS = tuple(f.name for f in fields(Contact))
 ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
 METADATA_URL_KEYS = ("type", "format", "url")
@@ -507,6 +509,7 @@ class _Builder:
             seamlines=self.catalog(self.text(d, "seamlines", where), f"{where}.seamlines"),
             seamline_blend_width=self.blend_width(d.get("seamline_blend_width"), f"{where}.seamline_blend_width"),
             **self.multidimensional(d, where, time_field),
+            allow_download=self.flag(d, "allow_download", where, False),
         )
 
     def blend_width(self, value: Any, key: str) -> float:

@@ -126,7 +126,7 @@ def test_png24_never_has_alpha():
     pixels = np.asarray(image)
     assert (pixels[inside_mask()] == 0).all()
     np.testing.assert_array_equal(pixels[~inside_mask()], np.moveaxis(rgb_gradient(), 0, -1)[~inside_mask()])
-    assert decode(encode(grey_raster(masked=True), "png24")).mode == "L"
+    assert decode(encode(grey_raster(masked=True), "png24")).mode == "RGB"      # 24-bit even for one band (issue 14)
 
 
 @pytest.mark.parametrize("make", [rgb_raster, grey_raster])

@@ -209,7 +209,7 @@ def test_expired_output_is_404(client, app):
 # --- formats --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, mode, magic", [
-    ("png32", "RGBA", b"\x89PNG"), ("png24", "L", b"\x89PNG"), ("png8", "P", b"\x89PNG"),
+    ("png32", "RGBA", b"\x89PNG"), ("png24", "RGB", b"\x89PNG"), ("png8", "P", b"\x89PNG"),
     ("png", "LA", b"\x89PNG"), ("jpg", "L", b"\xff\xd8"), ("jpgpng", "RGBA", b"\x89PNG"),
     ("bmp", "L", b"BM"), ("gif", "L", b"GIF8"),        # Pillow reads a grey-palette GIF as L
 ])

@@ -143,6 +143,18 @@ def test_lock_raster_shows_only_the_locked_items(client):
     same(export(client, rule={"mosaicMethod": "esriMosaicLockRaster", "lockRasterIds": [2, 1]}), first_of([B, A]))
 
 
+def test_lock_raster_takes_names_and_an_empty_list_is_the_default_order(client):
+    """Make Image Server Layer: lock_rasterid is 'the raster ID or raster name'; left blank, the
+    system default (issue 14)."""
+    lock = {"mosaicMethod": "esriMosaicLockRaster"}
+    same(export(client, rule={**lock, "lockRasterIds": ["c"]}), first_of([C]))
+    same(export(client, rule={**lock, "lockRasterIds": "b;1"}), first_of([B, A]))
+    same(export(client, rule={**lock, "lockRasterIds": []}), export(client))
+    missing = client.get(EXPORT.format("ov"), query_string={
+        "bbox": ",".join(map(str, VIEW)), "f": "image", "mosaicRule": json.dumps({**lock, "lockRasterIds": ["zz"]})})
+    assert "no raster named 'zz'" in missing.get_json()["error"]["details"][0]
+
+
 def test_where_and_fids_restrict_any_method(client):
     corner = (sm.EXTENT[0], sm.EXTENT[3])
     same(export(client, rule={"mosaicMethod": "esriMosaicNorthwest", "fids": [1, 2]}),

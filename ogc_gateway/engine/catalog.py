@@ -255,6 +255,52 @@ def time_value(value: Any, ftype: str) -> int | None:
 
 # --- the catalog ----------------------------------------------------------------------------------
 
+def _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline):
+    """An item's footprint ring in the service CRS and its cell size there (from the whole grid;
+    from the valid-data outline when the grid's edges do not exist there, as a full disk's
+    corners off the Earth)."""
+    try:
+        grid_ring = footprint_ring(wkt, transform, width, height, crs_wkt)
+    except ValueError:
+        if not outline:
+            raise
+        ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline)
+        return ring, math.sqrt(ring_area(ring) / ring_area([tuple(p) for p in outline]))
+    ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
+    return ring, math.sqrt(ring_area(grid_ring) / (width * height))
+
+
+def native_grid(con: sqlite3.Connection, crs_wkt: str, footprint_box: tuple[float, float, float, float],
+                cell: float) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+    """The service's grid: the extent and (pixelSizeX, pixelSizeY) of its items' own grids.
+
+    Items in the service CRS on north-up grids count with their whole grid (a file's extent is its
+    grid, nodata collar included), others with their footprint's box; the extent is then grown to
+    whole pixels of the finest such item, so that a coverage read "at the native grid" is that
+    item's grid - origin on its pixel corners, x and y sizes kept apart - and no resampling."""
+    north_up = ("crs_wkt = ? AND footprint IS NOT NULL AND json_extract(transform, '$[1]') = 0 AND "
+                "json_extract(transform, '$[3]') = 0 AND json_extract(transform, '$[0]') > 0 AND "
+                "json_extract(transform, '$[4]') < 0")
+    finest = con.execute(f"SELECT transform FROM rasters WHERE {north_up} ORDER BY cell_size, oid LIMIT 1",
+                         (crs_wkt,)).fetchone()
+    if finest is None:
+        return footprint_box, (cell, cell)
+    a, _, c, _, e, f = json.loads(finest[0])[:6]
+    grids = con.execute(f"SELECT MIN(json_extract(transform, '$[2]')), "
+                        f"MIN(json_extract(transform, '$[5]') + json_extract(transform, '$[4]') * height), "
+                        f"MAX(json_extract(transform, '$[2]') + json_extract(transform, '$[0]') * width), "
+                        f"MAX(json_extract(transform, '$[5]')) FROM rasters WHERE {north_up}", (crs_wkt,)).fetchone()
+    x0, y0 = min(footprint_box[0], grids[0]), min(footprint_box[1], grids[1])
+    x1, y1 = max(footprint_box[2], grids[2]), max(footprint_box[3], grids[3])
+    ry = -e
+    snap = 1e-6                    # a millionth of a pixel is float noise, not another pixel
+    x0 = c + math.floor((x0 - c) / a + snap) * a
+    x1 = c + math.ceil((x1 - c) / a - snap) * a
+    y1 = f - math.floor((f - y1) / ry + snap) * ry
+    y0 = f - math.ceil((f - y0) / ry - snap) * ry
+    return (x0, y0, x1, y1), (a, ry)
+
+
 class Catalog:
     """One service's items. Readers (every worker) only query; `sync()` is the one writer."""
 
@@ -516,14 +562,12 @@ class Catalog:
         for oid, path, wkt, transform, width, height, outline in rows:
             transform = json.loads(transform)
             try:
-                grid_ring = footprint_ring(wkt, transform, width, height, crs_wkt)
                 outline = json.loads(outline) if outline else None
-                ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
+                ring, cell = _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline)
             except (ValueError, RasterioError) as exc:
                 problems.append(f"{self._where}.sources: {path}: {exc}")
                 continue
-            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring),
-                         math.sqrt(ring_area(grid_ring) / (width * height)), oid))
+            done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring), cell, oid))
         con.executemany("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
                         "maxy = ?, cell_size = ? WHERE oid = ?", done)
         con.executemany("DELETE FROM footprints WHERE id = ?", [(row[-1],) for row in done])
@@ -885,8 +929,10 @@ class Catalog:
             lo, hi = con.execute("SELECT (SELECT MIN(time_start) FROM rasters), "
                                  "(SELECT MAX(time_end) FROM rasters)").fetchone()
             time_extent = None if lo is None else (lo, hi)
+        crs_wkt = self._meta(con, "service_crs") or ""
+        extent, cell_xy = native_grid(con, crs_wkt, tuple(row[1:5]), cell)
         return CatalogInfo(
-            crs_wkt=self._meta(con, "service_crs") or "", extent=tuple(row[1:5]), cell_size=(cell, cell),
+            crs_wkt=crs_wkt, extent=extent, cell_size=cell_xy,
             band_count=band_count, dtype=dtype, nodata=nodata, band_names=tuple(names),
             stats=aggregate_stats([partial], band_count),
             time_extent=time_extent, fields=HEAD_FIELDS + self.attribute_fields() + TAIL_FIELDS,

@@ -83,8 +83,9 @@ def _encode_picture(raster: Raster, fmt: str, quality: int) -> Encoded:
     if fmt == "png":
         image = _fromarray(pixels) if opaque else _with_alpha(pixels, valid)
         return Encoded(_save(image, "PNG", compress_level=PNG_COMPRESS_LEVEL), "image/png", "png")
-    if fmt == "png24":
-        return Encoded(_save(_fromarray(pixels), "PNG", compress_level=PNG_COMPRESS_LEVEL),
+    if fmt == "png24":               # 24-bit RGB whatever the band count (one band is grey in RGB)
+        rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)
+        return Encoded(_save(_fromarray(np.ascontiguousarray(rgb)), "PNG", compress_level=PNG_COMPRESS_LEVEL),
                        "image/png", "png")
     if fmt == "png32":
         rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)

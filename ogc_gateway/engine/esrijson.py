@@ -80,8 +80,12 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     if "rings" in value:
         return _polygon(_coords(value["rings"], name, 2), name), crs
     if all(k in value for k in ("xmin", "ymin", "xmax", "ymax")):
-        x0, y0, x1, y1 = (number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax"))
-        if x0 > x1 or y0 > y1:
-            raise InvalidParameter(name, "xmin must not exceed xmax, nor ymin ymax")
+        x0, y0, x1, y1 = ordered_corners(*(number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax")))
         return box(x0, y0, x1, y1), crs
     raise InvalidParameter(name, "not a point, multipoint, polyline, polygon or envelope")
+
+
+def ordered_corners(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+    """An envelope's corners as (xmin, ymin, xmax, ymax) whatever order they came in: esri-leaflet
+    has long sent bbox=xmin,ymax,xmax,ymin, and ArcGIS servers draw it."""
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)

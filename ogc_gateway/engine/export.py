@@ -14,6 +14,7 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
+from . import itemrule
 from . import processed
 from . import read as reader
 from . import seams
@@ -32,7 +33,9 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
-    raster = replace(raster, stretch=_stretch_hint(service, req, raster), processed=not is_raw(rule))
+    item_rule = req.mosaic_rule is not None and req.mosaic_rule.item_rendering_rule is not None
+    raster = replace(raster, stretch=None if item_rule else _stretch_hint(service, req, raster),
+                     processed=item_rule or not is_raw(rule))
     if req.band_ids is not None:
         raster = select_bands(raster, req.band_ids)
     if req.pixel_type:
@@ -60,8 +63,6 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)
-    if rule.item_rendering_rule is not None:
-        raise InvalidParameter("mosaicRule", "itemRenderingRule is not supported yet")
     if rule.operation not in OPERATORS:
         raise InvalidParameter("mosaicRule", f"mosaicOperation {rule.operation} is not supported "
                                              f"(supported: {', '.join(OPERATORS)})")
@@ -69,7 +70,8 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
 
 
 def output_bands(service: ImageService, req: ExportRequest) -> int:
-    return output_signature(service, req.rendering_rule).bands
+    base = itemrule.mosaic_signature(service, req.mosaic_rule, service_signature(service.info))
+    return signature(req.rendering_rule, base).bands
 
 
 def output_signature(service: ImageService, rule) -> Signature:
@@ -106,13 +108,18 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     if source_pixels > limits.max_source_pixels:
         raise TooLarge("size", f"the request would read {source_pixels} source pixels; the limit is "
                                f"{limits.max_source_pixels}")
-    op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
+    sig = itemrule.mosaic_signature(service, rule, service_signature(info))
+    op = operator(rule, (sig.bands, grid.height, grid.width), itemrule.dtype_of(sig))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
     for item, p in plans:
         data, full = reader.read(p, grid, resampling)
+        if rule.item_rendering_rule is not None:         # each item processed before mosaicking
+            data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
+    if rule.item_rendering_rule is not None:
+        return Raster(op.result(), grid, sig.band_names(), sig.pixel_type, sig.nodata_value)
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
 
 
@@ -142,7 +149,7 @@ def _weigher(service: ImageService, op, items, area, grid: Grid):
 
 
 def _valid(data: np.ma.MaskedArray) -> np.ndarray:
-    return ~np.ma.getmaskarray(data).any(axis=0)
+    return ~np.ma.getmaskarray(data).all(axis=0)          # any band holds data (mosaic.has_data)
 
 
 def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
@@ -178,19 +185,25 @@ def select_bands(raster: Raster, band_ids: tuple[int, ...]) -> Raster:
 
 
 def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> Raster:
-    """Mask pixels matching `values` (one for every band, or one per band): any band or all bands."""
+    """Values matching `values` (one for every band, or one per band) become nodata.
+
+    MatchAll: a pixel whose every band matches is nodata in every band. MatchAny: each band that
+    matches is nodata in that band only - the other bands keep their values, so a GeoTIFF holds
+    them bit for bit - and the raster is marked `match_any`, so a picture treats the whole pixel
+    as nodata (transparent) when any band is."""
     data = raster.data
     bands = data.shape[0]
     if len(values) not in (1, bands):
         raise InvalidParameter("noData", f"give one value, or one per band ({bands})")
     ref = np.array(values * bands if len(values) == 1 else values, dtype=np.float64).reshape(-1, 1, 1)
     hits = data.data.astype(np.float64) == ref
-    pixel = hits.all(axis=0) if match_all else hits.any(axis=0)
-    mask = np.ma.getmaskarray(data) | pixel[np.newaxis]
+    if match_all:
+        hits = np.broadcast_to(hits.all(axis=0), hits.shape)
+    mask = np.ma.getmaskarray(data) | hits
     nodata = values[0] if len(set(values)) == 1 else raster.nodata
     if nodata is not None and not representable(nodata, data.dtype):
         nodata = raster.nodata
-    return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata)
+    return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata, match_any=not match_all)
 
 
 def _area_in_service(grid: Grid, info):

@@ -11,11 +11,13 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
+from .bounds import edges_exist, finite_bounds
 from .errors import InvalidParameter
 from .requests import Grid
 
 # Esri codes for Web Mercator that clients send; they all mean EPSG:3857.
 _WEB_MERCATOR_ALIASES = {102100, 102113, 900913, 3857}
+WEB_MERCATOR_HALF = 20037508.342789244          # half the side of the Web Mercator world square
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,7 +94,20 @@ def sr_json(crs: CRS) -> dict:
         auth = None
     if auth and auth[0] == "ESRI":
         return {"wkid": int(auth[1])}
-    return {"wkt": crs.to_wkt(version="WKT1_ESRI") if hasattr(crs, "to_wkt") else crs.wkt}
+    return {"wkt": _esri_wkt_or_own(crs)}
+
+
+def _esri_wkt_or_own(crs: CRS) -> str:
+    """Esri's WKT1 when it means the same CRS; else GDAL's own WKT (Esri's dialect drops some
+    parameters, e.g. a geostationary projection's sweep axis, and the CRS a client sends back
+    would then be another one)."""
+    esri = crs.to_wkt(version="WKT1_ESRI")
+    try:
+        if CRS.from_wkt(esri) == crs:
+            return esri
+    except CRSError:
+        pass
+    return crs.to_wkt()
 
 
 def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
@@ -102,10 +117,12 @@ def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: C
         return bounds
     try:
         out = transform_bounds(src, dst, *bounds, densify_pts=21)
-    except Exception as exc:          # rasterio/PROJ: no coordinate operation between the two
-        raise InvalidParameter("bbox", f"cannot transform between these spatial references ({exc})")
-    if not all(math.isfinite(v) for v in out):
-        raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
+    except Exception:                 # rasterio/PROJ: a point off the projection's domain, or no operation
+        out = (math.inf,) * 4
+    if not all(math.isfinite(v) for v in out) or not edges_exist(bounds, src, dst):
+        out = finite_bounds(bounds, src, dst)     # only the part of the box that exists in dst
+        if out is None:
+            raise InvalidParameter("bbox", "the box cannot be transformed into the output spatial reference")
     return out
 
 
@@ -188,4 +205,7 @@ def extent_in(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
         w, s, e, n = max(w, area.west), max(s, area.south), min(e, area.east), min(n, area.north)
         if not (w < e and s < n):
             raise InvalidParameter("crs", "the extent lies outside the area where the CRS is used")
-    return reproject_bounds((w, s, e, n), wgs84, dst)
+    out = reproject_bounds((w, s, e, n), wgs84, dst)
+    if epsg == 3857:         # its area of use (85.06 degrees) reaches past the square world of its tiles
+        out = tuple(max(-WEB_MERCATOR_HALF, min(WEB_MERCATOR_HALF, v)) for v in out)
+    return out

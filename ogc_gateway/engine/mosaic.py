@@ -66,6 +66,12 @@ def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_fi
     return Order(point=anchor)
 
 
+def has_data(data: np.ma.MaskedArray) -> np.ndarray:
+    """(rows, cols): where an item holds data in at least one band. An item offers a pixel there,
+    with its own per-band masks: a band's nodata never masks another band's valid value."""
+    return ~np.ma.getmaskarray(data).all(axis=0)
+
+
 class Operator:
     """Merges item pixels into an output of `shape` (bands, rows, cols); `done` allows early exit.
 
@@ -97,23 +103,28 @@ class First(Operator):
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
         self.data = np.zeros(shape, self.dtype)
+        self.band_mask = np.ones(shape, bool)        # the taken item's own per-band masks
         self.filled = np.zeros(shape[1:], bool)      # holds a fully supported value
         self.partial = np.zeros(shape[1:], bool)     # holds an edge value, may still be replaced
 
+    def _take(self, data, take, rows, cols) -> None:
+        """The item's values and per-band masks at `take` (a pixel comes whole from one item)."""
+        np.copyto(self.data[:, rows, cols], data.data, where=take)
+        np.copyto(self.band_mask[:, rows, cols], np.ma.getmaskarray(data), where=take)
+
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = has_data(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & ~filled & (full | ~partial)
         if take.any():
-            region = self.data[:, rows, cols]
-            region[:, take] = data.data[:, take]
+            self._take(data, take, rows, cols)
             filled |= take & full
             partial |= take & ~full
             self.done = bool(self.filled.all())
 
     def result(self):
         empty = ~(self.filled | self.partial)
-        return np.ma.MaskedArray(self.data, mask=np.broadcast_to(empty, self.shape).copy())
+        return np.ma.MaskedArray(self.data, mask=self.band_mask | empty)
 
 
 class Last(First):
@@ -121,11 +132,10 @@ class Last(First):
     where no fully supported one exists)."""
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = has_data(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & (full | ~filled)
-        region = self.data[:, rows, cols]
-        region[:, take] = data.data[:, take]
+        self._take(data, take, rows, cols)
         filled |= take & full
         partial |= take & ~full
 
@@ -137,22 +147,23 @@ class _Reduce(Operator):
     def __init__(self, shape, dtype):
         super().__init__(shape, dtype)
         self.acc = np.zeros(shape, np.float64)
-        self.count = np.zeros(shape[1:], np.int32)
+        self.count = np.zeros(shape, np.int32)           # per band: per-band nodata counts no value
         self.has_full = np.zeros(shape[1:], bool)
 
     def combine(self, acc: np.ndarray, new: np.ndarray, first: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
-        has_full, count = self.has_full[rows, cols], self.count[rows, cols]
+        band_valid = ~np.ma.getmaskarray(data)
+        valid = band_valid.any(axis=0)
+        has_full, count = self.has_full[rows, cols], self.count[:, rows, cols]
         reset = valid & full & ~has_full                 # the first full value drops edge values
-        take = valid & (full | ~has_full)
+        take = band_valid & (full | ~has_full)
         first = take & ((count == 0) | reset)
         acc = self.acc[:, rows, cols]
         merged = self.combine(acc, data.data.astype(np.float64), first)
-        acc[:, take] = merged[:, take]
-        count[reset] = 0
+        acc[take] = merged[take]
+        count[:, reset] = 0
         count += take
         has_full |= valid & full
 
@@ -160,8 +171,7 @@ class _Reduce(Operator):
         return self.acc
 
     def result(self):
-        return np.ma.MaskedArray(round_into(self.final(), self.dtype),
-                                 mask=np.broadcast_to(self.count == 0, self.shape).copy())
+        return np.ma.MaskedArray(round_into(self.final(), self.dtype), mask=self.count == 0)
 
 
 class Min(_Reduce):
@@ -189,11 +199,12 @@ class _WeightedSum:
 
     def __init__(self, shape: tuple[int, int, int]):
         self.values = np.zeros(shape, np.float64)
-        self.weights = np.zeros(shape[1:], np.float64)
+        self.weights = np.zeros(shape, np.float64)       # per band: a band's nodata weighs nothing
 
     def add(self, data: np.ma.MaskedArray, weight: np.ndarray, rows: slice, cols: slice) -> None:
+        weight = weight * ~np.ma.getmaskarray(data)
         self.values[:, rows, cols] += data.data.astype(np.float64) * weight
-        self.weights[rows, cols] += weight
+        self.weights[:, rows, cols] += weight
 
     def mean(self, elsewhere: np.ndarray) -> np.ndarray:
         """The weighted mean where some weight is positive, `elsewhere` where none is."""
@@ -213,11 +224,11 @@ class Blend(Mean):
         self.sums = _WeightedSum(shape)
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = has_data(data)
         has_full = self.has_full[rows, cols]
         reset = valid & full & ~has_full                 # as in _Reduce: edge values give way
         self.sums.values[:, rows, cols][:, reset] = 0
-        self.sums.weights[rows, cols][reset] = 0
+        self.sums.weights[:, rows, cols][:, reset] = 0
         self.sums.add(data, np.where(valid & (full | ~has_full), weight, 0.0), rows, cols)
         super().feed(data, full, rows, cols)
 
@@ -239,7 +250,7 @@ class SeamlineCut(First):
 
     def feed(self, data, full, rows, cols, weight=None):
         if weight is not None:
-            self.sums.add(data, np.where(~np.ma.getmaskarray(data).any(axis=0), weight, 0.0), rows, cols)
+            self.sums.add(data, np.where(has_data(data), weight, 0.0), rows, cols)
         elif (self.sums.weights > 0).all():
             self.done = True
             return
@@ -249,7 +260,7 @@ class SeamlineCut(First):
     def result(self):
         fallback = super().result()
         data = round_into(self.sums.mean(fallback.data), self.dtype)
-        return np.ma.MaskedArray(data, mask=np.broadcast_to(self.sums.weights == 0, self.shape) & fallback.mask)
+        return np.ma.MaskedArray(data, mask=(self.sums.weights == 0) & fallback.mask)
 
 
 OPERATORS: dict[str, type[Operator]] = {"MT_FIRST": First, "MT_LAST": Last, "MT_MIN": Min,

@@ -50,8 +50,35 @@ def check_definition(service: ImageService, rule: MosaicRule | None) -> None:
                                              "dimensions (hasMultidimensions is false)")
 
 
+def resolved(service: ImageService, rule: MosaicRule) -> MosaicRule:
+    """A LockRaster rule as the engine runs it (Make Image Server Layer's reading): lockRasterIds
+    may name rasters (their Name) as well as number them, and an empty list means the service's
+    default order (its where and fids still apply)."""
+    if rule.method != "esriMosaicLockRaster":
+        return rule
+    if not rule.lock_raster_ids:
+        default = service.info.default_rule
+        return replace(rule, method=default.method, sort_field=rule.sort_field or default.sort_field,
+                       ascending=default.ascending if not rule.sort_field else rule.ascending)
+    if all(isinstance(i, int) for i in rule.lock_raster_ids):
+        return rule
+    oids = []
+    for key in rule.lock_raster_ids:
+        if isinstance(key, int):
+            oids.append(key)
+            continue
+        literal = "'" + key.replace("'", "''") + "'"
+        found = service.catalog.items(where=compile_where(f"Name = {literal}", service.info.fields,
+                                                          param="mosaicRule"))
+        if not found:
+            raise InvalidParameter("mosaicRule", f"lockRasterIds: there is no raster named {key!r}")
+        oids += [item.oid for item in found]
+    return replace(rule, lock_raster_ids=tuple(oids))
+
+
 def admitted(service: ImageService, rule: MosaicRule) -> tuple[tuple[int, ...] | None, Where | None]:
     """The OBJECTIDs (None: any) and compiled where clause a mosaic rule restricts items to."""
+    rule = resolved(service, rule)
     oids = None
     if rule.method == "esriMosaicLockRaster":
         if not rule.lock_raster_ids:
@@ -70,6 +97,7 @@ def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry 
     items (or band members of items) of the slices the rule's definition selects, with the defaults
     of what it leaves out; the time window then selects on their StdTime."""
     info, catalog = service.info, service.catalog
+    rule = resolved(service, rule)
     oids, where = admitted(service, rule)
     check_definition(service, rule)
     md = info.multidimensional

@@ -17,9 +17,9 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import shapes
-from rasterio.warp import transform as warp_transform
 from shapely.geometry import box, shape
 
+from .geometry import points_to_crs
 from .read import data_band_indexes, decimated
 
 _STATS_SIZE = 512          # long side of the decimated read that feeds the statistics
@@ -70,11 +70,27 @@ def read_raster(path: str) -> dict[str, Any]:
             "band_names": json.dumps([ds.descriptions[i - 1] for i in bands]),
             "overviews": json.dumps(ds.overviews(1)),
             "tags": json.dumps(tags), "stats": json.dumps(_partial_stats(ds, coarse)),
-            "outline": json.dumps(data_outline(coarse, ds.width, ds.height)),
+            "outline": json.dumps(data_outline(coarse, ds.width, ds.height, on_earth(ds, coarse.shape[1:]))),
         }
 
 
-def data_outline(coarse: np.ma.MaskedArray, width: int, height: int) -> list[tuple[float, float]] | None:
+def on_earth(ds, shape: tuple[int, int]) -> np.ndarray | None:
+    """Which cells of a (rows, cols) lattice over the file lie on the Earth (have a longitude and
+    latitude), or None when all do. A geostationary full disk's corners do not: its footprint is the
+    disk, so that it can be taken into other CRSs at all."""
+    rows, cols = shape
+    a, b, c, d, e, f = list(ds.transform)[:6]
+    cc, rr = np.meshgrid((np.arange(cols) + 0.5) * ds.width / cols, (np.arange(rows) + 0.5) * ds.height / rows)
+    try:
+        lon, lat = points_to_crs(a * cc + b * rr + c, d * cc + e * rr + f, ds.crs, CRS.from_epsg(4326))
+    except Exception:              # a CRS with no geographic counterpart (engineering): nothing to say
+        return None
+    exists = np.isfinite(lon) & np.isfinite(lat)
+    return None if exists.all() else exists.reshape(shape)
+
+
+def data_outline(coarse: np.ma.MaskedArray, width: int, height: int,
+                 exists: np.ndarray | None = None) -> list[tuple[float, float]] | None:
     """The outline of an item's valid data, in its own pixel coordinates (col, row), from a coarse
     read of its mask; None when every pixel is valid (the grid itself is the outline).
 
@@ -83,8 +99,10 @@ def data_outline(coarse: np.ma.MaskedArray, width: int, height: int) -> list[tup
     keeps them out of a mosaic) and separate parts are joined by their convex hull, so a footprint
     stays one ring.
     """
-    valid = ~np.ma.getmaskarray(coarse).any(axis=0)
-    if valid.all() or not valid.any():
+    valid = ~np.ma.getmaskarray(coarse).all(axis=0)        # any band valid: per-band nodata keeps a pixel
+    if exists is not None:
+        valid &= exists
+    if valid.all() or not valid.any() or exists is not None and not exists.any():
         return None
     step_x, step_y = width / valid.shape[1], height / valid.shape[0]
     parts = [shape(geom) for geom, _ in shapes(valid.astype("uint8"), mask=valid,
@@ -92,6 +110,10 @@ def data_outline(coarse: np.ma.MaskedArray, width: int, height: int) -> list[tup
     step = max(step_x, step_y)
     region = shapely.union_all(parts).buffer(step, join_style="mitre").simplify(step / 2)
     region = region.intersection(box(0, 0, width, height))
+    if exists is not None:         # never grown off the Earth: a ring point there has no place elsewhere
+        earth = shapely.union_all([shape(g) for g, _ in shapes(exists.astype("uint8"), mask=exists,
+                                                               transform=Affine.scale(step_x, step_y))])
+        region = region.intersection(earth.buffer(-step, join_style="mitre"))
     if region.geom_type != "Polygon":
         region = region.convex_hull
     ring = shapely.segmentize(region.exterior, max(width, height) / _DENSIFY)   # curves survive reprojection
@@ -117,8 +139,12 @@ def footprint_ring(crs_wkt: str, transform: list[float], width: int, height: int
     a, b, c, d, e, f = transform
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     if crs_from_wkt(crs_wkt) != crs_from_wkt(dst_wkt):
-        xs, ys = map(np.asarray, warp_transform(crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt), xs, ys))
-    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        xs, ys = points_to_crs(xs, ys, crs_from_wkt(crs_wkt), crs_from_wkt(dst_wkt))
+    exists = np.isfinite(xs) & np.isfinite(ys)
+    if outline is None and not exists.all():        # grid edges off the Earth: the outline has to say
+        raise ValueError("footprint cannot be expressed in the service CRS")
+    xs, ys = xs[exists], ys[exists]                 # an outline's points off dst's domain are dropped
+    if len(xs) < 3:
         raise ValueError("footprint cannot be expressed in the service CRS")
     ring = list(zip(xs.tolist(), ys.tolist()))
     return ring + [ring[0]]

@@ -168,7 +168,8 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
     data = src.read(bands, window=p.window)
-    valid = src.read_masks(bands, window=p.window).min(axis=0) > 0
+    valid = band_validity(src, bands, p.window)
+    n, k = len(bands), valid.shape[0]
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
     # Where the window meets the raster's edge, a ring of invalid pixels tells the warper that
@@ -178,14 +179,14 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     top, left = (pad if win.row_off == 0 else 0), (pad if win.col_off == 0 else 0)
     bottom = pad if win.row_off + win.height >= src.height else 0
     right = pad if win.col_off + win.width >= src.width else 0
-    stack = np.zeros((len(bands) + 1, data.shape[1] + top + bottom, data.shape[2] + left + right), work)
+    stack = np.zeros((n + k, data.shape[1] + top + bottom, data.shape[2] + left + right), work)
     inner = (slice(top, top + data.shape[1]), slice(left, left + data.shape[2]))
-    stack[(slice(None, -1),) + inner] = np.where(valid, data, 0)
-    stack[(-1,) + inner] = valid
+    stack[(slice(None, n),) + inner] = np.where(valid, data, 0)
+    stack[(slice(n, None),) + inner] = valid
     src_transform = src.window_transform(Window(win.col_off - left, win.row_off - top,
                                                 win.width + left + right, win.height + top + bottom))
     rows, cols = p.rows.stop - p.rows.start, p.cols.stop - p.cols.start
-    out = np.zeros((len(bands) + 1, rows, cols), dtype=work)
+    out = np.zeros((n + k, rows, cols), dtype=work)
     dst_transform = grid.transform @ Affine.translation(p.cols.start, p.rows.start)
     warp = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
                 dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
@@ -193,19 +194,44 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
                 # overview choice already keeps the scale ratio under 2
                 XSCALE=1, YSCALE=1)
     if resampling == "mode":
-        stack[-1] *= 255
-        reproject(stack, out, src_alpha=len(bands) + 1, dst_alpha=len(bands) + 1, **warp)
-        support = out[-1] / 255
-        values = out[:-1]
+        support = _mode_warp(stack, out, n, warp)
+        values = out[:n]
     else:
         reproject(stack, out, **warp)
-        support = out[-1]
+        support = out[n:]
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(support > 0, out[:-1] / support, 0)
-    mask = support < 0.5
-    full = support > 0.999
+            values = np.where(support > 0, out[:n] / support, 0)
+    mask = np.broadcast_to(support < 0.5, values.shape).copy()
+    full = support.max(axis=0) > 0.999
     values = round_into(values, data.dtype)
-    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
+    return np.ma.MaskedArray(values, mask=mask), full
+
+
+def band_validity(src, bands: list[int], window: Window) -> np.ndarray:
+    """(k, rows, cols) 0/1 validity of a window: one layer when every band has the same mask (an
+    alpha band, an internal mask, nodata on all bands at once), else one per band - per-band nodata
+    (a Landsat pixel [0, 5, 7] with nodata 0) masks only the band that holds it, so valid values
+    of the other bands are never lost."""
+    masks = src.read_masks(bands, window=window) > 0
+    if len(bands) == 1 or (masks == masks[:1]).all():
+        return masks[:1]
+    return masks
+
+
+def _mode_warp(stack: np.ndarray, out: np.ndarray, n: int, warp: dict) -> np.ndarray:
+    """Majority cannot weigh: validity goes as an alpha band (any band valid), and per-band
+    validity, when bands differ, by a nearest warp of its own. Returns (k, rows, cols) support."""
+    k = stack.shape[0] - n
+    alpha = np.concatenate([stack[:n], stack[n:].max(axis=0, keepdims=True) * 255])
+    dest = np.zeros((n + 1,) + out.shape[1:], out.dtype)
+    reproject(alpha, dest, src_alpha=n + 1, dst_alpha=n + 1, **warp)
+    out[:n] = dest[:n]
+    support = dest[n:] / 255
+    if k > 1:
+        per_band = np.zeros((k,) + out.shape[1:], out.dtype)
+        reproject(np.ascontiguousarray(stack[n:]), per_band, **{**warp, "resampling": Resampling.nearest})
+        support = np.minimum(support, per_band)
+    return support
 
 
 def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:

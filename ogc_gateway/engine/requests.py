@@ -211,6 +211,7 @@ class Raster:
     nodata: float | None = None
     stretch: tuple[tuple[float, float], ...] | None = None
     processed: bool = False
+    match_any: bool = False          # a pixel is nodata when any band is (noDataInterpretation MatchAny)
 
     def __post_init__(self) -> None:
         arr = np.ma.asarray(self.data)
@@ -223,5 +224,7 @@ class Raster:
 
     @property
     def valid(self) -> np.ndarray:
-        """(rows, cols) bool: True where at least one band holds data."""
-        return ~np.ma.getmaskarray(self.data).all(axis=0)
+        """(rows, cols) bool: True where at least one band holds data (every band, with
+        `match_any`). Masks are per band: a band's mask never hides another band's value."""
+        mask = np.ma.getmaskarray(self.data)
+        return ~(mask.any(axis=0) if self.match_any else mask.all(axis=0))

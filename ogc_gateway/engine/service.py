@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 from ..config import Config, FunctionTemplate, Limits, ServiceConfig
 from . import read as reader
 from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
+from .crsid import identified
 from .errors import ConfigError
 from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT
@@ -101,7 +102,7 @@ def _service_info(config: ServiceConfig, catalog: Catalog, md: Multidimensional 
         rule = MosaicRule(method="esriMosaicNorthwest")
     return ServiceInfo(
         name=config.name, title=config.title or config.name, description=config.description,
-        copyright_text=config.copyright_text, crs=CRS.from_wkt(cat.crs_wkt), extent=cat.extent,
+        copyright_text=config.copyright_text, crs=identified(CRS.from_wkt(cat.crs_wkt)), extent=cat.extent,
         cell_size=cat.cell_size, band_count=band_count, band_names=band_names,
         pixel_type=pixel_type_of(cat.dtype), dtype=cat.dtype, nodata=cat.nodata, stats=stats,
         fields=cat.fields, time_field=time_field, end_time_field=end_field or time_field if time_field else None,

@@ -20,7 +20,7 @@ from .. import __version__
 from .encode import encode_rgba
 from .errors import InvalidParameter, NotFound
 from .export import export
-from .grid import extent_in
+from .grid import reproject_bounds
 from .query import mosaic_items
 from .render import flatten, picture, rgba
 from .requests import ExportRequest, Grid, TileRequest
@@ -199,10 +199,10 @@ def blank(fmt: str, width: int, height: int) -> bytes:
 def has_data(service: ImageService, req: TileRequest, grid: Grid) -> bool:
     """Whether any catalog item (at the request's time) meets the grid: the cheap test that lets
     empty blocks skip the engine."""
-    try:                                   # through lon/lat clipped to where the service CRS is used,
-        x0, y0, x1, y1 = extent_in(grid.bounds, grid.crs, service.info.crs)    # so a world tile maps sanely
+    try:                     # not clipped to the service CRS's area of use: that is advice, and data
+        x0, y0, x1, y1 = reproject_bounds(grid.bounds, grid.crs, service.info.crs)   # beyond it is data
     except InvalidParameter:
-        return False                       # the block lies outside the service CRS's area
+        return False                       # no part of the block exists in the service CRS
     items = mosaic_items(service, service.info.default_rule, area=box(x0, y0, x1, y1),
                          view_center=((x0 + x1) / 2, (y0 + y1) / 2), time=req.time)
     return next(items, None) is not None

@@ -11,7 +11,9 @@ import math
 from dataclasses import dataclass
 
 from ..engine.encode import encode
+from ..engine.crsid import epsg_of
 from ..engine.export import export
+from ..engine.grid import crs_from_ogc, reproject_bounds
 from ..engine.requests import ExportRequest, Grid, Raster
 from ..engine.service import ImageService
 from .common import KVP, OGCError, TimeRequest
@@ -69,7 +71,19 @@ def _coverage(service: ImageService) -> Coverage:
     rx, ry = info.cell_size
     width, height = max(1, round((xmax - xmin) / rx)), max(1, round((ymax - ymin) / ry))
     grid = Grid(info.crs, (xmin, ymax - height * ry, xmin + width * rx, ymax), width, height)
-    return Coverage(layer_of(service), grid)
+    layer = layer_of(service)
+    return Coverage(layer, grid if epsg_of(info.crs) else named_grid(grid, layer))
+
+
+def named_grid(grid: Grid, layer: Layer) -> Grid:
+    """A grid a WCS document can name for a coverage whose CRS matches no EPSG code: the native
+    grid reprojected into the layer's first advertised CRS (EPSG:4326 by default) at about the
+    same number of pixels, over the part of the extent that exists there."""
+    crs = crs_from_ogc(layer.crs[0] if layer.crs else "EPSG:4326")
+    x0, y0, x1, y1 = reproject_bounds(grid.bounds, grid.crs, crs)
+    res = math.sqrt((x1 - x0) * (y1 - y0) / (grid.width * grid.height))
+    width, height = max(1, round((x1 - x0) / res)), max(1, round((y1 - y0) / res))
+    return Grid(crs, (x0, y1 - height * res, x0 + width * res, y1), width, height)
 
 
 def resampling_of(name: str | None, locator: str = "INTERPOLATION") -> str:

@@ -13,6 +13,7 @@ from lxml import etree
 from ..engine.errors import GatewayError
 from ..gateway import gateway
 from . import wcs10, wcs11, wcs20
+from .isolate import each_service
 from .common import KVP, OGCError, negotiate
 from .coverage import Coverage, coverage_of
 
@@ -45,7 +46,7 @@ def service_wcs(name: str):
 @bp.route("/ogc/wcs", methods=["GET", "POST"])
 def combined_wcs():
     gw = gateway()
-    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?", {n: coverage_of(s) for n, s in gw.services.items()}))
+    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?", each_service(gw.services, coverage_of)))
 
 
 def parse_xml(body: bytes) -> etree._Element:

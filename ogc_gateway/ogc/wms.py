@@ -25,6 +25,7 @@ from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
 from ..templates import render
 from . import featureinfo
+from .isolate import each_service
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, Selection, dimension_values, layer_of, select
 
@@ -66,7 +67,7 @@ def service_wms(name: str):
 @bp.route("/ogc/wms", methods=["GET"])
 def combined_wms():
     gw = gateway()
-    layers = {name: layer_of(svc) for name, svc in gw.services.items()}
+    layers = each_service(gw.services, layer_of)
     return handle(Endpoint(f"{gw.base_url()}/ogc/wms?", layers, combined=True))
 
 

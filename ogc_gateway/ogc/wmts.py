@@ -23,6 +23,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
+from .isolate import each_service
 from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
@@ -52,7 +53,7 @@ class Endpoint:
 def _endpoint(name: str | None) -> Endpoint:
     gw = gateway()
     if name is None:
-        return Endpoint(f"{gw.base_url()}/ogc/wmts", {n: layer_of(s) for n, s in gw.services.items()}, True)
+        return Endpoint(f"{gw.base_url()}/ogc/wmts", each_service(gw.services, layer_of), True)
     svc = gw.services.get(name)
     if svc is None:
         raise NotFound(f"There is no image service named {name!r}.")
@@ -238,6 +239,13 @@ def get_capabilities(kvp: KVP, ep: Endpoint) -> Response:
     return Response(body, content_type=XML_MIME)
 
 
+def advertised_levels(found: TileSetLimits) -> int:
+    """How many levels a layer's limits list: down to one past the data's native resolution.
+    Clients size the layer by its deepest listed level (GDAL would see a 300 m raster at level 24
+    as 27 million pixels wide); deeper tiles are still served, as overzoom."""
+    return min(len(found.ranges), found.native_level + 2)
+
+
 def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> dict:
     gw = gateway()
     legend_base = (f"{gw.base_url()}/arcgis/services/{layer.name}/ImageServer/WMSServer?SERVICE=WMS&VERSION=1.3.0"
@@ -251,7 +259,7 @@ def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> d
             continue
         links.append({"id": identifier, "limits": [
             {"id": m.identifier, "r0": r0, "r1": r1, "c0": c0, "c1": c1}
-            for m, (r0, r1, c0, c1) in zip(tms.matrices, found.ranges)]})
+            for m, (r0, r1, c0, c1) in list(zip(tms.matrices, found.ranges))[:advertised_levels(found)]]})
         if tms.crs_urn not in bboxes:
             bboxes[tms.crs_urn] = {"crs": tms.crs_urn, **_box(found.extent, tms.inverted)}
     time_part = "/{Time}" if layer.times else ""

@@ -24,7 +24,10 @@ from .params import (Params, parse_band_ids, parse_bbox, parse_mosaic_rule, pars
                      parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
 from .root import envelope
 
-_FORMAT_CHOICES = {f: f for f in FORMATS} | {"tif": "tiff", "jpeg": "jpg"}
+# MIME types as format names: GDAL's AGS driver sends its ImageFormat (default image/png) as is.
+_MIME_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg", "image/tiff": "tiff",
+                 "image/geotiff": "tiff", "image/gif": "gif", "image/bmp": "bmp"}
+_FORMAT_CHOICES = {f: f for f in FORMATS} | {"tif": "tiff", "jpeg": "jpg"} | _MIME_FORMATS
 _COMPRESSION = {"none": "none", "jpeg": "jpeg", "lz77": "lz77", "deflate": "lz77",
                 "lerc": "none"}      # QGIS sends compression=LERC with format=lerc: nothing to do
 _WGS84 = CRS.from_epsg(4326)

@@ -13,7 +13,7 @@ from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
 from ..engine.errors import InvalidParameter
-from ..engine.esrijson import from_json
+from ..engine.esrijson import from_json, ordered_corners
 from ..engine.geometry import clockwise_rings, to_crs
 from ..engine.grid import sr_json
 from .params import Params, numbers, parse_sr_param
@@ -41,9 +41,7 @@ def parse_geometry(p: Params, service_crs, *, name: str = "geometry", sr_param: 
     if len(coords) == 2 and kind in ("esriGeometryPoint", "esriGeometryMultipoint", "esriGeometryEnvelope"):
         return Point(coords), crs
     if len(coords) == 4 and kind in ("esriGeometryEnvelope", "esriGeometryPolygon"):
-        if coords[0] > coords[2] or coords[1] > coords[3]:
-            raise InvalidParameter(name, "xmin must not exceed xmax, nor ymin ymax")
-        return box(*coords), crs
+        return box(*ordered_corners(*coords)), crs
     raise InvalidParameter(name, "expected geometry JSON, 'x,y' or 'xmin,ymin,xmax,ymax'")
 
 

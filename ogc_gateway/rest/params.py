@@ -4,6 +4,7 @@ rules of §1.2 (any case, GET = POST, empty = unset, unknown ignored, stray '+')
 from __future__ import annotations
 
 import json
+import re
 import math
 from dataclasses import replace
 from functools import partial
@@ -13,7 +14,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
 from ..engine.errors import InvalidParameter
-from ..engine.esrijson import number as _float
+from ..engine.esrijson import number as _float, ordered_corners
 from ..engine.grid import parse_sr
 from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
 from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
@@ -112,8 +113,9 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
+    box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
     if not (box[0] < box[2] and box[1] < box[3]):
-        raise InvalidParameter("bbox", "xmin must be less than xmax and ymin less than ymax")
+        raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
     return tuple(box), sr
 
 
@@ -205,7 +207,7 @@ def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, tem
     return MosaicRule(
         method=method, where=where or None,
         sort_field=str(sort_field) if sort_field else None, sort_value=member("sortValue"),
-        ascending=ascending, lock_raster_ids=tuple(_ids(member("lockRasterIds"), "lockRasterIds") or ()),
+        ascending=ascending, lock_raster_ids=_lock_ids(member("lockRasterIds")),
         fids=_ids(member("fids"), "fids"), operation=operation,
         viewpoint=_viewpoint(member("viewpoint"), service_crs),
         item_rendering_rule=parse_rendering_rule(member("itemRenderingRule"), templates, "mosaicRule"),
@@ -299,6 +301,29 @@ def _ids(value: Any, name: str) -> tuple[int, ...] | None:
         return tuple(int(v) for v in value)
     except (TypeError, ValueError):
         raise InvalidParameter("mosaicRule", f"{name} must be a list of raster ids")
+
+
+def _lock_ids(value: Any) -> tuple[int | str, ...]:
+    """lockRasterIds: raster ids or raster names (Make Image Server Layer takes either), as a JSON
+    list, one value, or text separated by ',' or ';'."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+    elif not isinstance(value, list):
+        value = [value]
+    out: list[int | str] = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise InvalidParameter("mosaicRule", "lockRasterIds must be a list of raster ids or names")
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise InvalidParameter("mosaicRule", "lockRasterIds must be a list of raster ids or names")
+            v = int(v)
+        if isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip()):
+            v = int(v)
+        out.append(v)
+    return tuple(out)
 
 
 def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..engine.export import service_signature
 from ..engine.functions import BandDistribution, is_raw, signature
 from ..engine.grid import sr_json
@@ -114,10 +118,20 @@ def root_json(info: ServiceInfo, rule: RenderingRule | None = None,
         "singleFusedMapCache": False,
     }
     if nodata is not None:
-        body["noDataValue"] = nodata
-        body["noDataValues"] = [nodata] * bands
+        shown = json_nodata(nodata, pixel_type)
+        body["noDataValue"] = shown
+        body["noDataValues"] = [shown] * bands
     if info.time_field and info.time_extent:
         body["timeInfo"] = {"startTimeField": info.time_field,
                             "endTimeField": info.end_time_field or info.time_field,
                             "timeExtent": list(info.time_extent), "timeReference": None}
     return body
+
+
+def json_nodata(nodata: float, pixel_type: str) -> float:
+    """A nodata value JSON can carry: NaN (which JSON has no number for, and which serialisers
+    write as null or as the invalid token NaN) is shown as the lowest value of the float type,
+    Esri's own NoData for float rasters; output files keep NaN."""
+    if isinstance(nodata, float) and math.isnan(nodata):
+        return float(np.finfo(np.float64 if pixel_type == "F64" else np.float32).min)
+    return nodata

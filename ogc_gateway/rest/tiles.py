@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Response
 
 from ..engine.errors import InvalidParameter, NotFound
-from ..engine.grid import extent_in, sr_json
+from ..engine.grid import extent_in, reproject_bounds, sr_json
 from ..engine.requests import TileRequest, TimeWindow
 from ..engine.service import ImageService
 from ..engine.tiles import blank, get_tile, tile_sets
@@ -33,7 +33,7 @@ def tile_info_json(service: ImageService) -> dict:
             for i, m in enumerate(tms.matrices)]
     first = tms.matrices[0]
     return {
-        "singleFusedMapCache": True,
+        "singleFusedMapCache": own_crs_tiles(service, found),
         "cacheType": "Map",
         "tileInfo": {"rows": first.tile_height, "cols": first.tile_width, "dpi": DPI, "format": "MIXED",
                      "compressionQuality": 75, "origin": {"x": first.origin[0], "y": first.origin[1]},
@@ -41,6 +41,15 @@ def tile_info_json(service: ImageService) -> dict:
         "minLOD": 0, "maxLOD": found.native_level,
         "storageInfo": {"storageFormat": "esriMapCacheStorageModeExploded", "packetSize": 0},
     }
+
+
+def own_crs_tiles(service: ImageService, found: TileSetLimits) -> bool:
+    """Whether the tile cache is in the service's own CRS. When it is not (a UTM service tiled in
+    Web Mercator), the root JSON says singleFusedMapCache false: QGIS's ArcGIS REST provider
+    places fused-cache tiles in the service's spatialReference and would draw them blank or
+    misplaced; it then draws through export instead. The tiles and tileInfo stay, for clients
+    that read tileInfo's own spatialReference (GDAL, the ArcGIS JS SDK)."""
+    return found.tms.crs == service.info.crs
 
 
 def _scheme_request(service: ImageService, p: Params, level: int, row: int, col: int) -> TileRequest:
@@ -61,6 +70,15 @@ def latest_time(service: ImageService) -> TimeWindow | None:
 def tile(service: ImageService, p: Params, level: int, row: int, col: int, *, metatile_size: int, store):
     """The stored tile (empty when the tile holds no data); NotFound outside the scheme."""
     return get_tile(service, _scheme_request(service, p, level, row, col), store, metatile_size=metatile_size)
+
+
+def in_scheme(service: ImageService, level: int, row: int, col: int) -> bool:
+    """Whether a tile exists in the service's tile scheme at all (with or without data)."""
+    matrices = tile_sets(service).scheme.tms.matrices
+    if not 0 <= level < len(matrices):
+        return False
+    m = matrices[level]
+    return 0 <= row < m.matrix_height and 0 <= col < m.matrix_width
 
 
 def blank_tile(service: ImageService) -> Response:
@@ -87,7 +105,7 @@ def tilemap(service: ImageService, level: int, row: int, col: int, width: int, h
     r0, r1, c0, c1 = found.ranges[level]
     window = matrix.bounds(row, col, height, width)
     try:
-        box = extent_in(window, tms.crs, service.info.crs)
+        box = reproject_bounds(window, tms.crs, service.info.crs)     # no clip to the CRS's area of use
         items = service.catalog.items(bbox=box)
     except InvalidParameter:
         items = []

@@ -6,7 +6,7 @@ import json
 import logging
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template, request, send_file
 
 from .. import __version__
 from ..engine.errors import GatewayError, InvalidParameter, NotFound
@@ -14,6 +14,7 @@ from ..engine.functions import parse_rendering_rule
 from ..engine.grid import sr_json
 from . import catalog as cat
 from . import export as ex
+from . import files
 from . import inspect as ins
 from . import multidim as md
 from . import tiles as tl
@@ -84,7 +85,11 @@ def services():
 def root(name: str):
     p = params()
     svc = gateway().service(name)
-    f = p.enum("f", _F_ROOT | {"kmz": "html", "lyr": "html", "help": "html"}, "html")
+    f = p.enum("f", _F_ROOT | {"kmz": "kmz", "lyr": "html", "help": "html"}, "html")
+    if f == "kmz":
+        service_url = f"{gateway().base_url()}/arcgis/rest/services/{name}/ImageServer"
+        return Response(files.kmz_network_link(svc, service_url), content_type=_MIME["kmz"],
+                        headers={"Content-Disposition": f'attachment; filename="{name}.kmz"'})
     if (p.get("option") or "").lower() == "footprints" and f != "html":
         return respond(cat.footprints_collection(p, svc), p)
     rule = parse_rendering_rule(p.json_or_text("renderingRule"), svc.templates)
@@ -96,6 +101,7 @@ def root(name: str):
 
 @bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage", methods=["GET", "POST"])
 @bp.route("/arcgis/rest/services/<name>/ImageServer/exportImage/", methods=["GET", "POST"])
+@bp.route("/arcgis/rest/services/<name>/ImageServer/export", methods=["GET", "POST"])   # GDAL's AGS driver
 def export_image(name: str):
     p = params()
     gw = gateway()
@@ -166,6 +172,7 @@ _OPERATIONS = {
     "rasterFunctionInfos": ("Raster Function Infos", [], lambda p, svc: ins.function_infos(svc)),
     "multidimensionalInfo": ("Multidimensional Info", ["returnDimensionValues"], md.multidimensional_info),
     "slices": ("Slices", ["multidimensionalDefinition"], md.slices),
+    "download": ("Download Rasters", ["rasterIds", "where"], files.download),
 }
 
 
@@ -196,6 +203,25 @@ for _op in _OPERATIONS:
     _view = _operation_view(_op)
     for _path in (f"{_SERVICE}/{_op}", f"{_SERVICE}/{_op}/"):
         bp.add_url_rule(_path, f"op_{_op}", _view, methods=["GET", "POST"])
+
+
+@bp.route(f"{_SERVICE}/file", methods=["GET", "POST"])
+def source_file(name: str):
+    """`file`: one source file named by `download` (only where the service allows downloads)."""
+    path, file_name = files.file_of(params(), gateway().service(name))
+    return send_file(path, mimetype="image/tiff" if file_name.lower().endswith((".tif", ".tiff"))
+                     else "application/octet-stream", as_attachment=True, download_name=file_name)
+
+
+@bp.route(f"{_SERVICE}/info/metadata", methods=["GET"])
+def service_metadata(name: str):
+    return Response(files.metadata_xml(gateway().service(name)), content_type="text/xml; charset=utf-8")
+
+
+@bp.route(f"{_SERVICE}/<raster_id>/info/metadata", methods=["GET"])
+def raster_metadata(name: str, raster_id: str):
+    svc = gateway().service(name)
+    return Response(files.metadata_xml(svc, cat.item_or_404(svc, raster_id)), content_type="text/xml; charset=utf-8")
 
 
 @bp.route(f"{_SERVICE}/info/thumbnail", methods=["GET"])
@@ -258,6 +284,9 @@ def tile(name: str, level: int, row: int, col: int):
         if stored.empty and not p.bool("blankTile", False):
             raise NotFound("Tile not found.", details=[f"level {level}, row {row}, col {col} holds no data"])
     except NotFound as exc:
+        # blankTile=true: an empty picture for any tile of the scheme, even one outside the data's limits
+        if p.bool("blankTile", False) and name in gw.services and tl.in_scheme(gw.services[name], level, row, col):
+            return tl.blank_tile(gw.services[name])
         return error_response(exc, http_errors=True)
     if stored.empty:
         return tl.blank_tile(svc)
