@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -670,7 +671,8 @@ def test_gdal_reads_the_tiles_from_the_root_json(real, clients):
     done = subprocess.run(["gdal_translate", "-q", "-projwin", repr(cx - half), repr(cy + half), repr(cx + half),
                            repr(cy - half), "-outsize", "20", "20", "-b", "1", "-b", "2", "-b", "3",
                            f"{url}/arcgis/rest/services/crop/ImageServer?f=json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=clients,   # its ./gdalwmscache
+                          env={**os.environ, "GDAL_DEFAULT_WMS_CACHE_PATH": str(clients / "wmscache")})
     assert done.returncode == 0, done.stderr
     with rasterio.open(out) as ds:
         assert ds.crs.to_epsg() == 3857
