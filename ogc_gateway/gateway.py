@@ -30,6 +30,9 @@ class Gateway:
         if has_request_context() and not g.get("_ogc_gateway_checked"):
             g._ogc_gateway_checked = True
             self.refresh()
+        if has_request_context() and current_app.extensions.get("ogc_gateway.security") is not None:
+            from .security.web import visible_names     # only what this caller may see (identity and access)
+            return {name: self.registry[name] for name in visible_names(self.registry)}
         return self.registry
 
     def refresh(self) -> None:
