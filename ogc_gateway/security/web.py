@@ -68,7 +68,13 @@ def who() -> Who:
 def visible_names(names) -> list[str]:
     """Of these service names, those the caller may see (all of them when security is off)."""
     sec = security()
-    return list(names) if sec is None else sec.visible(names, who())
+    if sec is None:
+        return list(names)
+    names = tuple(names)
+    memo = g.get("_ogc_gateway_visible")          # the same registry is asked about many times a request
+    if memo is None or memo[0] != names:
+        memo = g._ogc_gateway_visible = (names, sec.visible(names, who()))
+    return memo[1]
 
 
 def token_query() -> str:
