@@ -240,6 +240,8 @@ def test_combined_capabilities_list_only_what_the_caller_may_see(path, tag, secu
     assert {"dem", "ts"} <= bob and "mosaic" not in bob
     alice = layer_names(http.get(secure_url + path, headers={"Authorization": f"Bearer {issued['alice']}"}).content, tag)
     assert {"dem", "mosaic", "ts"} <= alice
+    wrong = http.get(secure_url + path, headers=basic("alice", "not her password"))
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == 'Basic realm="ogc-gateway"'
 
 
 def test_a_hidden_layer_is_not_defined_on_the_combined_wms(secure_url, no_proxy_session):
@@ -489,3 +491,29 @@ def test_allowed_hosts_refuse_other_host_headers(data_dir, tmp_path):
     assert client.get(caps, headers={"Host": "example.net.evil.com"}).status_code == 400
     open_config = replace(config, server=replace(config.server, allowed_hosts=()))
     assert create_app(open_config).test_client().get(caps, headers={"Host": "anything.example"}).status_code == 200
+
+
+# --- the helper the publishing API builds on -----------------------------------------------------------
+
+def test_require_role_protects_a_view(data_dir, tmp_path, config):
+    from ogc_gateway.security.web import require_role
+
+    secured, keys = make_secure_config(data_dir, tmp_path / "on")
+    app = create_app(secured)
+
+    @require_role("admin", "publisher")
+    def publish():
+        return {"published": True}
+    app.add_url_rule("/arcgis/admin/ping", "ping", publish, methods=["GET", "POST"])
+    client = app.test_client()
+    assert client.get("/arcgis/admin/ping").json["error"]["code"] == 499
+    assert client.get("/arcgis/admin/ping?token=nonsense").json["error"]["code"] == 498
+    assert client.get("/arcgis/admin/ping", headers=basic("bob", PASSWORDS["bob"])).json["error"]["code"] == 403
+    assert client.get("/arcgis/admin/ping", headers=basic("root", PASSWORDS["root"])).json == {"published": True}
+    assert client.post("/arcgis/admin/ping", data={"token": forged_token("pat", ["publisher"])}).json[
+        "error"]["code"] == 498                        # pat is not in the users file
+    assert client.post("/arcgis/admin/ping", data={"token": forged_token("bob", ["publisher"])}).json == \
+        {"published": True}
+    open_app = create_app(config)                      # no security section: nobody holds a role
+    open_app.add_url_rule("/arcgis/admin/ping", "ping", require_role("admin")(lambda: "ok"))
+    assert open_app.test_client().get("/arcgis/admin/ping").json["error"]["code"] == 499

@@ -242,8 +242,8 @@ def get_capabilities(kvp: KVP, ep: Endpoint) -> Response:
 
 def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> dict:
     gw = gateway()
-    legend_base = (f"{gw.base_url()}/arcgis/services/{layer.name}/ImageServer/WMSServer?{token_query()}SERVICE=WMS&VERSION=1.3.0"
-                   f"&REQUEST=GetLegendGraphic&LAYER={layer.name}&FORMAT=image/png&STYLE=")
+    legend_base = (f"{gw.base_url()}/arcgis/services/{layer.name}/ImageServer/WMSServer?{token_query()}"
+                   f"SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER={layer.name}&FORMAT=image/png&STYLE=")
     styles = [{"name": s.name, "title": s.title, "legend": legend_base + quote(s.name, safe=""),
                "width": s.legend_size[0], "height": s.legend_size[1]} for s in layer.styles]
     links, bboxes = [], {}

@@ -29,8 +29,8 @@ class Security:
         self.store = CachedStore(settings.users_file)
         self.limiter = Limiter(cache_dir / "security" / "sign-ins.sqlite", settings.max_failed_logins,
                                settings.failed_login_window_minutes * 60)
-        self._secret_stamp: tuple | None = None
         self._secret = read_secret(settings.secret_file)
+        self._secret_stamp: tuple | None = self._stamp(settings.secret_file)
         self._verified: dict[bytes, tuple[float, int, Identity]] = {}
         self._lock = threading.Lock()
 
@@ -43,12 +43,23 @@ class Security:
             try:
                 st = os.stat(path)
                 stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-                if stamp != self._secret_stamp:
-                    self._secret, self._secret_stamp = read_secret(path), stamp
-            except (OSError, ValueError) as exc:       # keep the last good secret; say why once per change
-                log.error("security.secret_file: %s; the previous secret stays in use", exc)
-                self._secret_stamp = None
+            except OSError:
+                stamp = None
+            if stamp != self._secret_stamp:
+                self._secret_stamp = stamp
+                try:
+                    self._secret = read_secret(path)
+                except ValueError as exc:          # keep the last good secret; say why once per change
+                    log.error("security.secret_file: %s; the previous secret stays in use", exc)
         return self._secret
+
+    @staticmethod
+    def _stamp(path: Path | None) -> tuple | None:
+        try:
+            st = os.stat(path) if path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_mtime_ns, st.st_size, st.st_ino)
 
     # --- who is asking ---------------------------------------------------------------------------
 

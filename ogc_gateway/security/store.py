@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import hmac
 import os
 import secrets
@@ -155,7 +156,10 @@ class CachedStore:
         except FileNotFoundError:
             stamp = None
         if stamp != self._stamp:
-            self._ids = load(self.path) if stamp else Identities()
             self._stamp = stamp
-            self.generation += 1
+            try:
+                self._ids = load(self.path) if stamp else Identities()
+                self.generation += 1
+            except StoreError as exc:       # a hand-edited file gone wrong: keep who was known, say why once
+                logging.getLogger("ogc_gateway.security").error("%s; the users known before stay in use", exc)
         return self._ids
