@@ -309,8 +309,14 @@ def test_a_cached_tile_of_a_restricted_service_is_refused(secure_app, secure_set
     assert first.status_code == 200 and first.content_type.startswith("image/")
     tiles = secure_setup[0].server.cache_dir / "tiles"
     assert any(tiles.rglob("*")), "the tile was not cached"
+    assert first.headers["Cache-Control"].startswith("private")      # no shared cache may keep it for others
+    assert "Authorization" in first.headers["Vary"]
     again = client.get(url)
     assert again.status_code == 499 and again.json["error"]["code"] == 499
+    public = client.get(f"/arcgis/rest/services/dem/ImageServer/tile/{Z}/{ROW}/{COL}")
+    assert public.status_code == 200 and public.headers["Cache-Control"].startswith("public")
+    assert "Vary" not in public.headers or "Authorization" not in public.headers["Vary"]
+    assert "Authorization" in client.get("/arcgis/rest/services?f=json").headers["Vary"]
     security = secure_app.extensions[EXTENSION]
     environ = {"PATH_INFO": url, "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1"}
     assert security.may_access("mosaic", environ).status == 499

@@ -205,13 +205,21 @@ def _ogc_refusal(decision: Decision, face: str) -> Response:
 # --- headers on every answer -------------------------------------------------------------------------
 
 def response_headers(resp: Response, config: Config) -> Response:
-    """nosniff always; CORS per `cors_origins`, else `*` unless the request names a restricted service."""
+    """nosniff always; CORS per `cors_origins`, else `*` unless the request names a restricted service.
+    With security on, what may differ by caller is kept out of shared caches: a restricted service's
+    answers are `Cache-Control: private` (a proxy must not hand a cached tile to the next caller), and
+    lists (directory, combined capabilities) vary by the authorization headers."""
     resp.headers["X-Content-Type-Options"] = "nosniff"
+    sec = current_app.extensions.get(EXTENSION)
+    name = (request.view_args or {}).get("name")
+    if sec is not None and request.blueprint in FACES and not (name is not None and sec.is_public(name)):
+        resp.vary.update(("Authorization", "X-Esri-Authorization"))
+        cache = resp.headers.get("Cache-Control")
+        if name is not None and cache and "public" in cache:
+            resp.headers["Cache-Control"] = cache.replace("public", "private")
     origins = config.server.cors_origins
     allow = None
     if origins is None:
-        name = (request.view_args or {}).get("name")
-        sec = current_app.extensions.get(EXTENSION)
         if sec is None or name is None or sec.is_public(name):
             allow = "*"
     elif "*" in origins:
