@@ -523,3 +523,20 @@ def test_require_role_protects_a_view(data_dir, tmp_path, config):
     open_app = create_app(config)                      # no security section: nobody holds a role
     open_app.add_url_rule("/arcgis/admin/ping", "ping", require_role("admin")(lambda: "ok"))
     assert open_app.test_client().get("/arcgis/admin/ping").json["error"]["code"] == 499
+
+
+def test_a_wcs_xml_post_keeps_its_body_and_checks_access(secure_app):
+    """The identity check reads form bodies only; an XML request body reaches the WCS parser intact."""
+    from test_wcs20 import POST_GETCOVERAGE
+
+    client = secure_app.test_client()
+    public = client.post("/arcgis/services/dem/ImageServer/WCSServer", data=POST_GETCOVERAGE,
+                         content_type="application/xml")
+    assert public.status_code == 200 and public.content_type.startswith("image/tiff"), public.data[:300]
+    body = POST_GETCOVERAGE.replace(">dem<", ">mosaic<")
+    assert body != POST_GETCOVERAGE
+    refused = client.post("/arcgis/services/mosaic/ImageServer/WCSServer", data=body, content_type="application/xml")
+    assert refused.status_code == 401 and b"ExceptionReport" in refused.data
+    allowed = client.post("/arcgis/services/mosaic/ImageServer/WCSServer", data=body, content_type="application/xml",
+                          headers=basic("alice", PASSWORDS["alice"]))
+    assert allowed.status_code == 200, allowed.data[:300]
