@@ -375,13 +375,16 @@ def test_credentials_in_a_get_query_are_refused(secure_url, no_proxy_session):
                                 params={"username": "alice", "password": PASSWORDS["alice"], "f": "json"})
     error = resp.json()["error"]
     assert error["code"] == 400 and "POST" in error["details"][0] and "token" not in resp.json()
+    posted = no_proxy_session.post(f"{secure_url}/arcgis/tokens/generateToken?username=alice&password="
+                                   f"{PASSWORDS['alice']}", data={"f": "json"})
+    assert "query string" in posted.json()["error"]["details"][0] and "token" not in posted.json()
 
 
 def test_the_tokens_endpoint_answers_as_arcgis_does(secure_url, no_proxy_session):
     http = no_proxy_session
     asked = http.get(f"{secure_url}/arcgis/tokens/", params={"f": "json"}).json()
-    assert asked["error"]["code"] == 400 and asked["error"]["message"] == "Unable to generate token."
-    assert "'username' must be specified." in asked["error"]["details"]
+    assert asked == {"error": {"code": 400, "message": "Unable to generate token.",
+                               "details": ["'username' must be specified.", "'password' must be specified."]}}
     page = http.get(f"{secure_url}/arcgis/tokens/")
     assert page.headers["Content-Type"].startswith("text/html") and 'name="password"' in page.text
     posted = http.post(f"{secure_url}/arcgis/tokens/", data={"username": "bob", "password": PASSWORDS["bob"],

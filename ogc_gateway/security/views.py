@@ -45,14 +45,14 @@ def _error(exc: GatewayError):
 def generate_token():
     sec = security()
     query = Params(request.args.items(multi=True))
+    if query.get("username") is not None or query.get("password") is not None:
+        # a query string sits in every proxy and access log: refused for GET and POST alike
+        raise TokenError("username and password must be sent in the body of a POST request, not in the query "
+                         "string.")
     if request.method == "GET":
-        if query.get("username") is not None or query.get("password") is not None:
-            raise TokenError("Token generation via GET is not allowed: POST username and password in the "
-                             "request body.")
         if (query.get("f") or "html").lower() == "html":
             return render_template("tokens.html", minutes=sec.settings.token_minutes)
-        raise TokenError("'username' must be specified.", "'password' must be specified.",
-                         "POST them (with client, referer or ip, expiration) to generateToken.")
+        raise TokenError("'username' must be specified.", "'password' must be specified.")
     p = Params(list(request.form.items(multi=True)) + list(request.args.items(multi=True)))
     f = (p.get("f") or "html").lower()
     pretty = f in ("pjson", "html")
