@@ -398,6 +398,18 @@ def catalog_overviews(service: str, resampling: str, config_file: str | None) ->
     click.echo(f"{service}: overviews built for {built} file(s); {len(skipped)} skipped")
 
 
+# ---- users and API keys (security/commands.py) ----------------------------------------------------
+
+def _add_security_commands() -> None:
+    from .security.commands import keys, users
+
+    cli.add_command(users)
+    cli.add_command(keys)
+
+
+_add_security_commands()
+
+
 def main() -> None:
     """Console-script entry point; an unexpected error is one line, not a traceback."""
     try:

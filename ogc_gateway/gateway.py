@@ -26,10 +26,15 @@ class Gateway:
     def services(self) -> dict[str, ImageService]:
         """The services by name, each current with its catalog: once per request, a service whose
         catalog another process changed (`ogc-gateway catalog ...`) is rebuilt, so a running
-        server sees new and removed items without a restart."""
+        server sees new and removed items without a restart. With a `security` section, only those
+        the caller may use (security/web.py): lists and combined endpoints never show the others.
+        `registry` holds them all."""
         if has_request_context() and not g.get("_ogc_gateway_checked"):
             g._ogc_gateway_checked = True
             self.refresh()
+        if has_request_context() and current_app.extensions.get("ogc_gateway.security") is not None:
+            from .security.web import visible_names     # only what this caller may see (identity and access)
+            return {name: self.registry[name] for name in visible_names(self.registry)}
         return self.registry
 
     def refresh(self) -> None:

@@ -12,6 +12,7 @@ from lxml import etree
 
 from ..engine.errors import GatewayError
 from ..gateway import gateway
+from ..security.web import token_query
 from . import wcs10, wcs11, wcs20
 from .isolate import each_service
 from .common import KVP, OGCError, negotiate
@@ -40,13 +41,14 @@ def service_wcs(name: str):
     gw = gateway()
     svc = gw.services.get(name)
     coverages = {} if svc is None else {name: coverage_of(svc)}
-    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WCSServer?", coverages))
+    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WCSServer?{token_query()}",
+                           coverages))
 
 
 @bp.route("/ogc/wcs", methods=["GET", "POST"])
 def combined_wcs():
     gw = gateway()
-    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?", each_service(gw.services, coverage_of)))
+    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?{token_query()}", each_service(gw.services, coverage_of)))
 
 
 def parse_xml(body: bytes) -> etree._Element:

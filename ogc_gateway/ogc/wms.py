@@ -23,6 +23,7 @@ from ..engine.legend import draw
 from ..engine.render import composite, flatten, picture, rgba
 from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
+from ..security.web import token_query
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
@@ -60,7 +61,7 @@ def service_wms(name: str):
     if svc is None:
         return _exception(OGCError("LayerNotDefined", f"there is no service named {name!r}"), "1.3.0")
     layer = layer_of(svc)
-    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WMSServer?",
+    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WMSServer?{token_query()}",
                            {layer.name: layer}, combined=False))
 
 
@@ -68,7 +69,7 @@ def service_wms(name: str):
 def combined_wms():
     gw = gateway()
     layers = each_service(gw.services, layer_of)
-    return handle(Endpoint(f"{gw.base_url()}/ogc/wms?", layers, combined=True))
+    return handle(Endpoint(f"{gw.base_url()}/ogc/wms?{token_query()}", layers, combined=True))
 
 
 def handle(ep: Endpoint) -> Response:
