@@ -14,6 +14,7 @@ from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
+from .security.web import install as install_security, response_headers
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -24,18 +25,18 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)
     app.register_blueprint(wmts_bp)
+    install_security(app, config)          # allowed_hosts; with a `security` section, identity and access
+    if config.security is not None:        # publishing needs a signed-in publisher: no security, no routes
+        from .publish.routes import bp as publish_bp
+        app.register_blueprint(publish_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
     @app.after_request
     def _cors(resp: Response) -> Response:
-        # Browser clients read pixels back into canvases: JSON and images both need CORS.
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-        if request.method == "OPTIONS":
-            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
-                "Access-Control-Request-Headers", "Content-Type")
-        return resp
+        # Browser clients read pixels back into canvases: JSON and images both need CORS
+        # (`cors_origins`; by default `*` for public services). Every answer says nosniff.
+        return response_headers(resp, config)
 
     @app.errorhandler(404)
     def _not_found(_exc):

@@ -413,6 +413,16 @@ def publish(name: str, files: tuple[Path, ...], config_file: str | None, title: 
         store.check_new(name, service, list(files))
         result = store.create(name, service, list(files), build_pyramids, click.echo)
     click.echo(f"Published {result['serviceName']}: {result['itemCount']} raster(s)")
+# ---- users and API keys (security/commands.py) ----------------------------------------------------
+
+def _add_security_commands() -> None:
+    from .security.commands import keys, users
+
+    cli.add_command(users)
+    cli.add_command(keys)
+
+
+_add_security_commands()
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ import yaml
 
 from .engine.errors import ConfigError
 from .engine.names import canonical_mosaic_method, canonical_resampling
+from .security.settings import (SECURITY_KEYS, SecurityConfig, access_value, host_patterns, origin_list,
+                                security_section)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class ServiceConfig:
     variable_field: str | None = None            # attribute naming each item's variable
     variables: tuple[VariableConfig, ...] = ()
     dimensions: tuple[DimensionConfig, ...] = ()
+    access: str | tuple[str, ...] | None = None  # 'public', role names, or None: any signed-in user
 
     @property
     def multidimensional(self) -> bool:
@@ -164,6 +167,8 @@ class ServerConfig:
     data_dir: Path | None = None                 # rasters of published services (default cache_dir/data)
     max_upload_bytes: int = 2 * 1024 ** 3        # largest file the publishing API accepts
     upload_ttl_hours: int = 24                   # uploads unused this long are removed
+    allowed_hosts: tuple[str, ...] = ()          # Host header values accepted (empty: any)
+    cors_origins: tuple[str, ...] | None = None  # None: '*' for public services only
 
     @property
     def published_data_dir(self) -> Path:
@@ -175,6 +180,7 @@ class Config:
     server: ServerConfig
     services: dict[str, ServiceConfig]           # in the order of the file
     path: Path | None = None                     # the YAML file, when there is one
+    security: SecurityConfig | None = None       # None: every service is public
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,12 +190,13 @@ class Config:
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
-               "tile_cache_max_age", "data_dir", "max_upload_bytes", "upload_ttl_hours") + LIMIT_KEYS
+               "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
+               "upload_ttl_hours") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
                 "metadata_urls", "min_scale_denominator", "max_scale_denominator", "variable_field",
-                "variables", "dimensions", "nadir_field", "seamlines", "seamline_blend_width") + LIMIT_KEYS
+                "variables", "dimensions", "nadir_field", "seamlines", "seamline_blend_width", "access") + LIMIT_KEYS
 CONTACT_KEYS = tuple(f.name for f in fields(Contact))
 ATTRIBUTION_KEYS = tuple(f.name for f in fields(Attribution))
 METADATA_URL_KEYS = ("type", "format", "url")
@@ -462,12 +469,21 @@ class _Builder:
             self.problems.append(f"{self.label}: the document must be a mapping with 'server' and "
                                  f"'services', not {type(raw).__name__}")
             return None, self.problems
-        top = self.mapping(raw, "", ("server", "services"))
+        top = self.mapping(raw, "", ("server", "services", "security"))
         server = self.server(top.get("server"))
         services = self.services(top.get("services"), server)
+        security = None
+        if top.get("security") is not None or "security" in top:
+            security = security_section(self.mapping(top.get("security"), "security", SECURITY_KEYS),
+                                        self.problem, self.path)
+        else:
+            for name, service in services.items():
+                if service.access is not None:
+                    self.problem(f"services.{name}.access", "needs a 'security' section (without one every "
+                                                            "service is public)")
         if self.problems:
             return None, self.problems
-        return Config(server=server, services=services, path=self.config_path), []
+        return Config(server=server, services=services, path=self.config_path, security=security), []
 
     def server(self, raw: Any) -> ServerConfig:
         d = self.mapping(raw, "server", SERVER_KEYS)
@@ -497,6 +513,8 @@ class _Builder:
             data_dir=self.path(d["data_dir"]) if self.text(d, "data_dir", "server") else None,
             max_upload_bytes=self.positive_int(d, "max_upload_bytes", "server") or 2 * 1024 ** 3,
             upload_ttl_hours=self.bounded_int(d, "upload_ttl_hours", "server", 1, 8760, 24),
+            allowed_hosts=host_patterns(d.get("allowed_hosts"), "server.allowed_hosts", self.problem),
+            cors_origins=origin_list(d.get("cors_origins"), "server.cors_origins", self.problem),
         )
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
@@ -552,6 +570,7 @@ class _Builder:
             seamlines=self.catalog(self.text(d, "seamlines", where), f"{where}.seamlines"),
             seamline_blend_width=self.blend_width(d.get("seamline_blend_width"), f"{where}.seamline_blend_width"),
             **self.multidimensional(d, where, time_field),
+            access=access_value(d.get("access"), f"{where}.access", self.problem),
         )
 
     def blend_width(self, value: Any, key: str) -> float:

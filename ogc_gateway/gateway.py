@@ -31,10 +31,15 @@ class Gateway:
     def services(self) -> dict[str, ImageService]:
         """The services by name, each current with its catalog: once per request, a service whose
         catalog another process changed (`ogc-gateway catalog ...`) is rebuilt, so a running
-        server sees new and removed items without a restart."""
+        server sees new and removed items without a restart. With a `security` section, only those
+        the caller may use (security/web.py): lists and combined endpoints never show the others.
+        `registry` holds them all."""
         if has_request_context() and not g.get("_ogc_gateway_checked"):
             g._ogc_gateway_checked = True
             self.refresh()
+        if has_request_context() and current_app.extensions.get("ogc_gateway.security") is not None:
+            from .security.web import visible_names     # only what this caller may see (identity and access)
+            return {name: self.registry[name] for name in visible_names(self.registry)}
         return self.registry
 
     def refresh(self) -> None:
@@ -47,6 +52,14 @@ class Gateway:
                     self.registry[name] = svc.reopened()
                 except ConfigError as exc:         # keep serving what was there
                     log.error("%s: the changed catalog cannot be served: %s", name, "; ".join(exc.problems))
+
+    def access_of(self, name: str):
+        """A service's `access` key (security/), for configured and published services alike."""
+        svc = self.registry.get(name)
+        if svc is not None:
+            return svc.config.access
+        configured = self.config.services.get(name)
+        return configured.access if configured else None
 
     @cached_property
     def published(self) -> PublishedServices:

@@ -12,6 +12,7 @@ from lxml import etree
 
 from ..engine.errors import GatewayError
 from ..gateway import gateway
+from ..security.web import token_query
 from . import wcs10, wcs11, wcs20
 from .common import KVP, OGCError, negotiate
 from .coverage import Coverage, coverage_of
@@ -39,13 +40,15 @@ def service_wcs(name: str):
     gw = gateway()
     svc = gw.services.get(name)
     coverages = {} if svc is None else {name: coverage_of(svc)}
-    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WCSServer?", coverages))
+    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WCSServer?{token_query()}",
+                           coverages))
 
 
 @bp.route("/ogc/wcs", methods=["GET", "POST"])
 def combined_wcs():
     gw = gateway()
-    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?", {n: coverage_of(s) for n, s in gw.services.items()}))
+    return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?{token_query()}",
+                           {n: coverage_of(s) for n, s in gw.services.items()}))
 
 
 def parse_xml(body: bytes) -> etree._Element:

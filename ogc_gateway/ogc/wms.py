@@ -23,6 +23,7 @@ from ..engine.legend import draw
 from ..engine.render import composite, flatten, picture, rgba
 from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
+from ..security.web import token_query
 from ..templates import render
 from . import featureinfo
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
@@ -59,7 +60,7 @@ def service_wms(name: str):
     if svc is None:
         return _exception(OGCError("LayerNotDefined", f"there is no service named {name!r}"), "1.3.0")
     layer = layer_of(svc)
-    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WMSServer?",
+    return handle(Endpoint(f"{gw.base_url()}/arcgis/services/{name}/ImageServer/WMSServer?{token_query()}",
                            {layer.name: layer}, combined=False))
 
 
@@ -67,7 +68,7 @@ def service_wms(name: str):
 def combined_wms():
     gw = gateway()
     layers = {name: layer_of(svc) for name, svc in gw.services.items()}
-    return handle(Endpoint(f"{gw.base_url()}/ogc/wms?", layers, combined=True))
+    return handle(Endpoint(f"{gw.base_url()}/ogc/wms?{token_query()}", layers, combined=True))
 
 
 def handle(ep: Endpoint) -> Response:

@@ -20,6 +20,7 @@ from ..engine.requests import TileRequest, TimeWindow
 from ..engine.tiles import MIME, blank, get_tile, tile_sets
 from ..engine.tms import TileSetLimits
 from ..gateway import gateway
+from ..security.web import token_query, token_suffix
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
@@ -232,7 +233,8 @@ def get_capabilities(kvp: KVP, ep: Endpoint) -> Response:
         abstract=(single.abstract or server.abstract) if single else server.abstract,
         keywords=tuple(server.keywords) + (tuple(single.keywords) if single else ()),
         provider=server.contact.organization if server.contact and server.contact.organization else server.title,
-        contact=server.contact, kvp_url=f"{ep.base}?", rest_capabilities=f"{ep.base}/1.0.0/WMTSCapabilities.xml",
+        contact=server.contact, kvp_url=f"{ep.base}?{token_query()}",
+        rest_capabilities=f"{ep.base}/1.0.0/WMTSCapabilities.xml{token_suffix()}",
         layers=layers, tile_matrix_sets=list(matrix_sets.values()), formats=list(FORMATS),
         info_formats=featureinfo.FORMATS)
     return Response(body, content_type=XML_MIME)
@@ -240,8 +242,8 @@ def get_capabilities(kvp: KVP, ep: Endpoint) -> Response:
 
 def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> dict:
     gw = gateway()
-    legend_base = (f"{gw.base_url()}/arcgis/services/{layer.name}/ImageServer/WMSServer?SERVICE=WMS&VERSION=1.3.0"
-                   f"&REQUEST=GetLegendGraphic&LAYER={layer.name}&FORMAT=image/png&STYLE=")
+    legend_base = (f"{gw.base_url()}/arcgis/services/{layer.name}/ImageServer/WMSServer?{token_query()}"
+                   f"SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER={layer.name}&FORMAT=image/png&STYLE=")
     styles = [{"name": s.name, "title": s.title, "legend": legend_base + quote(s.name, safe=""),
                "width": s.legend_size[0], "height": s.legend_size[1]} for s in layer.styles]
     links, bboxes = [], {}
@@ -256,9 +258,11 @@ def _layer_view(ep: Endpoint, layer: Layer, sets: dict[str, TileSetLimits]) -> d
             bboxes[tms.crs_urn] = {"crs": tms.crs_urn, **_box(found.extent, tms.inverted)}
     time_part = "/{Time}" if layer.times else ""
     prefix = f"{ep.base}/tile/1.0.0/{layer.name}/{{Style}}{time_part}/{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}"
-    resources = [{"format": mime, "type": "tile", "template": f"{prefix}.{fmt}"} for mime, fmt in FORMATS.items()]
+    suffix = token_suffix()          # a token the capabilities were fetched with, for clients to follow
+    resources = [{"format": mime, "type": "tile", "template": f"{prefix}.{fmt}{suffix}"}
+                 for mime, fmt in FORMATS.items()]
     info_ext = {mime: ext for ext, mime in INFO_EXTENSIONS.items()}
-    resources += [{"format": mime, "type": "FeatureInfo", "template": f"{prefix}/{{J}}/{{I}}.{info_ext[mime]}"}
+    resources += [{"format": mime, "type": "FeatureInfo", "template": f"{prefix}/{{J}}/{{I}}.{info_ext[mime]}{suffix}"}
                   for mime in featureinfo.FORMATS]
     w, s, e, n = layer.geographic
     return {"name": layer.name, "title": layer.title, "abstract": layer.abstract, "keywords": layer.keywords,

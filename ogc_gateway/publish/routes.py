@@ -18,7 +18,7 @@ from ..engine import overviews
 from ..gateway import gateway
 from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
-from ..security import require_role
+from ..security.web import refusal, require_role, security, who
 from .jobs import Jobs
 from .services import PublishedServices, place
 from .uploads import Expect, Uploads, check_raster
@@ -33,7 +33,16 @@ ADD_IN_REQUEST = 20
 
 @bp.before_request
 def _publisher_only():
-    require_role("admin", "publisher")
+    """A publisher or an admin; on a service, one that may also use that service."""
+    refused = require_role("admin", "publisher")(lambda: None)()
+    if refused is not None:
+        return refused
+    name = (request.view_args or {}).get("name")
+    if name is not None and name in gateway().registry:
+        decision = security().decide(name, who())
+        if not decision.allowed:
+            return refusal(decision, "rest")
+    return None
 
 
 @bp.errorhandler(GatewayError)

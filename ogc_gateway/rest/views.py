@@ -22,6 +22,7 @@ from ..http_cache import cacheable
 from .params import Params
 from .responses import check_callback, error_response, json_response
 from .root import CURRENT_VERSION, root_of
+from ..security.views import auth_info
 
 log = logging.getLogger("ogc_gateway.rest")
 bp = Blueprint("rest", __name__, template_folder="../web/templates")
@@ -64,7 +65,7 @@ def info():
     p = params()
     return respond({"currentVersion": CURRENT_VERSION, "fullVersion": f"{CURRENT_VERSION}.0",
                     "soapUrl": None, "secureSoapUrl": None, "gatewayVersion": __version__,
-                    "authInfo": {"isTokenBasedSecurity": False}}, p)
+                    "authInfo": auth_info()}, p)
 
 
 @bp.route("/arcgis/rest/services", methods=["GET", "POST"])
