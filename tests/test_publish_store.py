@@ -173,3 +173,45 @@ def test_attribute_values_are_checked_against_field_types():
                 {"acquired": "yesterday"}, {"orbit": True}, {"Name": "x"}, {"cloud": float("nan")}, [1]):
         with pytest.raises(InvalidParameter):
             check_attributes(fields, bad)
+
+
+def test_publish_cli_makes_a_service_a_running_server_serves(data_dir, tmp_path):
+    """`ogc-gateway publish` does locally what createService does; an app already running serves it."""
+    from click.testing import CliRunner
+
+    from ogc_gateway.app import create_app
+    from ogc_gateway.cli import cli
+    from ogc_gateway.config import load_config
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "gateway.yaml").write_text(
+        f"server: {{cache_dir: {folder / 'cache'}}}\nservices:\n  dem: {{sources: '{data_dir / 'dem' / '*.tif'}'}}\n")
+    app = create_app(load_config(folder / "gateway.yaml"))
+    a = write_tif(tmp_path / "a.tif", tags=None)
+    with rasterio.open(a, "r+") as ds:
+        ds.update_tags(flown="2024-06-01")
+    result = CliRunner().invoke(cli, ["publish", "flights", str(a), "--config", str(folder / "gateway.yaml"),
+                                      "--title", "Flights", "--time-field", "flown"])
+    assert result.exit_code == 0, result.output
+    assert "Published flights: 1 raster(s)" in result.output
+    root = app.test_client().get("/arcgis/rest/services/flights/ImageServer?f=json").get_json()
+    assert root["name"] == "flights" and root["description"] == "" and root["timeInfo"]["timeExtent"][0] == 1717200000000
+    again = CliRunner().invoke(cli, ["publish", "dem", str(a), "--config", str(folder / "gateway.yaml")])
+    assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_orphans_of_a_killed_add_are_swept_after_the_ttl(tmp_path):
+    from ogc_gateway.publish.services import sweep
+
+    class Catalog:
+        def entries(self):
+            yield 1, "kept", "add", str(tmp_path / "kept.tif")
+
+    for name in ("kept.tif", "orphan.tif", "young.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(tmp_path / "kept.tif", (old, old))
+    os.utime(tmp_path / "orphan.tif", (old, old))
+    assert sweep(tmp_path, Catalog(), 3600) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tif", "young.tif"]

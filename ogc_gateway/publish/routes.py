@@ -20,7 +20,7 @@ from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
 from ..security.web import refusal, require_role, security, who
 from .jobs import Jobs
-from .services import PublishedServices, place
+from .services import PublishedServices, place, sweep
 from .uploads import Expect, Uploads, check_raster
 
 bp = Blueprint("publish", __name__)
@@ -194,6 +194,7 @@ def add(name: str):
 
     def work(message):
         folder.mkdir(parents=True, exist_ok=True)
+        sweep(folder, svc.catalog, up.ttl_seconds)
         placed = []
         try:
             for f in files:

@@ -156,6 +156,19 @@ def place(source: Path, folder: Path) -> Path:
     return target
 
 
+def sweep(folder: Path, catalog: Catalog, ttl_seconds: int) -> int:
+    """Remove files of a data folder that no item names, once older than the uploads' time-to-live:
+    what an `add` whose worker was killed between placing a file and cataloguing it left behind."""
+    known = {path for _, _, _, path in catalog.entries()}
+    cutoff = time.time() - ttl_seconds
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and str(path) not in known and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _validated(build: Callable[[], ServiceConfig]) -> ServiceConfig:
     try:
         return build()
