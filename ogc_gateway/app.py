@@ -26,6 +26,9 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(wcs_bp)
     app.register_blueprint(wmts_bp)
     install_security(app, config)          # allowed_hosts; with a `security` section, identity and access
+    if config.security is not None:        # publishing needs a signed-in publisher: no security, no routes
+        from .publish.routes import bp as publish_bp
+        app.register_blueprint(publish_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 

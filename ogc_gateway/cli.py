@@ -398,6 +398,25 @@ def catalog_overviews(service: str, resampling: str, config_file: str | None) ->
     click.echo(f"{service}: overviews built for {built} file(s); {len(skipped)} skipped")
 
 
+@cli.command()
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+@click.option("--title", help="The service's title.")
+@click.option("--time-field", help="Attribute holding each raster's time (makes the service time-enabled).")
+@click.option("--build-pyramids", is_flag=True, help="Write overviews into the copies first.")
+def publish(name: str, files: tuple[Path, ...], config_file: str | None, title: str | None,
+            time_field: str | None, build_pyramids: bool) -> None:
+    """Publish FILES as a new service NAME, as the HTTP publishing API does: the files are copied
+    into the data folder and a running server serves the service at its next request."""
+    from .publish.services import PublishedServices
+
+    with _user_errors():
+        store = PublishedServices(_load(config_file))
+        service = {k: v for k, v in (("title", title), ("time_field", time_field)) if v}
+        store.check_new(name, service, list(files))
+        result = store.create(name, service, list(files), build_pyramids, click.echo)
+    click.echo(f"Published {result['serviceName']}: {result['itemCount']} raster(s)")
 # ---- users and API keys (security/commands.py) ----------------------------------------------------
 
 def _add_security_commands() -> None:

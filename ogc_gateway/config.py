@@ -165,8 +165,15 @@ class ServerConfig:
     ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # "EPSG:<code>", besides each native CRS
     tile_metatile_size: int = 4                  # tiles per side rendered in one engine call
     tile_cache_max_age: int = 3600               # Cache-Control max-age of tiles, seconds
+    data_dir: Path | None = None                 # rasters of published services (default cache_dir/data)
+    max_upload_bytes: int = 2 * 1024 ** 3        # largest file the publishing API accepts
+    upload_ttl_hours: int = 24                   # uploads unused this long are removed
     allowed_hosts: tuple[str, ...] = ()          # Host header values accepted (empty: any)
     cors_origins: tuple[str, ...] | None = None  # None: '*' for public services only
+
+    @property
+    def published_data_dir(self) -> Path:
+        return self.data_dir or self.cache_dir / "data"
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,8 @@ class Config:
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
-               "tile_cache_max_age", "allowed_hosts", "cors_origins") + LIMIT_KEYS
+               "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
+               "upload_ttl_hours") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -241,6 +249,41 @@ def config_from_dict(raw: Any, path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+# Keys that name files on the server: a service published over HTTP gets its sources from its
+# uploads, and may not point at other files of the server.
+SERVER_PATH_KEYS = ("sources", "catalog", "seamlines")
+
+
+def published_service(name: str, raw: Any, server: ServerConfig, sources: tuple[str, ...],
+                      label: str = "service") -> ServiceConfig:
+    """A service of the publishing API (`createService`, `edit`, a stored definition) built by the
+    validator of `services:` entries, so its errors read the same (`service: services.NAME.key:
+    ...`); `sources` are its rasters' files. Raises ConfigError listing every problem."""
+    builder = _Builder(label, server.cache_dir)
+    where = f"services.{name}"
+    if not _NCNAME.match(name):
+        builder.problem(where, "service name must start with a letter or '_' and hold only "
+                               "letters, digits, '_', '-', '.'")
+    if not isinstance(raw, dict):
+        builder.problem(where, "must be a JSON object of service keys")
+        raise ConfigError(builder.problems)
+    for key in SERVER_PATH_KEYS:
+        if key in raw:
+            builder.problem(f"{where}.{key}", "not available to a published service (its rasters are "
+                                              "its uploads)")
+    templates = raw.get("raster_functions")
+    for i, entry in enumerate(templates if isinstance(templates, list) else []):
+        if isinstance(entry, str) and entry.lower().endswith(".json"):
+            builder.problem(f"{where}.raster_functions[{i}]", "template files are not available to a "
+                                                            "published service; give the template inline")
+    body = {k: v for k, v in raw.items() if k not in SERVER_PATH_KEYS}
+    service = builder.service(name, builder.mapping({**body, "sources": list(sources)}, where, SERVICE_KEYS),
+                              where, server)
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return service
 
 
 def config_for_folder(folder: Path, cache_dir: Path) -> tuple[Config, dict[str, str]]:
@@ -469,6 +512,9 @@ class _Builder:
             ogc_crs=self.ogc_crs(d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
             tile_metatile_size=self.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
             tile_cache_max_age=self.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
+            data_dir=self.path(d["data_dir"]) if self.text(d, "data_dir", "server") else None,
+            max_upload_bytes=self.positive_int(d, "max_upload_bytes", "server") or 2 * 1024 ** 3,
+            upload_ttl_hours=self.bounded_int(d, "upload_ttl_hours", "server", 1, 8760, 24),
             allowed_hosts=host_patterns(d.get("allowed_hosts"), "server.allowed_hosts", self.problem),
             cors_origins=origin_list(d.get("cors_origins"), "server.cors_origins", self.problem),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from .config import Config
 from .engine.errors import ConfigError, NotFound
 from .engine.service import ImageService
 from .engine.tilecache import DiskTileStore
+from .publish.services import PublishedServices
 
 log = logging.getLogger("ogc_gateway")
 
@@ -21,6 +22,10 @@ log = logging.getLogger("ogc_gateway")
 class Gateway:
     config: Config
     registry: dict[str, ImageService]
+    _published_stamp: int = field(default=-1, repr=False)
+
+    def __post_init__(self) -> None:
+        self._refresh_published()
 
     @property
     def services(self) -> dict[str, ImageService]:
@@ -38,13 +43,44 @@ class Gateway:
         return self.registry
 
     def refresh(self) -> None:
-        """Rebuild the services whose catalog generation moved on (one indexed read each)."""
+        """Rebuild the services whose catalog generation moved on (one indexed read each), and
+        follow the services published over HTTP (one `stat`)."""
+        self._refresh_published()
         for name, svc in list(self.registry.items()):
             if svc.catalog.last_change() != svc.generation:
                 try:
                     self.registry[name] = svc.reopened()
                 except ConfigError as exc:         # keep serving what was there
                     log.error("%s: the changed catalog cannot be served: %s", name, "; ".join(exc.problems))
+
+    def access_of(self, name: str):
+        """A service's `access` key (security/), for configured and published services alike."""
+        svc = self.registry.get(name)
+        if svc is not None:
+            return svc.config.access
+        configured = self.config.services.get(name)
+        return configured.access if configured else None
+
+    @cached_property
+    def published(self) -> PublishedServices:
+        return PublishedServices(self.config)
+
+    def _refresh_published(self) -> None:
+        """Services created, edited or deleted through the publishing API, by any worker."""
+        stamp = self.published.stamp()
+        if stamp == self._published_stamp:
+            return
+        self._published_stamp = stamp
+        fresh = self.published.configs()
+        for name in [n for n in self.registry if n not in self.config.services and n not in fresh]:
+            del self.registry[name]
+        for name, svc in fresh.items():
+            old = self.registry.get(name)
+            if old is None or old.config != svc:
+                try:
+                    self.registry[name] = self.published.open(svc)
+                except ConfigError as exc:
+                    log.error("published service %s cannot be served: %s", name, "; ".join(exc.problems))
 
     @property
     def output_dir(self) -> Path:

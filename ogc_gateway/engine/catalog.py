@@ -157,6 +157,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS edits (
+    path TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, value TEXT, PRIMARY KEY (path, name));
 CREATE TABLE IF NOT EXISTS rasters (
     oid INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
     origin TEXT NOT NULL DEFAULT 'sync', mtime_ns INTEGER, size INTEGER,
@@ -190,6 +192,14 @@ def _quote(name: str) -> str:
     if not IDENTIFIER.fullmatch(name):
         raise ValueError(f"not a field name: {name!r}")
     return f'"{name}"'
+
+
+def _overlay(raw: dict[str, str | None], edits: dict[str, str | None] | None) -> None:
+    """Values set by hand (`Catalog.set_attributes`, lower-cased names) over an item's raw cells."""
+    if edits:
+        for name in raw:
+            if name.lower() in edits:
+                raw[name] = edits[name.lower()]
 
 
 def _items_ddl(attributes: list[Field], if_not_exists: bool = False) -> str:
@@ -240,6 +250,51 @@ def convert(text: str | None, ftype: str) -> Any:
     if ftype == DATE:
         return iso_to_epoch_ms(text)
     return text
+
+
+def check_attributes(fields: Iterable[Field], values: Any, param: str = "attributes") -> dict[str, str | None]:
+    """JSON attribute values for `Catalog.set_attributes`: each name an attribute field (matched
+    case-insensitively, given in its own spelling) and each value of its type — integers for
+    integer fields, numbers for doubles, epoch ms or ISO 8601 text for dates, text for strings,
+    or null — returned as the text a CSV cell would hold."""
+    if not isinstance(values, dict):
+        raise InvalidParameter(param, "must be a JSON object of field names and values")
+    by_name = {f.name.lower(): f for f in fields}
+    cells: dict[str, str | None] = {}
+    for name, value in values.items():
+        f = by_name.get(str(name).lower())
+        if f is None:
+            known = ", ".join(by_name[k].name for k in by_name) or "(none)"
+            if str(name).lower() in BUILTIN_FIELDS:
+                raise InvalidParameter(param, f"{name!r} is a built-in field and cannot be set")
+            raise InvalidParameter(param, f"no attribute field {name!r}; attribute fields: {known}")
+        cells[f.name] = _cell(f, value, param)
+    return cells
+
+
+def _cell(f: Field, value: Any, param: str) -> str | None:
+    if value is None:
+        return None
+    wrong = InvalidParameter(param, f"{f.name}: {value!r} is not a valid {f.type[len('esriFieldType'):].lower()}")
+    if isinstance(value, bool):
+        raise wrong
+    if f.type == INTEGER:
+        if isinstance(value, int) and -2**63 <= value < 2**63:
+            return str(value)
+        raise wrong
+    if f.type == DOUBLE:
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return repr(float(value))
+        raise wrong
+    if f.type == DATE:
+        if isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 1e15:
+            return (_EPOCH + timedelta(milliseconds=int(value))).isoformat()
+        if isinstance(value, str) and iso_to_epoch_ms(value) is not None:
+            return value.strip()
+        raise wrong
+    if isinstance(value, str):
+        return value
+    raise wrong
 
 
 def time_value(value: Any, ftype: str) -> int | None:
@@ -421,6 +476,56 @@ class Catalog:
             if rows:
                 self._settle(con, set(), gone, [])
         return [p for _, p in rows]
+
+    def set_attributes(self, oids: Iterable[int], values: dict[str, str | None]) -> None:
+        """Give items attribute values by hand (the REST `update` and `add` operations), as text the
+        way a CSV cell is written. They outlast syncs and re-reads and win over the CSV and the
+        file's metadata. Names must be attribute fields and values must fit their types: the caller
+        checks both (`check_attributes`), so a value never retypes a field."""
+        oids = sorted({int(o) for o in oids})
+        with self._write() as con:
+            paths = dict(con.execute("SELECT oid, path FROM rasters WHERE oid IN (SELECT value FROM json_each(?))",
+                                     (json.dumps(oids),)).fetchall())
+            missing = [o for o in oids if o not in paths]
+            if missing:
+                raise NotFound("Raster not found.", details=[f"There is no raster with id {missing[0]}."])
+            con.executemany("INSERT OR REPLACE INTO edits (path, name, value) VALUES (?, ?, ?)",
+                            [(paths[o], name, value) for o in oids for name, value in values.items()])
+            self._settle(con, set(oids), [], [])
+
+    def remove_ids(self, oids: Iterable[int]) -> list[str]:
+        """Take items out by OBJECTID (the REST `delete` operation); the paths of their files.
+        Unknown ids are an error, and so is removing every item (a service keeps at least one)."""
+        oids = sorted({int(o) for o in oids})
+        with self._write() as con:
+            rows = con.execute("SELECT oid, path FROM rasters WHERE oid IN (SELECT value FROM json_each(?))",
+                               (json.dumps(oids),)).fetchall()
+            missing = sorted(set(oids) - {oid for oid, _ in rows})
+            if missing:
+                raise NotFound("Raster not found.", details=[f"There is no raster with id {missing[0]}."])
+            total = con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0]
+            if len(rows) == total:
+                raise ConfigError([f"{self.service.name}: a service keeps at least one raster "
+                                   f"(all {total} were named)"])
+            gone = [self._delete(con, oid) for oid, _ in rows]
+            con.executemany("INSERT OR IGNORE INTO excluded (path) VALUES (?)", [(p,) for _, p in rows])
+            con.executemany("DELETE FROM edits WHERE path = ?", [(p,) for _, p in rows])
+            self._settle(con, set(), gone, [])
+        return [p for _, p in rows]
+
+    def oids_of(self, paths: Iterable[str]) -> list[int]:
+        """The OBJECTIDs of the items of these files, in the order given."""
+        paths = [os.path.normpath(os.path.abspath(p)) for p in paths]
+        by_path = dict(self._con().execute("SELECT path, oid FROM rasters WHERE path IN "
+                                           "(SELECT value FROM json_each(?))", (json.dumps(paths),)))
+        return [by_path[p] for p in paths]
+
+    @staticmethod
+    def _edits(con: sqlite3.Connection) -> dict[str, dict[str, str | None]]:
+        edits: dict[str, dict[str, str | None]] = {}
+        for path, name, value in con.execute("SELECT path, name, value FROM edits"):
+            edits.setdefault(path, {})[name.lower()] = value
+        return edits
 
     def entries(self, where: Where | None = None) -> Iterator[tuple[int, str, str, str]]:
         """(OBJECTID, Name, origin, path) of the items matching `where`, by OBJECTID: `catalog list`.
@@ -688,12 +793,14 @@ class Catalog:
         rows = con.execute(_DERIVE_SQL + " ORDER BY oid").fetchall()
         csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
         tag_columns = self._tag_columns([json.loads(r[3]) for r in rows], csv_columns)
+        edits = self._edits(con)
         raw: dict[int, dict[str, str | None]] = {}
         for row in rows:
             oid, path, tags = row[0], row[1], json.loads(row[3])
             tags = {k.lower(): v.strip() or None for k, v in tags.items()}
             raw[oid] = {**{c: csv_rows.get(path, {}).get(c) for c in csv_columns},
                         **{c: tags.get(c.lower()) for c in tag_columns}}
+            _overlay(raw[oid], edits.get(path))
         attributes = [self._field_of(c, [raw[o][c] for o in raw]) for c in csv_columns + tag_columns]
         types = {f.name: f.type for f in attributes}
         values = {oid: {c: convert(v, types[c]) for c, v in r.items()} for oid, r in raw.items()}
@@ -710,6 +817,7 @@ class Catalog:
         rows = con.execute(_DERIVE_SQL + " WHERE oid IN (SELECT value FROM json_each(?)) ORDER BY oid",
                            (ids,)).fetchall()
         attributes = list(self.attribute_fields())
+        edits = self._edits(con)
         csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows}, every_item=False)
         from_csv = {c.lower() for c in csv_columns}
         known = {f.name.lower() for f in attributes} | from_csv
@@ -723,6 +831,7 @@ class Catalog:
             cells = csv_rows.get(path, {})
             raw[oid] = {f.name: cells.get(f.name) if f.name.lower() in from_csv else tags.get(f.name.lower())
                         for f in attributes}
+            _overlay(raw[oid], edits.get(path))
         for i, f in enumerate(attributes):
             new = [r[f.name] for r in raw.values() if r[f.name] is not None]
             if new and not self._fits(con, f, new):

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import tokens
 from .access import ALLOW, Credentials, Decision, Identity, Refused, Who, credentials, decide
@@ -23,9 +24,10 @@ _VERIFIED_SECONDS = 60            # a checked Basic password is trusted this lon
 
 
 class Security:
-    def __init__(self, settings: SecurityConfig, access: dict[str, str | tuple[str, ...] | None], cache_dir: Path):
+    def __init__(self, settings: SecurityConfig, access: Callable[[str], str | tuple[str, ...] | None],
+                 cache_dir: Path):
         self.settings = settings
-        self.access = dict(access)                 # service name -> 'public' | roles | None
+        self.access = access                       # service name -> 'public' | roles | None
         self.store = CachedStore(settings.users_file)
         self.limiter = Limiter(cache_dir / "security" / "sign-ins.sqlite", settings.max_failed_logins,
                                settings.failed_login_window_minutes * 60)
@@ -130,9 +132,9 @@ class Security:
     # --- what they may see -----------------------------------------------------------------------
 
     def access_of(self, name: str) -> str | tuple[str, ...] | None:
-        """A configured service's `access`; a service the config does not name (published later)
-        gets the default: any signed-in user."""
-        return self.access.get(name)
+        """A service's `access` (configured, or published over HTTP); None, the default: any
+        signed-in user."""
+        return self.access(name)
 
     def decide(self, name: str, who: Who) -> Decision:
         return decide(self.access_of(name), who)

@@ -38,8 +38,8 @@ def security() -> Security | None:
 def install(app: Flask, config: Config) -> None:
     if config.security is not None:
         redact.install()
-        access = {name: svc.access for name, svc in config.services.items()}
-        app.extensions[EXTENSION] = Security(config.security, access, config.server.cache_dir)
+        gw = app.extensions["ogc_gateway"]
+        app.extensions[EXTENSION] = Security(config.security, gw.access_of, config.server.cache_dir)
         from .views import bp
         app.register_blueprint(bp)
     hosts = config.server.allowed_hosts
