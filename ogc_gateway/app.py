@@ -19,6 +19,9 @@ from .rest.views import bp as rest_bp
 def create_app(config: Config, *, sync: bool = True) -> Flask:
     """The WSGI app. `sync=False` (gunicorn workers) opens the catalogs the master already synced."""
     app = Flask("ogc_gateway")
+    # Bodies larger than this are refused (413) before they are parsed; forms count too.
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_request_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = config.server.max_request_bytes
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)

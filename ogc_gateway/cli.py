@@ -105,14 +105,24 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
     options = {
         "bind": bind,
         "workers": workers or os.cpu_count() or 1,
-        "worker_class": "sync",
-        "timeout": 120,
+        # Requests are read whole by an asyncio loop before a thread runs them (ogc_gateway/asgi.py):
+        # slow or idle clients hold a coroutine, not a worker.
+        "worker_class": "asgi",
+        "worker_connections": 1000,
+        "keepalive": 5,
+        # Above every service's max_request_seconds: work is stopped by its own deadline, not a kill.
+        "timeout": max(120, _longest_budget(config) + 30),
         "max_requests": 2000,          # recycle long-lived workers (GDAL caches, fragmentation)
         "max_requests_jitter": 200,    # ... but not all at the same moment
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
     }
     _GatewayApplication(config, options).run()
+
+
+def _longest_budget(config: Config) -> int:
+    return max([config.server.limits.max_request_seconds]
+               + [s.limits.max_request_seconds for s in config.services.values()])
 
 
 class _GatewayApplication(BaseApplication):
@@ -131,8 +141,10 @@ class _GatewayApplication(BaseApplication):
     def load(self):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
         from .app import create_app
+        from .asgi import WsgiOnAsgi
 
-        return create_app(self.gateway_config, sync=False)
+        app = create_app(self.gateway_config, sync=False)
+        return WsgiOnAsgi(app, max_body=self.gateway_config.server.max_request_bytes)
 
 
 # ---- commands -------------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ class Limits:
     max_mosaic_image_count: int = 20
     max_record_count: int = 1000
     output_ttl_seconds: int = 600
+    max_output_bytes: int = 256 * 2**20          # width x height x bands x bytes per value of one answer
+    max_output_bands: int = 64                   # bands one request may ask for (bandIds, BAND=, RANGESUBSET)
+    max_request_seconds: int = 60                # time budget of one request (estimated, then enforced)
+    max_geometry_vertices: int = 100_000         # vertices of a geometry parameter, counted while parsing
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ class ServerConfig:
     ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # "EPSG:<code>", besides each native CRS
     tile_metatile_size: int = 4                  # tiles per side rendered in one engine call
     tile_cache_max_age: int = 3600               # Cache-Control max-age of tiles, seconds
+    max_request_bytes: int = 10 * 2**20          # request bodies (forms, geometries) are refused above this
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,7 @@ class Config:
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
-               "tile_cache_max_age") + LIMIT_KEYS
+               "tile_cache_max_age", "max_request_bytes") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -452,6 +457,7 @@ class _Builder:
             ogc_crs=self.ogc_crs(d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
             tile_metatile_size=self.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
             tile_cache_max_age=self.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
+            max_request_bytes=self.bounded_int(d, "max_request_bytes", "server", 1024, 2**31, 10 * 2**20),
         )
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
