@@ -31,7 +31,7 @@ class Limits:
     max_mosaic_image_count: int = 20
     max_record_count: int = 1000
     output_ttl_seconds: int = 600
-    max_output_bytes: int = 256 * 2**20          # width x height x bands x bytes per value of one answer
+    max_output_bytes: int = 512 * 2**20          # width x height x bands x bytes per value of one answer
     max_output_bands: int = 64                   # bands one request may ask for (bandIds, BAND=, RANGESUBSET)
     max_request_seconds: int = 60                # time budget of one request (estimated, then enforced)
     max_geometry_vertices: int = 100_000         # vertices of a geometry parameter, counted while parsing

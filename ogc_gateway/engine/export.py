@@ -14,6 +14,7 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
+from . import budget
 from . import processed
 from . import read as reader
 from . import seams
@@ -51,12 +52,17 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     if g.width > limits.max_image_width or g.height > limits.max_image_height:
         raise TooLarge("size", f"{g.width}x{g.height} exceeds the limit of "
                                f"{limits.max_image_width}x{limits.max_image_height} pixels")
-    bands = output_bands(service, req)           # also checks the rule's band references
+    if req.band_ids is not None:
+        budget.check_band_count(limits, len(req.band_ids))
+    sig = output_signature(service, req.rendering_rule)      # also checks the rule's band references
+    bands = sig.bands
     if req.band_ids is not None:
         bad = [b for b in req.band_ids if not 0 <= b < bands]
         if bad:
             raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
                                               f"bands (0..{bands - 1})")
+    budget.check_output_size(limits, g.width, g.height, len(req.band_ids) if req.band_ids is not None else bands,
+                             (sig.pixel_type, req.pixel_type))
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)

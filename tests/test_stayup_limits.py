@@ -1,0 +1,107 @@
+"""Budgets every face enforces before any pixel is read (issue 15, items 2, 7 and 9): output size and
+band count, geometry vertices counted while parsing, and parsers that bound depth and magnitude."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lxml import etree
+
+from conftest import make_config
+from ogc_gateway.app import create_app
+from ogc_gateway.config import Limits
+
+DEM_BOX = "500000,5000100,501900,5002000"
+EXPORT = "/arcgis/rest/services/mosaic/ImageServer/exportImage"
+DEM_EXPORT = "/arcgis/rest/services/dem/ImageServer/exportImage"
+OWS = "{http://www.opengis.net/ows/2.0}"
+OWS11 = "{http://www.opengis.net/ows/1.1}"
+
+
+def rest_error(resp) -> dict:
+    """The ArcGIS JSON error of a REST answer (HTTP 200 + error body, the ArcGIS habit)."""
+    assert resp.status_code == 200, resp.data[:300]
+    body = resp.get_json()
+    assert "error" in body, body
+    assert body["error"]["code"] == 400, body
+    return body["error"]
+
+
+def ogc_error_text(resp) -> str:
+    """The text of any OGC exception document (WMS, WCS 1.0, OWS 1.1 or 2.0); never a 5xx."""
+    assert resp.status_code < 500, resp.data[:300]
+    root = etree.fromstring(resp.data)
+    assert "Exception" in root.tag, resp.data[:300]
+    return " ".join(t.strip() for t in root.itertext() if t.strip())
+
+
+@pytest.fixture(scope="module")
+def small_client(data_dir, tmp_path_factory):
+    """The test services with a 200 kB output budget and at most 8 bands per request."""
+    config = make_config(data_dir, tmp_path_factory.mktemp("cache"))
+    limits = Limits(max_image_width=4100, max_image_height=4100, max_output_bytes=200_000,
+                    max_output_bands=8)
+    from dataclasses import replace
+    config = replace(config, server=replace(config.server, limits=limits),
+                     services={k: replace(v, limits=limits) for k, v in config.services.items()})
+    return create_app(config).test_client()
+
+
+# ---- item 2: output size and band count -----------------------------------------------------------
+
+def test_ten_thousand_band_ids_are_refused_before_any_read(client):
+    resp = client.get(EXPORT, query_string={"bbox": DEM_BOX, "bboxSR": 32633, "size": "128,128",
+                                            "bandIds": ",".join(["0"] * 10_000), "format": "tiff",
+                                            "f": "image"})
+    error = rest_error(resp)
+    assert "max_output_bands" in error["message"] + " ".join(error["details"])
+
+
+def test_sixty_four_band_ids_still_work(client):
+    resp = client.get(EXPORT, query_string={"bbox": DEM_BOX, "bboxSR": 32633, "size": "16,16",
+                                            "bandIds": ",".join(["0"] * 64), "format": "tiff",
+                                            "f": "image"})
+    assert resp.status_code == 200 and resp.content_type == "image/tiff", resp.data[:300]
+
+
+def test_output_bytes_budget_on_rest(small_client):
+    # 300 x 300 x 1 band x 4 bytes (F32) = 360,000 bytes > 200,000
+    resp = small_client.get(DEM_EXPORT, query_string={"bbox": DEM_BOX, "bboxSR": 32633, "size": "300,300",
+                                                      "pixelType": "F32", "format": "tiff", "f": "image"})
+    error = rest_error(resp)
+    assert "max_output_bytes" in error["message"]
+    # 200 x 200 x 4 bytes = 160,000 fits
+    ok = small_client.get(DEM_EXPORT, query_string={"bbox": DEM_BOX, "bboxSR": 32633, "size": "200,200",
+                                                    "pixelType": "F32", "format": "tiff", "f": "image"})
+    assert ok.status_code == 200 and ok.content_type == "image/tiff"
+
+
+def test_wcs10_band_repeats_are_bounded(client):
+    resp = client.get("/ogc/wcs", query_string={
+        "SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "GetCoverage", "COVERAGE": "mosaic",
+        "CRS": "EPSG:32633", "FORMAT": "GeoTIFF", "BBOX": DEM_BOX, "WIDTH": "128", "HEIGHT": "128",
+        "BAND": ",".join(["1"] * 1000)})
+    assert "max_output_bands" in ogc_error_text(resp)
+
+
+def test_wcs20_rangesubset_repeats_are_bounded(client):
+    resp = client.get("/ogc/wcs", query_string={
+        "SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": "mosaic",
+        "RANGESUBSET": ",".join(["Red"] * 1000)})
+    assert "max_output_bands" in ogc_error_text(resp)
+
+
+def test_wcs_and_wms_output_bytes_budget(small_client):
+    resp = small_client.get("/ogc/wcs", query_string={
+        "SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "GetCoverage", "COVERAGE": "mosaic",
+        "CRS": "EPSG:32633", "FORMAT": "GeoTIFF", "BBOX": DEM_BOX, "WIDTH": "400", "HEIGHT": "400"})
+    assert "max_output_bytes" in ogc_error_text(resp)
+    resp = small_client.get("/ogc/wcs", query_string={
+        "SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": "mosaic",
+        "SCALESIZE": "E(400),N(400)"})
+    assert "max_output_bytes" in ogc_error_text(resp)
+    resp = small_client.get("/ogc/wms", query_string={
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "dem", "STYLES": "",
+        "CRS": "EPSG:32633", "BBOX": DEM_BOX, "WIDTH": "400", "HEIGHT": "400", "FORMAT": "image/png"})
+    assert "max_output_bytes" in ogc_error_text(resp)
