@@ -6,7 +6,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
-from .engine.errors import NotFound
+from .engine.errors import NotFound, TooLarge
 from .engine.service import open_services
 from .gateway import Gateway
 from .rest.responses import error_response
@@ -43,6 +43,12 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     @app.errorhandler(404)
     def _not_found(_exc):
         return error_response(NotFound("Not found.", details=[request.path]), http_errors=True)
+
+    @app.errorhandler(413)
+    def _too_large(_exc):
+        return error_response(TooLarge("body", f"the request body is larger than "
+                                               f"{config.server.max_request_bytes} bytes (max_request_bytes)"),
+                              http_errors=True, force_status=413)
 
     @app.errorhandler(405)
     def _not_allowed(_exc):

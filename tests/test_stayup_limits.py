@@ -4,6 +4,7 @@ band count, geometry vertices counted while parsing, and parsers that bound dept
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from lxml import etree
@@ -105,3 +106,101 @@ def test_wcs_and_wms_output_bytes_budget(small_client):
         "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "dem", "STYLES": "",
         "CRS": "EPSG:32633", "BBOX": DEM_BOX, "WIDTH": "400", "HEIGHT": "400", "FORMAT": "image/png"})
     assert "max_output_bytes" in ogc_error_text(resp)
+
+
+# ---- item 7: request bodies and geometry vertices ------------------------------------------------
+
+IDENTIFY = "/arcgis/rest/services/dem/ImageServer/identify"
+SAMPLES = "/arcgis/rest/services/dem/ImageServer/getSamples"
+
+
+def test_a_form_over_max_request_bytes_is_refused(client):
+    body = "f=json&geometry=" + "1" * (11 * 2**20)
+    resp = client.post(IDENTIFY, data=body, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 413
+    assert "max_request_bytes" in resp.get_json()["error"]["message"]
+
+
+def test_a_million_point_multipoint_is_refused_before_it_is_parsed(client, monkeypatch):
+    import ogc_gateway.engine.bounded as bounded
+    import json as _json
+    calls = []
+    real = _json.loads
+    monkeypatch.setattr(bounded.json, "loads", lambda *a, **k: calls.append(1) or real(*a, **k))
+    points = ",".join("[5,5]" for _ in range(1_000_000))   # 6 MB: under the body cap
+    resp = client.post(SAMPLES, data={"geometry": '{"points":[' + points + "]}",
+                                      "geometryType": "esriGeometryMultipoint", "f": "json"},
+                       content_type="multipart/form-data")
+    assert calls == []                   # refused from the text, before json.loads built anything
+    error = rest_error(resp)
+    assert "100000 vertices" in error["message"]
+
+
+def test_a_polygon_just_over_the_vertex_limit_is_refused_while_read(client):
+    n = 100_001
+    ring = [[500000 + 1000 * math.cos(6.283 * i / n), 5001000 + 1000 * math.sin(6.283 * i / n)] for i in range(n)]
+    ring.append(ring[0])
+    resp = client.post(IDENTIFY, data={"geometry": json.dumps({"rings": [ring]}),
+                                       "geometryType": "esriGeometryPolygon", "f": "json"})
+    error = rest_error(resp)
+    assert "100000 vertices" in error["message"]
+
+
+def test_a_polygon_under_the_limit_still_works(client):
+    resp = client.post(IDENTIFY, data={
+        "geometry": json.dumps({"rings": [[[500100, 5000200], [500100, 5000900], [500900, 5000900],
+                                           [500900, 5000200], [500100, 5000200]]]}),
+        "geometryType": "esriGeometryPolygon", "f": "json"})
+    assert resp.status_code == 200 and "error" not in resp.get_json(), resp.data[:300]
+
+
+# ---- item 9: parsers bound depth and magnitude ----------------------------------------------------
+
+DEEP_RULE = ('{"rasterFunction":"Hillshade","rasterFunctionArguments":{"Raster":' * 5000 + '"$$"'
+             + "}}" * 5000)
+
+
+@pytest.mark.parametrize("path, params", [
+    (DEM_EXPORT, {"bbox": "-1e308,-1e308,1e308,1e308"}),
+    (DEM_EXPORT, {"bbox": '{"xmin":-1e308,"ymin":-1e308,"xmax":1e308,"ymax":1e308}'}),
+    (DEM_EXPORT, {"renderingRule": DEEP_RULE}),
+    (DEM_EXPORT, {"renderingRule": "[" * 100_000}),
+    (DEM_EXPORT, {"mosaicRule": "[" * 100_000}),
+    (DEM_EXPORT, {"renderingRule": '{"rasterFunction":"Clip","rasterFunctionArguments":{"ClippingGeometry":"'
+                                   + "[" * 100_000 + '"}}'}),
+    (IDENTIFY, {"geometry": "[" * 100_000}),
+    (IDENTIFY, {"geometry": '{"a":' * 100_000}),
+    (IDENTIFY, {"geometry": '{"x":1e308,"y":1e308}', "geometryType": "esriGeometryPoint"}),
+    ("/arcgis/rest/services/dem/ImageServer/computeHistograms",
+     {"geometry": '{"xmin":-1e308,"ymin":-1e308,"xmax":1e308,"ymax":1e308}',
+      "geometryType": "esriGeometryEnvelope"}),
+    ("/arcgis/rest/services/dem/ImageServer/query",
+     {"geometry": '{"xmin":-1e308,"ymin":-1e308,"xmax":1e308,"ymax":1e308}',
+      "geometryType": "esriGeometryEnvelope"}),
+])
+def test_rest_parsers_bound_depth_and_magnitude(client, path, params):
+    error = rest_error(client.get(path, query_string={**params, "f": "json"}))
+    assert error["message"].startswith("Invalid or missing input parameters")
+
+
+HUGE = "-1e308,-1e308,1e308,1e308"
+
+
+@pytest.mark.parametrize("params", [
+    {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "dem", "STYLES": "",
+     "CRS": "EPSG:32633", "BBOX": HUGE, "WIDTH": "64", "HEIGHT": "64", "FORMAT": "image/png"},
+    {"SERVICE": "WMS", "VERSION": "1.1.1", "REQUEST": "GetFeatureInfo", "LAYERS": "dem", "QUERY_LAYERS": "dem",
+     "STYLES": "", "SRS": "EPSG:32633", "BBOX": HUGE, "WIDTH": "64", "HEIGHT": "64", "X": "1", "Y": "1"},
+    {"SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "GetCoverage", "COVERAGE": "dem", "CRS": "EPSG:32633",
+     "BBOX": HUGE, "WIDTH": "64", "HEIGHT": "64", "FORMAT": "GeoTIFF"},
+    {"SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "GetCoverage", "COVERAGE": "dem", "CRS": "EPSG:32633",
+     "BBOX": DEM_BOX, "RESX": "1e-308", "RESY": "1e-308", "FORMAT": "GeoTIFF"},
+    {"SERVICE": "WCS", "VERSION": "1.1.1", "REQUEST": "GetCoverage", "IDENTIFIER": "dem",
+     "BOUNDINGBOX": HUGE + ",urn:ogc:def:crs:EPSG::32633", "FORMAT": "image/tiff"},
+    {"SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": "dem",
+     "SUBSET": "E(-1e308,1e308)"},
+])
+def test_ogc_parsers_bound_magnitude(client, params):
+    path = "/ogc/wms" if params["SERVICE"] == "WMS" else "/ogc/wcs"
+    text = ogc_error_text(client.get(path, query_string=params))
+    assert "1e+15" in text or "coarser resolution" in text, text

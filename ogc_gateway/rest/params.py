@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
+from ..engine import bounded
 from ..engine.errors import InvalidParameter
 from ..engine.esrijson import number as _float
 from ..engine.grid import parse_sr
@@ -69,10 +70,7 @@ class Params:
         raw = self.get(name)
         if raw is None or raw[0] not in "{[":
             return raw
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
+        return bounded.loads(raw, name)
 
 
 def numbers(text: str, name: str, count: int | None = None) -> list[float]:
@@ -112,6 +110,7 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
+    bounded.check_coordinates(box, "bbox")
     if not (box[0] < box[2] and box[1] < box[3]):
         raise InvalidParameter("bbox", "xmin must be less than xmax and ymin less than ymax")
     return tuple(box), sr
@@ -227,10 +226,7 @@ def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise InvalidParameter(name, f"multidimensionalDefinition is not valid JSON ({exc.msg})")
+        value = bounded.loads(value, name)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
