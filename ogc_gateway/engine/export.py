@@ -18,6 +18,7 @@ from . import budget
 from . import processed
 from . import read as reader
 from . import seams
+from .badfiles import BAD_FILE_ERRORS, left_out
 from .errors import InvalidParameter, TooLarge
 from .functions import Signature, apply, cast, is_raw, signature
 from .geometry import to_crs
@@ -106,7 +107,12 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     for item in items:
         if len(plans) == limits.max_mosaic_image_count:
             break
-        if p := reader.plan(item.path, grid, resampling):
+        try:
+            p = reader.plan(item.path, grid, resampling)
+        except BAD_FILE_ERRORS as exc:           # gone bad since the sync: left out, logged
+            left_out(item.path, exc)
+            continue
+        if p:
             plans.append((item, p))
     source_pixels = sum(p.source_pixels for _, p in plans)
     if source_pixels > limits.max_source_pixels:
@@ -115,7 +121,11 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
     for item, p in plans:
-        data, full = reader.read(p, grid, resampling)
+        try:
+            data, full = reader.read(p, grid, resampling)
+        except BAD_FILE_ERRORS as exc:
+            left_out(item.path, exc)
+            continue
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
