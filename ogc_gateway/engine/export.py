@@ -15,6 +15,7 @@ from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
 from . import budget
+from . import deadline
 from . import processed
 from . import read as reader
 from . import seams
@@ -31,6 +32,11 @@ from .service import ImageService, ServiceInfo
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
+    with deadline.budget(service.info.limits.max_request_seconds):
+        return _export(service, req)
+
+
+def _export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
@@ -64,6 +70,7 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
                                               f"bands (0..{bands - 1})")
     budget.check_output_size(limits, g.width, g.height, len(req.band_ids) if req.band_ids is not None else bands,
                              (sig.pixel_type, req.pixel_type))
+    budget.check_time(limits, req.rendering_rule, g.width, g.height, sig.bands)
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)
@@ -121,6 +128,7 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
     for item, p in plans:
+        deadline.check()
         try:
             data, full = reader.read(p, grid, resampling)
         except BAD_FILE_ERRORS as exc:
