@@ -166,6 +166,8 @@ class ServerConfig:
     tile_metatile_size: int = 4                  # tiles per side rendered in one engine call
     tile_cache_max_age: int = 3600               # Cache-Control max-age of tiles, seconds
     max_request_bytes: int = 10 * 2**20          # request bodies (forms, geometries) are refused above this
+    tile_cache_max_bytes: int = 10 * 2**30       # disk the tile cache may take; the oldest tiles go first
+    output_max_bytes: int = 2 * 2**30            # disk the f=json output files may take
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ class Config:
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
-               "tile_cache_max_age", "max_request_bytes") + LIMIT_KEYS
+               "tile_cache_max_age", "max_request_bytes", "tile_cache_max_bytes",
+               "output_max_bytes") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -458,6 +461,8 @@ class _Builder:
             tile_metatile_size=self.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
             tile_cache_max_age=self.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
             max_request_bytes=self.bounded_int(d, "max_request_bytes", "server", 1024, 2**31, 10 * 2**20),
+            tile_cache_max_bytes=self.bounded_int(d, "tile_cache_max_bytes", "server", 2**20, 2**60, 10 * 2**30),
+            output_max_bytes=self.bounded_int(d, "output_max_bytes", "server", 2**20, 2**60, 2 * 2**30),
         )
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:

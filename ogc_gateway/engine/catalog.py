@@ -1131,6 +1131,11 @@ class Catalog:
                                    "AND footprint IS NOT NULL ORDER BY time_start")
         return [r[0] for r in rows]
 
+    def time_bounds(self) -> list[tuple[int, int]]:
+        """(start, end) of every item with a time (epoch ms): the tile cache snaps times to these."""
+        return self._con().execute("SELECT time_start, time_end FROM rasters WHERE time_start IS NOT NULL "
+                                   "AND footprint IS NOT NULL").fetchall()
+
     def last_change(self) -> int:
         """The catalog's generation: an integer that strictly grows with every change any process
         makes (sync, add, remove), the epoch milliseconds of the change or one more than the last.
