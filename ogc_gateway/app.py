@@ -6,6 +6,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
+from .engine import admission
 from .engine.errors import NotFound, TooLarge
 from .engine.service import open_services
 from .gateway import Gateway
@@ -23,6 +24,9 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_request_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = config.server.max_request_bytes
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
+    server = config.server
+    admission.configure(server.cache_dir / "heavy-slots", server.max_heavy_per_worker, server.max_heavy_per_host,
+                        server.heavy_request_pixels)
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)

@@ -14,6 +14,7 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
+from . import admission
 from . import budget
 from . import deadline
 from . import processed
@@ -32,7 +33,9 @@ from .service import ImageService, ServiceInfo
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
-    with deadline.budget(service.info.limits.max_request_seconds):
+    g, seconds = req.grid, service.info.limits.max_request_seconds
+    cost = budget.rule_seconds(req.rendering_rule, g.width, g.height, service.info.band_count)
+    with deadline.budget(seconds), admission.admit(g.width * g.height, cost, patience=seconds / 2):
         return _export(service, req)
 
 
