@@ -33,10 +33,11 @@ keepalive = 5
 timeout = 120
 graceful_timeout = 30
 
-# Recycle long-lived workers (GDAL block caches and memory fragmentation grow over time); the jitter
-# keeps them from all restarting at once.
-max_requests = 2000
-max_requests_jitter = 200
+# No recycling after N requests (max_requests = 0): a recycled worker stops accepting, then waits up to
+# graceful_timeout for every open connection, idle ones included; with 100 slow clients each recycle was a
+# 24 s stall (benchmarks/stayup.py). Memory stays bounded by GDAL_CACHEMAX, the per-thread dataset pool
+# and max_output_bytes; restart the service (`systemctl reload` sends HUP) to recycle on purpose.
+max_requests = 0
 
 # Do NOT preload the app: each worker must open its own GDAL datasets after the fork.
 preload_app = False

@@ -112,8 +112,11 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
         "keepalive": 5,
         # Above every service's max_request_seconds: work is stopped by its own deadline, not a kill.
         "timeout": max(120, _longest_budget(config) + 30),
-        "max_requests": 2000,          # recycle long-lived workers (GDAL caches, fragmentation)
-        "max_requests_jitter": 200,    # ... but not all at the same moment
+        # No recycling after N requests: a recycled worker stops accepting and then waits up to
+        # graceful_timeout for every open connection, idle ones included, so 100 slow clients turned
+        # each recycle into a 24 s stall (benchmarks/stayup.py). Memory stays bounded by GDAL_CACHEMAX,
+        # the per-thread dataset pool and max_output_bytes.
+        "max_requests": 0,
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
     }
