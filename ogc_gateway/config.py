@@ -34,7 +34,6 @@ class Limits:
     max_output_bytes: int = 512 * 2**20          # width x height x bands x bytes per value of one answer
     max_output_bands: int = 64                   # bands one request may ask for (bandIds, BAND=, RANGESUBSET)
     max_request_seconds: int = 60                # time budget of one request (estimated, then enforced)
-    max_geometry_vertices: int = 100_000         # vertices of a geometry parameter, counted while parsing
 
 
 @dataclass(frozen=True)
