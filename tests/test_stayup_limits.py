@@ -204,3 +204,35 @@ def test_ogc_parsers_bound_magnitude(client, params):
     path = "/ogc/wms" if params["SERVICE"] == "WMS" else "/ogc/wcs"
     text = ogc_error_text(client.get(path, query_string=params))
     assert "1e+15" in text or "coarser resolution" in text, text
+
+
+# ---- the new keys are in the strict validator -----------------------------------------------------
+
+def test_the_staying_up_keys_are_validated(tmp_path):
+    from ogc_gateway.config import config_problems, load_config
+    import yaml
+    (tmp_path / "d").mkdir()
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    with rasterio.open(tmp_path / "d" / "a.tif", "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=Affine(10, 0, 500000, 0, -10, 5000000)) as dst:
+        dst.write(np.ones((1, 4, 4), dtype="uint8"))
+    good = {"server": {"max_request_bytes": 2048, "tile_cache_max_bytes": 2**21, "output_max_bytes": 2**22,
+                       "heavy_request_pixels": 1000, "max_heavy_per_worker": 2, "max_heavy_per_host": 3,
+                       "max_output_bytes": 10**6, "max_output_bands": 8, "max_request_seconds": 5},
+            "services": {"s": {"sources": "d/*.tif", "max_output_bands": 4, "max_request_seconds": 9}}}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(good))
+    config = load_config(path)
+    assert config.server.max_request_bytes == 2048 and config.server.max_heavy_per_host == 3
+    assert config.server.limits.max_output_bytes == 10**6
+    assert config.services["s"].limits.max_output_bands == 4 and config.services["s"].limits.max_request_seconds == 9
+    bad = {"server": {"max_request_bytes": 10, "max_output_bands": 0, "tile_cache_max_bytes": "big",
+                      "max_heavy_per_wroker": 1},
+           "services": {"s": {"sources": "d/*.tif", "max_request_bytes": 5000}}}
+    problems = config_problems(bad, path)
+    text = "\n".join(problems)
+    for key in ("server.max_request_bytes", "server.max_output_bands", "server.tile_cache_max_bytes",
+                "max_heavy_per_wroker", "services.s.max_request_bytes"):
+        assert key in text, text
