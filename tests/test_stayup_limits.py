@@ -168,6 +168,8 @@ DEEP_RULE = ('{"rasterFunction":"Hillshade","rasterFunctionArguments":{"Raster":
     (DEM_EXPORT, {"mosaicRule": "[" * 100_000}),
     (DEM_EXPORT, {"renderingRule": '{"rasterFunction":"Clip","rasterFunctionArguments":{"ClippingGeometry":"'
                                    + "[" * 100_000 + '"}}'}),
+    ("/arcgis/rest/services/ts/ImageServer/exportImage", {"time": "1e308,1e308"}),
+    ("/arcgis/rest/services/ts/ImageServer/exportImage", {"time": "99999999999999999999999"}),
     (IDENTIFY, {"geometry": "[" * 100_000}),
     (IDENTIFY, {"geometry": '{"a":' * 100_000}),
     (IDENTIFY, {"geometry": '{"x":1e308,"y":1e308}', "geometryType": "esriGeometryPoint"}),

@@ -28,6 +28,9 @@ _ARRAY_SLACK = 10_000
 #: and every size computed from such coordinates stays finite.
 MAX_COORDINATE = 1e15
 
+#: Times are epoch milliseconds from year 1 to year 9999 (beyond them SQLite's integers overflow).
+MAX_EPOCH_MS = 253_402_300_799_999
+
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
@@ -75,6 +78,13 @@ def check_coordinates(values: Iterable[float], name: str) -> None:
     for v in values:
         if not (math.isfinite(v) and abs(v) <= MAX_COORDINATE):
             raise InvalidParameter(name, f"coordinate {v!r} is out of range (at most +-{MAX_COORDINATE:g})")
+
+
+def check_epoch_ms(values: Iterable[float | None], name: str) -> None:
+    """Refuse a time outside years 1..9999 (as epoch milliseconds)."""
+    for v in values:
+        if v is not None and not abs(v) <= MAX_EPOCH_MS:
+            raise InvalidParameter(name, f"{v:g} is not a time between the years 1 and 9999 in epoch milliseconds")
 
 
 class VertexCounter:

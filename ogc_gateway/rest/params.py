@@ -135,7 +135,9 @@ def parse_time(params: Params) -> TimeWindow | None:
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) > 2:
         raise InvalidParameter("time", "expected an instant or start,end in epoch milliseconds")
-    ends = [None if p.lower() in ("", "null", "none") else int(_float(p, "time")) for p in parts]
+    floats = [None if p.lower() in ("", "null", "none") else _float(p, "time") for p in parts]
+    bounded.check_epoch_ms(floats, "time")
+    ends = [None if v is None else int(v) for v in floats]
     start, end = (ends[0], ends[0]) if len(ends) == 1 else ends
     if start is not None and end is not None and start > end:
         raise InvalidParameter("time", "the start is after the end")
