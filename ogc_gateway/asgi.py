@@ -85,6 +85,8 @@ class WsgiOnAsgi:
     def _run(self, environ: dict, send: Callable, loop: asyncio.AbstractEventLoop) -> None:
         """In a pool thread: call the WSGI app and hand each chunk to the loop, waiting for it to be sent."""
         def call(message: dict) -> None:
+            if loop.is_closed():            # the worker is shutting down: nobody to send to
+                raise ConnectionError("the worker's event loop has stopped")
             asyncio.run_coroutine_threadsafe(send(message), loop).result()
 
         started: dict[str, Any] = {}
