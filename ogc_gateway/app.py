@@ -6,7 +6,8 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config
-from .engine.errors import NotFound
+from .engine import admission
+from .engine.errors import NotFound, TooLarge
 from .engine.service import open_services
 from .gateway import Gateway
 from .rest.responses import error_response
@@ -20,7 +21,13 @@ from .security.web import install as install_security, response_headers
 def create_app(config: Config, *, sync: bool = True) -> Flask:
     """The WSGI app. `sync=False` (gunicorn workers) opens the catalogs the master already synced."""
     app = Flask("ogc_gateway")
+    # Bodies larger than this are refused (413) before they are parsed; forms count too.
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_request_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = config.server.max_request_bytes
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
+    server = config.server
+    admission.configure(server.cache_dir / "heavy-slots", server.max_heavy_per_worker, server.max_heavy_per_host,
+                        server.heavy_request_pixels)
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)
@@ -41,6 +48,12 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     @app.errorhandler(404)
     def _not_found(_exc):
         return error_response(NotFound("Not found.", details=[request.path]), http_errors=True)
+
+    @app.errorhandler(413)
+    def _too_large(_exc):
+        return error_response(TooLarge("body", f"the request body is larger than "
+                                               f"{config.server.max_request_bytes} bytes (max_request_bytes)"),
+                              http_errors=True, force_status=413)
 
     @app.errorhandler(405)
     def _not_allowed(_exc):

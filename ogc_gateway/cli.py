@@ -105,14 +105,27 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
     options = {
         "bind": bind,
         "workers": workers or os.cpu_count() or 1,
-        "worker_class": "sync",
-        "timeout": 120,
-        "max_requests": 2000,          # recycle long-lived workers (GDAL caches, fragmentation)
-        "max_requests_jitter": 200,    # ... but not all at the same moment
+        # Requests are read whole by an asyncio loop before a thread runs them (ogc_gateway/asgi.py):
+        # slow or idle clients hold a coroutine, not a worker.
+        "worker_class": "asgi",
+        "worker_connections": 1000,
+        "keepalive": 5,
+        # Above every service's max_request_seconds: work is stopped by its own deadline, not a kill.
+        "timeout": max(120, _longest_budget(config) + 30),
+        # No recycling after N requests: a recycled worker stops accepting and then waits up to
+        # graceful_timeout for every open connection, idle ones included, so 100 slow clients turned
+        # each recycle into a 24 s stall (benchmarks/stayup.py). Memory stays bounded by GDAL_CACHEMAX,
+        # the per-thread dataset pool and max_output_bytes.
+        "max_requests": 0,
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
     }
     _GatewayApplication(config, options).run()
+
+
+def _longest_budget(config: Config) -> int:
+    return max([config.server.limits.max_request_seconds]
+               + [s.limits.max_request_seconds for s in config.services.values()])
 
 
 class _GatewayApplication(BaseApplication):
@@ -131,8 +144,11 @@ class _GatewayApplication(BaseApplication):
     def load(self):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
         from .app import create_app
+        from .asgi import WsgiOnAsgi
 
-        return create_app(self.gateway_config, sync=False)
+        app = create_app(self.gateway_config, sync=False)
+        server = self.gateway_config.server
+        return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes)
 
 
 # ---- commands -------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class Limits:
     max_mosaic_image_count: int = 20
     max_record_count: int = 1000
     output_ttl_seconds: int = 600
+    max_output_bytes: int = 512 * 2**20          # width x height x bands x bytes per value of one answer
+    max_output_bands: int = 64                   # bands one request may ask for (bandIds, BAND=, RANGESUBSET)
+    max_request_seconds: int = 60                # time budget of one request (estimated, then enforced)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,12 @@ class ServerConfig:
     upload_ttl_hours: int = 24                   # uploads unused this long are removed
     allowed_hosts: tuple[str, ...] = ()          # Host header values accepted (empty: any)
     cors_origins: tuple[str, ...] | None = None  # None: '*' for public services only
+    max_request_bytes: int = 10 * 2**20          # request bodies (forms, geometries) are refused above this
+    tile_cache_max_bytes: int = 10 * 2**30       # disk the tile cache may take; the oldest tiles go first
+    output_max_bytes: int = 2 * 2**30            # disk the f=json output files may take
+    heavy_request_pixels: int = 2048 * 2048      # a request this large (or a rule of >= 1 s) is heavy
+    max_heavy_per_worker: int = 1                # heavy requests one worker runs at once
+    max_heavy_per_host: int | None = None        # ... every worker of the host together (None: CPU count)
 
     @property
     def published_data_dir(self) -> Path:
@@ -192,7 +201,8 @@ LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
                "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
-               "upload_ttl_hours") + LIMIT_KEYS
+               "upload_ttl_hours", "max_request_bytes", "tile_cache_max_bytes", "output_max_bytes",
+               "heavy_request_pixels", "max_heavy_per_worker", "max_heavy_per_host") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -517,6 +527,12 @@ class _Builder:
             upload_ttl_hours=self.bounded_int(d, "upload_ttl_hours", "server", 1, 8760, 24),
             allowed_hosts=host_patterns(d.get("allowed_hosts"), "server.allowed_hosts", self.problem),
             cors_origins=origin_list(d.get("cors_origins"), "server.cors_origins", self.problem),
+            max_request_bytes=self.bounded_int(d, "max_request_bytes", "server", 1024, 2**31, 10 * 2**20),
+            tile_cache_max_bytes=self.bounded_int(d, "tile_cache_max_bytes", "server", 2**20, 2**60, 10 * 2**30),
+            output_max_bytes=self.bounded_int(d, "output_max_bytes", "server", 2**20, 2**60, 2 * 2**30),
+            heavy_request_pixels=self.bounded_int(d, "heavy_request_pixels", "server", 1, 2**40, 2048 * 2048),
+            max_heavy_per_worker=self.bounded_int(d, "max_heavy_per_worker", "server", 1, 1024, 1),
+            max_heavy_per_host=self.positive_int(d, "max_heavy_per_host", "server"),
         )
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:

@@ -12,6 +12,7 @@ from flask import current_app, g, has_request_context, request
 from .config import Config
 from .engine.errors import ConfigError, NotFound
 from .engine.service import ImageService
+from .engine.sizebound import FolderBound, bounded_tile_store
 from .engine.tilecache import DiskTileStore
 from .publish.services import PublishedServices
 
@@ -88,8 +89,13 @@ class Gateway:
 
     @cached_property
     def tile_store(self) -> DiskTileStore:
-        """The tile cache every face and the seeding program share."""
-        return DiskTileStore(self.config.server.cache_dir / "tiles")
+        """The tile cache every face and the seeding program share, within tile_cache_max_bytes."""
+        return bounded_tile_store(self.config.server.cache_dir / "tiles", self.config.server.tile_cache_max_bytes)
+
+    @cached_property
+    def output_bound(self) -> FolderBound:
+        """Keeps the f=json output files within output_max_bytes."""
+        return FolderBound(self.output_dir, self.config.server.output_max_bytes)
 
     def service(self, name: str) -> ImageService:
         svc = self.services.get(name)

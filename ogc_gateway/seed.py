@@ -22,6 +22,7 @@ from .engine.grid import crs_from_ogc, extent_in
 from .engine.requests import TileRequest, TimeWindow
 from .engine.service import ImageService, open_services
 from .engine.tilecache import DiskTileStore
+from .engine.timesnap import time_key
 from .engine.tiles import FORMATS, block_size, fill_block, generation, tile_sets
 from .engine.tms import TileSetLimits
 from .ogc.common import OGCError, parse_instant
@@ -231,8 +232,7 @@ def clean(config: Config, service_name: str, *, tms: str | None, levels: str | N
         chosen = {found.tms.matrices[i].identifier for i in parse_levels(levels, found)}
     time_keys = None
     if time is not None:
-        time_keys = [TileRequest(found.tms.identifier, 0, 0, 0, time=t).time_key
-                     for t in parse_times(time, service)]
+        time_keys = [time_key(service, t) for t in parse_times(time, service)]
     store = DiskTileStore(config.server.cache_dir / "tiles")
     removed = 0
     for key in time_keys or [None]:

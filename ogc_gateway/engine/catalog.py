@@ -37,6 +37,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..config import ServiceConfig
 from . import seams
+from .badfiles import BAD_FILE_ERRORS
 from .errors import ConfigError, InvalidParameter, NotFound
 from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
@@ -427,7 +428,7 @@ class Catalog:
         paths = self._source_paths()
         with self._write() as con:
             report, problems, touched, gone = self._sync_files(con, paths, progress)
-            self._settle(con, touched, gone, problems)
+            self._settle(con, touched, gone, problems, skipped=self._skipped)
         return report
 
     def add(self, paths: list[str], progress: Progress | None = None) -> SyncReport:
@@ -540,17 +541,20 @@ class Catalog:
         """Files taken out with `remove`, which syncs leave out until they are added again."""
         return [row[0] for row in self._con().execute("SELECT path FROM excluded ORDER BY path")]
 
-    def _settle(self, con: sqlite3.Connection, touched: set[int], gone: list[tuple], problems: list[str]) -> None:
+    def _settle(self, con: sqlite3.Connection, touched: set[int], gone: list[tuple], problems: list[str],
+                skipped: list[str] = ()) -> None:
         """What follows any change of the files: checks, footprints, the derived tables, seamlines,
         and a new generation; raises ConfigError (rolling everything back) on any problem.
         `touched` are new or re-read items, `gone` the bounds of removed ones."""
         if con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0] == 0:
-            raise ConfigError(problems or [self._no_match()])
+            raise ConfigError(problems or list(skipped) or [self._no_match()])
         problems += self._check_uniform(con)
         crs_wkt, crs_problems = self._service_crs(con)
         problems += crs_problems
         crs_changed = crs_wkt != self._meta(con, "service_crs")
         problems += self._update_footprints(con, crs_wkt)
+        if con.execute("SELECT COUNT(*) FROM rasters").fetchone()[0] == 0:     # every footprint failed
+            raise ConfigError(problems or list(skipped) or [self._no_match()])
         fingerprint = self._fingerprint()
         everything = crs_changed or fingerprint != self._meta(con, "fingerprint")
         changed = everything or touched or gone
@@ -587,7 +591,8 @@ class Catalog:
             log.info("%s: %s is gone; removed from the catalog", self.service.name, path)
         unchanged = 0
         touched: set[int] = set()
-        problems = []
+        problems: list[str] = []
+        self._skipped: list[str] = []      # unusable files: a warning each, the rest still serve
         for path in sorted(wanted):
             if progress:
                 progress(path, len(wanted))
@@ -595,21 +600,29 @@ class Catalog:
             try:
                 st = os.stat(path)
             except OSError as exc:
-                problems.append(f"{self._where}.sources: {path}: {exc.strerror}")
+                self._skip(con, path, row, gone, exc.strerror)
                 continue
             if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
                 unchanged += 1
                 continue
             try:
                 record = read_raster(path)
-            except (RasterioError, ValueError, OSError) as exc:
-                problems.append(f"{self._where}.sources: {path}: not a usable raster ({exc})")
+            except BAD_FILE_ERRORS as exc:
+                self._skip(con, path, row, gone, f"not a usable raster ({exc})")
                 continue
             if row:                   # where it was: the seamlines around its old footprint are recut too
                 gone.append(con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?",
                                         (row[1],)).fetchone())
             touched.add(self._store(con, path, record, row[1] if row else None))
         return SyncReport(len(touched), len(removed), unchanged), problems, touched, gone
+
+    def _skip(self, con: sqlite3.Connection, path: str, row, gone: list[tuple], why: str) -> None:
+        """Leave an unusable file out with one warning naming it (an item it was is removed)."""
+        message = f"{self._where}.sources: {path}: {why}; skipped"
+        log.warning("%s", message)
+        self._skipped.append(message)
+        if row:
+            gone.append(self._delete(con, row[1]))
 
     def _delete(self, con: sqlite3.Connection, oid: int) -> tuple:
         """Remove one item; its footprint bounds (None if it had none) are returned, so the
@@ -669,8 +682,12 @@ class Catalog:
             try:
                 outline = json.loads(outline) if outline else None
                 ring, cell = _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline)
-            except (ValueError, RasterioError) as exc:
-                problems.append(f"{self._where}.sources: {path}: {exc}")
+                if not all(math.isfinite(v) for point in ring for v in point):
+                    raise ValueError("its footprint does not reproject into the service CRS")
+            except BAD_FILE_ERRORS as exc:
+                # e.g. a full-disk geostationary scene beside UTM files: left out, named, not fatal
+                log.warning("%s.sources: %s: %s; skipped", self._where, path, exc)
+                self._delete(con, oid)
                 continue
             done.append((json.dumps(ring), crs_wkt, *ring_bounds(ring), cell, oid))
         con.executemany("UPDATE rasters SET footprint = ?, fp_crs = ?, minx = ?, miny = ?, maxx = ?, "
@@ -1268,6 +1285,11 @@ class Catalog:
         rows = self._con().execute("SELECT DISTINCT time_start FROM rasters WHERE time_start IS NOT NULL "
                                    "AND footprint IS NOT NULL ORDER BY time_start")
         return [r[0] for r in rows]
+
+    def time_bounds(self) -> list[tuple[int, int]]:
+        """(start, end) of every item with a time (epoch ms): the tile cache snaps times to these."""
+        return self._con().execute("SELECT time_start, time_end FROM rasters WHERE time_start IS NOT NULL "
+                                   "AND footprint IS NOT NULL").fetchall()
 
     def last_change(self) -> int:
         """The catalog's generation: an integer that strictly grows with every change any process

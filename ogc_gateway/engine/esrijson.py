@@ -13,6 +13,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, Point, Pol
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from .bounded import VertexCounter, check_coordinates
 from .errors import InvalidParameter
 from .grid import parse_sr
 
@@ -28,15 +29,22 @@ def number(value: Any, name: str) -> float:
     return number
 
 
-def _coords(value: Any, name: str, depth: int) -> list:
-    """Nested coordinate lists as floats (only x and y of each position are used)."""
+def _coords(value: Any, name: str, depth: int, counter: VertexCounter | None = None) -> list:
+    """Nested coordinate lists as floats (only x and y of each position are used); vertices are
+    counted as they are read, so an oversized geometry stops at the limit, not after it is built."""
+    counter = counter or VertexCounter(name)
     if depth == 0:
         if not isinstance(value, (list, tuple)) or len(value) < 2:
             raise InvalidParameter(name, "a position must be [x, y]")
-        return [number(value[0], name), number(value[1], name)]
+        counter.add()
+        xy = [number(value[0], name), number(value[1], name)]
+        check_coordinates(xy, name)
+        return xy
     if not isinstance(value, list):
         raise InvalidParameter(name, "expected a list of coordinates")
-    return [_coords(v, name, depth - 1) for v in value]
+    if depth == 1:
+        counter.add(0 if len(value) <= counter.limit - counter.count else len(value))
+    return [_coords(v, name, depth - 1, counter) for v in value]
 
 
 def _polygon(rings: list, name: str) -> BaseGeometry:
@@ -66,7 +74,9 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     if "x" in value and "y" in value:
         if value["x"] is None or value["x"] == "NaN":
             raise InvalidParameter(name, "the point is empty")
-        return Point(number(value["x"], name), number(value["y"], name)), crs
+        xy = number(value["x"], name), number(value["y"], name)
+        check_coordinates(xy, name)
+        return Point(*xy), crs
     if "points" in value:
         points = _coords(value["points"], name, 1)
         if not points:
@@ -80,7 +90,9 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
     if "rings" in value:
         return _polygon(_coords(value["rings"], name, 2), name), crs
     if all(k in value for k in ("xmin", "ymin", "xmax", "ymax")):
-        x0, y0, x1, y1 = ordered_corners(*(number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax")))
+        x0, y0, x1, y1 = (number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax"))
+        check_coordinates((x0, y0, x1, y1), name)
+        x0, y0, x1, y1 = ordered_corners(x0, y0, x1, y1)
         return box(x0, y0, x1, y1), crs
     raise InvalidParameter(name, "not a point, multipoint, polyline, polygon or envelope")
 

@@ -14,10 +14,14 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
+from . import admission
+from . import budget
+from . import deadline
 from . import itemrule
 from . import processed
 from . import read as reader
 from . import seams
+from .badfiles import BAD_FILE_ERRORS, left_out
 from .errors import InvalidParameter, TooLarge
 from .functions import Signature, apply, cast, is_raw, signature
 from .geometry import to_crs
@@ -30,6 +34,13 @@ from .service import ImageService, ServiceInfo
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
+    g, seconds = req.grid, service.info.limits.max_request_seconds
+    cost = budget.rule_seconds(req.rendering_rule, g.width, g.height, service.info.band_count)
+    with deadline.budget(seconds), admission.admit(g.width * g.height, cost, patience=seconds / 2):
+        return _export(service, req)
+
+
+def _export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
@@ -54,12 +65,18 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     if g.width > limits.max_image_width or g.height > limits.max_image_height:
         raise TooLarge("size", f"{g.width}x{g.height} exceeds the limit of "
                                f"{limits.max_image_width}x{limits.max_image_height} pixels")
-    bands = output_bands(service, req)           # also checks the rule's band references
+    if req.band_ids is not None:
+        budget.check_band_count(limits, len(req.band_ids))
+    sig = output_signature(service, req.rendering_rule)      # also checks the rule's band references
+    bands = sig.bands
     if req.band_ids is not None:
         bad = [b for b in req.band_ids if not 0 <= b < bands]
         if bad:
             raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
                                               f"bands (0..{bands - 1})")
+    budget.check_output_size(limits, g.width, g.height, len(req.band_ids) if req.band_ids is not None else bands,
+                             (sig.pixel_type, req.pixel_type))
+    budget.check_time(limits, req.rendering_rule, g.width, g.height, sig.bands)
     rule = req.mosaic_rule or service.info.default_rule
     where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)
@@ -102,7 +119,12 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     for item in items:
         if len(plans) == limits.max_mosaic_image_count:
             break
-        if p := reader.plan(item.path, grid, resampling):
+        try:
+            p = reader.plan(item.path, grid, resampling)
+        except BAD_FILE_ERRORS as exc:           # gone bad since the sync: left out, logged
+            left_out(item.path, exc)
+            continue
+        if p:
             plans.append((item, p))
     source_pixels = sum(p.source_pixels for _, p in plans)
     if source_pixels > limits.max_source_pixels:
@@ -112,9 +134,14 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     op = operator(rule, (sig.bands, grid.height, grid.width), itemrule.dtype_of(sig))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
     for item, p in plans:
-        data, full = reader.read(p, grid, resampling)
-        if rule.item_rendering_rule is not None:         # each item processed before mosaicking
-            data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
+        deadline.check()
+        try:
+            data, full = reader.read(p, grid, resampling)
+            if rule.item_rendering_rule is not None:         # each item processed before mosaicking
+                data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
+        except BAD_FILE_ERRORS as exc:
+            left_out(item.path, exc)
+            continue
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break

@@ -52,24 +52,36 @@ class DatasetPool:
     def get(self, path: str, overview_level: int | None = None):
         cache: OrderedDict = getattr(self._local, "cache", None)
         if cache is None or self._local.epoch != self._epoch:
-            for ds in (cache or {}).values():
+            for ds, _ in (cache or {}).values():
                 ds.close()
             cache = self._local.cache = OrderedDict()
             self._local.epoch = self._epoch
         key = (path, overview_level)
-        ds = cache.get(key)
-        if ds is not None:
-            cache.move_to_end(key)
-            return ds
+        stamp = _stamp(path)
+        held = cache.pop(key, None)
+        if held is not None:
+            if held[1] == stamp:
+                cache[key] = held
+                return held[0]
+            held[0].close()                 # the file changed (or went away) since it was opened
         if overview_level is None:
             ds = rasterio.open(path)
         else:
             ds = rasterio.open(path, overview_level=overview_level)
-        cache[key] = ds
+        cache[key] = (ds, stamp)
         while len(cache) > self.size:
-            _, old = cache.popitem(last=False)
+            _, (old, _) = cache.popitem(last=False)
             old.close()
         return ds
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """(mtime, size) of a local file, so a changed file is reopened; None for GDAL virtual paths."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 POOL = DatasetPool()

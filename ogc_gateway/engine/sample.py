@@ -15,6 +15,7 @@ import numpy as np
 from shapely.geometry import Point
 
 from . import read as reader
+from .badfiles import BAD_FILE_ERRORS, left_out
 from .catalog import Item
 from .export import export
 from .query import mosaic_items, where_of
@@ -100,12 +101,21 @@ def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[R
     value = mosaic_value(service, req, x, y, req.rendering_rule) if mosaic else None
     processed = tuple(mosaic_value(service, req, x, y, rule) for rule in rendering_rules)
     items = items_at(service, req, x, y)
-    values = [reader.sample(i.path, [x], [y], service.info.crs, req.resampling)[0] for i in items]
+    values = [_sample(service, i, x, y, service.info.crs, req.resampling) for i in items]
     shares = _visibilities(values, _rule(service, req).operation)
     found = [ItemSample(i, v, s) for i, v, s in zip(items, values, shares)]
     if req.max_items is not None:
         found = found[:req.max_items]
     return Identified((x, y), value, processed, tuple(found))
+
+
+def _sample(service: ImageService, item, x: float, y: float, crs, resampling: str) -> np.ma.MaskedArray:
+    """One item's values at a point; no data when its file can no longer be read (logged)."""
+    try:
+        return reader.sample(item.path, [x], [y], crs, resampling)[0]
+    except BAD_FILE_ERRORS as exc:
+        left_out(item.path, exc)
+        return np.ma.masked_all((service.info.band_count,), dtype="f8")
 
 
 def get_samples(service: ImageService, req: SampleRequest, first_value_only: bool = True) -> list[Sample]:
@@ -119,18 +129,18 @@ def get_samples(service: ImageService, req: SampleRequest, first_value_only: boo
     for n, (x, y) in enumerate(req.points):
         items = items_at(service, req, x, y)
         if not first_value_only:
-            out += [Sample(n, (x, y), i, reader.sample(i.path, [x], [y], crs, req.resampling)[0]) for i in items]
+            out += [Sample(n, (x, y), i, _sample(service, i, x, y, crs, req.resampling)) for i in items]
             continue
         top, values = None, None
         if processed:          # the operator decides which item the value comes from
-            per_item = [reader.sample(i.path, [x], [y], crs, req.resampling)[0] for i in items]
+            per_item = [_sample(service, i, x, y, crs, req.resampling) for i in items]
             shares = _visibilities(per_item, rule.operation)
             if any(shares):
                 top = items[int(np.argmax(shares))]
             values = mosaic_value(service, replace(req, points=((x, y),)), x, y, req.rendering_rule)
         else:
             for item in items:
-                v = reader.sample(item.path, [x], [y], crs, req.resampling)[0]
+                v = _sample(service, item, x, y, crs, req.resampling)
                 if not np.ma.getmaskarray(v).all():
                     top, values = item, v
                     break

@@ -26,6 +26,7 @@ from .render import flatten, picture, rgba
 from .requests import ExportRequest, Grid, TileRequest
 from .service import ImageService
 from .tilecache import StoredTile, TileKey, TileStore
+from .timesnap import time_key
 from .tms import STANDARD, TileMatrixSet, TileSetLimits, limits, native, standard
 
 FORMATS = ("png", "jpg", "webp", "mixed")
@@ -170,7 +171,8 @@ def block_keys(service: ImageService, req: TileRequest, found: TileSetLimits, bl
     """The cache keys of a block's tiles, row by row."""
     row0, col0, rows, cols = block
     level = found.tms.matrices[req.level].identifier
-    return [TileKey(service.info.name, gen, req.tile_set, req.style, req.time_key, req.format, level, row0 + r, col0 + c)
+    when = time_key(service, req.time)       # snapped to the catalog's times (engine/timesnap.py)
+    return [TileKey(service.info.name, gen, req.tile_set, req.style, when, req.format, level, row0 + r, col0 + c)
             for r in range(rows) for c in range(cols)]
 
 

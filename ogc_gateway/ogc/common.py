@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
+from ..engine.bounded import MAX_COORDINATE
 from ..engine.catalog import iso_to_epoch_ms
 
 
@@ -121,8 +122,9 @@ def numbers(raw: str, name: str, count: int) -> list[float]:
         values = [float(p.strip()) for p in parts]
     except ValueError:
         raise OGCError("InvalidParameterValue", f"{name}={raw!r} holds something that is not a number", name)
-    if not all(math.isfinite(v) for v in values):
-        raise OGCError("InvalidParameterValue", f"{name} values must be finite", name)
+    if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in values):
+        raise OGCError("InvalidParameterValue", f"{name} values must be finite numbers within "
+                       f"+-{MAX_COORDINATE:g}", name)
     return values
 
 

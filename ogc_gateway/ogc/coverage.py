@@ -29,6 +29,8 @@ INTERPOLATIONS = {
     "http://www.opengis.net/def/interpolation/ogc/1/cubic": "cubic",
 }
 
+_MAX_CELLS = 1e9          # columns or rows a resolution may ask for before any size arithmetic
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -138,7 +140,11 @@ def grid_for(crs, bounds: tuple[float, float, float, float], *, size: tuple[int,
         rx, ry = abs(resolution[0]), abs(resolution[1])
         if not (rx > 0 and ry > 0):
             raise OGCError("InvalidParameterValue", "resolutions must be positive", locator)
-        width, height = max(1, math.ceil((x1 - x0) / rx - 1e-9)), max(1, math.ceil((y1 - y0) / ry - 1e-9))
+        columns, rows = (x1 - x0) / rx, (y1 - y0) / ry
+        if not (columns < _MAX_CELLS and rows < _MAX_CELLS):     # before ceil: 1e-308 gives inf
+            raise OGCError("InvalidParameterValue", f"the resolution gives {columns:.3g} x {rows:.3g} cells; "
+                           "ask for a coarser resolution", locator)
+        width, height = max(1, math.ceil(columns - 1e-9)), max(1, math.ceil(rows - 1e-9))
         x1, y0 = x0 + width * rx, y1 - height * ry
     else:
         raise OGCError("MissingParameterValue", "give a size or a resolution", locator)

@@ -28,6 +28,7 @@ from flask import Response
 from lxml import etree
 from rasterio.warp import calculate_default_transform
 
+from ..engine.bounded import MAX_COORDINATE
 from ..engine.errors import InvalidParameter
 from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
 from ..engine.requests import Grid
@@ -255,8 +256,9 @@ def _numbers(raw: str, locator: str, counts: tuple[int, ...]) -> list[float]:
     except ValueError:
         raise OGCError("InvalidParameterValue", f"{locator.upper()}={raw!r} holds something that is not a "
                        "number", locator)
-    if not all(math.isfinite(v) for v in values):
-        raise OGCError("InvalidParameterValue", f"{locator.upper()} values must be finite", locator)
+    if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in values):
+        raise OGCError("InvalidParameterValue", f"{locator.upper()} values must be finite numbers within "
+                       f"+-{MAX_COORDINATE:g}", locator)
     return values
 
 

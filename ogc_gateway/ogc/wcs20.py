@@ -37,6 +37,7 @@ from rasterio.crs import CRS
 from rasterio.io import MemoryFile
 from rasterio.warp import calculate_default_transform
 
+from ..engine.bounded import MAX_COORDINATE
 from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
 from ..engine.requests import Grid, Raster
@@ -405,8 +406,9 @@ def _number(text: str, label: str) -> float:
         value = float(text)
     except (TypeError, ValueError):
         raise OGCError("InvalidSubsetting", f"{label}: {text!r} is not a number", label) from None
-    if not math.isfinite(value):
-        raise OGCError("InvalidSubsetting", f"{label}: {text!r} is not a finite number", label)
+    if not (math.isfinite(value) and abs(value) <= MAX_COORDINATE):
+        raise OGCError("InvalidSubsetting", f"{label}: {text!r} is not a finite number within "
+                       f"+-{MAX_COORDINATE:g}", label)
     return value
 
 

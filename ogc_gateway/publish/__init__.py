@@ -5,3 +5,7 @@ definitions) and the rasters in `server.data_dir`, so every worker — and every
 same. `uploads` checks and stores files, `jobs` records long operations, `services` owns the
 published definitions and their rasters, `routes` is the HTTP face (admin and publisher roles only).
 """
+
+# Paths that take files: their bodies may reach `server.max_upload_bytes`, not `max_request_bytes`
+# (the request-reading front, asgi.py, and the routes both ask this).
+UPLOAD_PATHS = ("/uploads/upload", "/uploadPart")

@@ -18,6 +18,7 @@ from ..engine import overviews
 from ..gateway import gateway
 from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
+from . import UPLOAD_PATHS
 from ..security.web import refusal, require_role, security, who
 from .jobs import Jobs
 from .services import PublishedServices, place, sweep
@@ -29,6 +30,14 @@ _SERVICE = "/arcgis/rest/services/<name>/ImageServer"
 _ADMIN = "/arcgis/admin"
 # `add` with more uploads than this runs as a job unless the caller asks to wait (async=false).
 ADD_IN_REQUEST = 20
+
+
+@bp.before_request
+def _upload_size():
+    """Files may be as large as `max_upload_bytes`; other bodies keep the server's `max_request_bytes`.
+    (Set before anything reads the form: the token may come in it.)"""
+    if request.path.endswith(UPLOAD_PATHS):
+        request.max_content_length = gateway().config.server.max_upload_bytes + (1 << 20)
 
 
 @bp.before_request

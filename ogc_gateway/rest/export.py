@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rasterio.crs import CRS
 
@@ -113,18 +114,22 @@ def write_output(folder: Path, image: Encoded, ttl: int) -> str:
     return name
 
 
-def read_output(folder: Path, name: str, ttl: int) -> bytes:
-    """An output file's bytes; NotFound once it is gone or older than its time to live."""
+def open_output(folder: Path, name: str, ttl: int) -> tuple[BinaryIO, int]:
+    """An output file opened for streaming, and its size; NotFound once it is gone or older than its
+    time to live. (Open, it stays readable even if a sweep removes it meanwhile.)"""
     path = folder / name
     if not OUTPUT_NAME.match(name):
         raise NotFound("File not found.", details=[name])
     try:
-        if time.time() - path.stat().st_mtime > ttl:
-            path.unlink(missing_ok=True)
-            raise NotFound("File not found.", details=["The output file has expired."])
-        return path.read_bytes()
+        handle = open(path, "rb")
     except FileNotFoundError:
         raise NotFound("File not found.", details=[name])
+    st = os.fstat(handle.fileno())
+    if time.time() - st.st_mtime > ttl:
+        handle.close()
+        path.unlink(missing_ok=True)
+        raise NotFound("File not found.", details=["The output file has expired."])
+    return handle, st.st_size
 
 
 def json_descriptor(href: str, raster: Raster) -> dict:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
+from ..engine import bounded
 from ..engine.errors import InvalidParameter
 from ..engine.esrijson import number as _float, ordered_corners
 from ..engine.grid import parse_sr
@@ -70,10 +71,7 @@ class Params:
         raw = self.get(name)
         if raw is None or raw[0] not in "{[":
             return raw
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
+        return bounded.loads(raw, name)
 
 
 def numbers(text: str, name: str, count: int | None = None) -> list[float]:
@@ -113,6 +111,7 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
+    bounded.check_coordinates(box, "bbox")
     box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
     if not (box[0] < box[2] and box[1] < box[3]):
         raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
@@ -138,7 +137,9 @@ def parse_time(params: Params) -> TimeWindow | None:
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) > 2:
         raise InvalidParameter("time", "expected an instant or start,end in epoch milliseconds")
-    ends = [None if p.lower() in ("", "null", "none") else int(_float(p, "time")) for p in parts]
+    floats = [None if p.lower() in ("", "null", "none") else _float(p, "time") for p in parts]
+    bounded.check_epoch_ms(floats, "time")
+    ends = [None if v is None else int(v) for v in floats]
     start, end = (ends[0], ends[0]) if len(ends) == 1 else ends
     if start is not None and end is not None and start > end:
         raise InvalidParameter("time", "the start is after the end")
@@ -229,10 +230,7 @@ def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise InvalidParameter(name, f"multidimensionalDefinition is not valid JSON ({exc.msg})")
+        value = bounded.loads(value, name)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):

@@ -7,6 +7,7 @@ import logging
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request, send_file
+from werkzeug.wsgi import wrap_file
 
 from .. import __version__
 from ..engine.errors import GatewayError, InvalidParameter, NotFound
@@ -126,6 +127,7 @@ def _exported(name: str, svc, p: Params, f: str):
                         headers={"Content-Disposition": f'attachment; filename="{name}.kmz"'})
     folder = gw.output_dir / name
     file_name = ex.write_output(folder, image, svc.info.limits.output_ttl_seconds)
+    gw.output_bound.wrote([len(image.data)])          # the oldest outputs go when over output_max_bytes
     href = f"{gw.base_url()}/arcgis/rest/directories/arcgisoutput/{name}/{file_name}"
     return respond(ex.json_descriptor(href, raster), p)
 
@@ -313,8 +315,12 @@ def output_file(name: str, file_name: str):
     gw = gateway()
     try:
         svc = gw.service(name)
-        data = ex.read_output(gw.output_dir / name, file_name, svc.info.limits.output_ttl_seconds)
+        handle, size = ex.open_output(gw.output_dir / name, file_name, svc.info.limits.output_ttl_seconds)
     except NotFound as exc:
         return error_response(exc, http_errors=True)
     ext = file_name.rsplit(".", 1)[-1]
-    return Response(data, content_type=_MIME.get(ext, "application/octet-stream"))
+    # streamed in blocks (the WSGI file wrapper), never read whole into memory
+    resp = Response(wrap_file(request.environ, handle), content_type=_MIME.get(ext, "application/octet-stream"),
+                    direct_passthrough=True)
+    resp.content_length = size
+    return resp

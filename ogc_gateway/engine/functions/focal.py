@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import deadline
 from .local import mode
 from .registry import Function, Signature, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, Numbers, Raster
@@ -130,6 +131,7 @@ def focal(values: np.ndarray, kr: int, kc: int, reduce) -> np.ndarray:
     out = np.empty((rows, cols))
     with np.errstate(all="ignore"):
         for r in range(0, rows, step):
+            deadline.check()                # a large kernel over a large grid: stop when over budget
             block = windows[r:r + step].reshape(min(step, rows - r), cols, -1)
             all_nan = np.isnan(block).all(axis=-1)
             block = np.where(all_nan[..., None], 0.0, block)        # no warnings from empty windows

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from rasterio.features import geometry_mask
 
+from .. import bounded
 from ..errors import InvalidParameter
 from ..esrijson import from_json
 from ..geometry import to_crs
@@ -166,9 +167,9 @@ class ShapeKind(Kind):
     def parse(self, value):
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except ValueError:
-                raise ArgError(f"must be {self.what}, not {short(value)}")
+                value = bounded.loads(value, "geometry")
+            except InvalidParameter as exc:
+                raise ArgError(f"must be {self.what}: {exc.why}")
         try:
             geometry, crs = from_json(value, "geometry")
         except InvalidParameter as exc:

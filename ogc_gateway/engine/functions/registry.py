@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import deadline
 from ..errors import InvalidParameter
 from ..requests import PIXEL_TYPES, SUB_BYTE_MAX, Grid, Raster, RenderingRule, representable, round_into
 from .distribution import BandDistribution
@@ -130,6 +131,7 @@ def fail(rule: RenderingRule, arg: str, why: str) -> InvalidParameter:
 
 def apply(rule: RenderingRule, ctx: FunctionContext) -> Raster:
     """Run one rule (and, through its arguments, its inputs); cast to outputPixelType if given."""
+    deadline.check()
     out = FUNCTIONS[rule.function.lower()].apply(rule, ctx)
     return cast(out, rule.output_pixel_type) if rule.output_pixel_type else out
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from ...config import FunctionTemplate
+from .. import bounded
 from ..errors import InvalidParameter
 from ..requests import PIXEL_TYPES, RenderingRule
 from .registry import FUNCTIONS
@@ -33,10 +34,7 @@ def parse_rendering_rule(value: Any, templates: Mapping[str, FunctionTemplate] |
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise InvalidParameter(name, f"not valid JSON ({exc.msg} at position {exc.pos})")
+        value = bounded.loads(value, name)
     try:
         return _build(read_node(value), templates or {}, 0, frozenset(), [0])
     except ArgError as exc:
@@ -65,9 +63,10 @@ def read_node(value: Any, depth: int = 0) -> Node:
         definition = value["rasterFunctionDefinition"]
         if isinstance(definition, str):
             try:
-                definition = json.loads(definition)
-            except ValueError as exc:
-                raise ArgError(f"rasterFunctionDefinition is not valid JSON ({exc.msg})")
+                definition = bounded.loads(definition, "rasterFunctionDefinition")
+            except InvalidParameter as exc:
+                raise ArgError(f"rasterFunctionDefinition {'is ' if exc.why.startswith('not ') else ''}"
+                               f"{exc.why}")
         node = read_template(definition, depth)
         overrides = _arguments(value, depth)
         if overrides:

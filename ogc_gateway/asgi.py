@@ -1,0 +1,188 @@
+"""The Flask (WSGI) app behind gunicorn's asyncio worker, so slow clients cost a coroutine, not a worker.
+
+Why: with sync workers a client that sends half a request line and waits holds a whole worker until
+gunicorn's timeout; two such clients stopped a 2-worker server for 120 s. Here the asyncio loop reads each
+request in full (headers and body, the body capped at `max_request_bytes`) and only then hands it to a
+small thread pool that runs the WSGI app. Idle and slow connections wait in the loop; the threads only
+ever see complete requests. Responses stream back chunk by chunk with back-pressure (the thread waits
+until the loop has written each chunk), so a large download is never held in memory whole.
+
+`ogc-gateway serve` runs this with `worker_class="asgi"`; so does `deploy/gunicorn.conf.py`
+(`gunicorn -c deploy/gunicorn.conf.py ogc_gateway.asgi:app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, Callable
+
+from .publish import UPLOAD_PATHS
+
+#: Threads per worker that run the WSGI app. Raster work is mostly numpy/GDAL (which release the GIL);
+#: a few threads let a tile be answered while an export runs; heavy work is bounded separately.
+DEFAULT_THREADS = 4
+
+SPOOL = 1 << 20
+
+_TOO_LARGE = b'{"error": {"code": 413, "message": "Request body too large.", "details": []}}'
+
+
+class WsgiOnAsgi:
+    """An ASGI app that buffers each whole request, then runs a WSGI app on it in a thread."""
+
+    def __init__(self, wsgi_app: Callable, *, max_body: int, threads: int = DEFAULT_THREADS,
+                 max_upload: int | None = None) -> None:
+        self.wsgi_app = wsgi_app
+        self.max_body = max_body
+        # The publishing API's uploads may be larger: spooled to disk past SPOOL bytes, never held whole.
+        self.max_upload = max(max_upload or max_body, max_body)
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ogc-gateway")
+
+    def limit(self, path: str) -> int:
+        return self.max_upload if path.endswith(UPLOAD_PATHS) else self.max_body
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":         # websockets: not offered
+            return
+        body = await self._read_body(scope, receive, self.limit(scope["path"]))
+        if body is None:
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": _TOO_LARGE})
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self._run, _environ(scope, body), send, loop)
+        finally:
+            body.close()
+
+    async def _lifespan(self, receive: Callable, send: Callable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.executor.shutdown(wait=False, cancel_futures=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, scope: dict, receive: Callable, limit: int) -> IO[bytes] | None:
+        """The whole body (in memory, on disk past SPOOL bytes), rewound; None when it is (or
+        announces itself) larger than `limit`."""
+        for name, value in scope.get("headers", ()):
+            if name.lower() == b"content-length":
+                try:
+                    if int(value) > limit:
+                        return None
+                except ValueError:
+                    pass
+        body, size = tempfile.SpooledTemporaryFile(max_size=SPOOL), 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                body.close()
+                return None
+            body.write(chunk)
+            if not message.get("more_body", False):
+                break
+        body.seek(0)
+        return body
+
+    def _run(self, environ: dict, send: Callable, loop: asyncio.AbstractEventLoop) -> None:
+        """In a pool thread: call the WSGI app and hand each chunk to the loop, waiting for it to be sent."""
+        def call(message: dict) -> None:
+            if loop.is_closed():            # the worker is shutting down: nobody to send to
+                raise ConnectionError("the worker's event loop has stopped")
+            asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list, exc_info=None):
+            if exc_info and started.get("sent"):
+                raise exc_info[1].with_traceback(exc_info[2])
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return lambda data: None        # the legacy write() callable; Flask never uses it
+
+        def head() -> None:
+            if not started.get("sent"):
+                call({"type": "http.response.start", "status": started["status"],
+                      "headers": started["headers"]})
+                started["sent"] = True
+
+        result = self.wsgi_app(environ, start_response)
+        try:
+            for chunk in result:
+                if chunk:
+                    head()
+                    call({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+            head()
+            call({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+
+def _environ(scope: dict, body: IO[bytes]) -> dict:
+    """PEP 3333 environ of one ASGI http scope."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    root = scope.get("root_path", "")
+    path = scope["path"]
+    if root and path.startswith(root):
+        path = path[len(root):]
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root.encode("utf-8").decode("latin-1"),
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(body.seek(0, io.SEEK_END) - body.seek(0)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_LENGTH":
+            continue                        # the body is already whole: its real length is above
+        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def _build():
+    """`gunicorn -k asgi ogc_gateway.asgi:app`: the same app as ogc_gateway.wsgi, buffered."""
+    from . import wsgi
+
+    server = wsgi.app.extensions["ogc_gateway"].config.server
+    return WsgiOnAsgi(wsgi.app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes)
+
+
+def __getattr__(name: str):
+    # Built lazily: importing this module (e.g. from `ogc-gateway serve`) must not load a config.
+    if name == "app":
+        globals()["app"] = value = _build()
+        return value
+    raise AttributeError(name)
