@@ -307,3 +307,15 @@ def test_wrong_band_count_for_a_service_is_refused(setup, http, admin, tmp_path)
 def test_without_security_the_routes_do_not_exist(client):
     resp = client.post("/arcgis/admin/services/createService", data={"f": "json"})
     assert resp.status_code == 404
+
+
+def test_an_upload_larger_than_max_request_bytes_is_accepted_up_to_max_upload_bytes(setup, http, admin, tmp_path):
+    """Forms and other bodies stop at max_request_bytes (10 MiB); files may reach max_upload_bytes."""
+    _, one, _, _ = setup
+    big = dem_like(tmp_path / "wide.tif", value=3.0, box=(800000, 5000000, 818000, 5018000))    # 1800² float32
+    assert big.stat().st_size > 12 * 2**20
+    resp = upload(http, one, big, admin)
+    assert resp["item"]["committed"] and resp["item"]["size"] == big.stat().st_size
+    form = http.post(f"{one}/arcgis/rest/services/dem/ImageServer/exportImage",
+                     data={"f": "json", "token": admin, "bbox": "1,2,3,4", "padding": "x" * (11 * 2**20)})
+    assert form.status_code == 413 or form.json()["error"]["code"] == 413

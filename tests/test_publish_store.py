@@ -215,3 +215,44 @@ def test_orphans_of_a_killed_add_are_swept_after_the_ttl(tmp_path):
     os.utime(tmp_path / "orphan.tif", (old, old))
     assert sweep(tmp_path, Catalog(), 3600) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tif", "young.tif"]
+
+
+def test_the_request_front_lets_uploads_be_larger_than_other_bodies_and_spools_them():
+    """asgi.py reads whole requests before the app runs: an upload path may carry up to
+    max_upload_bytes (spooled, not held in memory), any other path only max_request_bytes."""
+    import asyncio
+
+    from ogc_gateway.asgi import WsgiOnAsgi
+
+    seen = {}
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read()
+        seen[environ["PATH_INFO"]] = (len(body), int(environ["CONTENT_LENGTH"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    front = WsgiOnAsgi(app, max_body=1000, max_upload=5_000_000, threads=1)
+
+    def post(path, size):
+        sent = []
+        chunks = [b"x" * 100_000] * (size // 100_000) + [b"x" * (size % 100_000)]
+        messages = iter([{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                         for i, c in enumerate(chunks)])
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [], "query_string": b""}
+        asyncio.run(front(scope, receive, send))
+        return sent[0]["status"]
+
+    assert post("/arcgis/admin/uploads/upload", 3_000_000) == 200
+    assert seen["/arcgis/admin/uploads/upload"] == (3_000_000, 3_000_000)
+    assert post("/arcgis/admin/uploads/i0/uploadPart", 3_000_000) == 200
+    assert post("/arcgis/admin/uploads/upload", 6_000_000) == 413
+    assert post("/arcgis/rest/services/x/ImageServer/exportImage", 3_000) == 413
+    assert post("/arcgis/rest/services/x/ImageServer/exportImage", 900) == 200
