@@ -28,9 +28,9 @@ class ReadGrid:
         return self.window_bounds(Window(0, 0, self.width, self.height))
 
     def window_bounds(self, w: Window) -> tuple[float, float, float, float]:
-        t = self.transform
-        xmin, ymax = t.c + w.col_off * t.a, t.f + w.row_off * t.e
-        return xmin, ymax + w.height * t.e, xmin + w.width * t.a, ymax
+        t = self.transform        # each edge from its own index, so neighbours share it bit for bit
+        return (t.c + w.col_off * t.a, t.f + (w.row_off + w.height) * t.e,
+                t.c + (w.col_off + w.width) * t.a, t.f + w.row_off * t.e)
 
     def window_transform(self, w: Window) -> Affine:
         t = self.transform

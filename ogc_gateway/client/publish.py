@@ -40,6 +40,16 @@ class PublishingClient:
                              "(the server's …/arcgis root) with a token")
         return cls(root, creds)
 
+    def __getstate__(self) -> dict:
+        """Picklable (Spark ships clients to executors): sessions are per process and thread."""
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     @property
     def session(self):
         s = getattr(self._local, "session", None)

@@ -54,6 +54,16 @@ class ImageServiceClient:
         self.timeout = timeout
         self._local = threading.local()
 
+    def __getstate__(self) -> dict:
+        """Picklable (Spark ships clients to executors): sessions are per process and thread."""
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     # --- HTTP ---------------------------------------------------------------------------------
     @property
     def session(self):
@@ -135,25 +145,33 @@ class ImageServiceClient:
         """(values as (bands, rows, cols), a rasterio profile) of an area; `extent` in `sr`'s units
         (default: the service's CRS and extent), `band_ids` 0-based as the REST API's bandIds."""
         grid = self.plan(extent, cell_size, size, sr)
-        out, profile = None, None
-        for window, data, nodata in self.iter_blocks(grid, band_ids=band_ids, mosaic_rule=mosaic_rule,
-                                                     rendering_rule=rendering_rule, time=time,
-                                                     pixel_type=pixel_type, format=format,
-                                                     interpolation=interpolation, block_size=block_size):
+        if block_size is not None:
+            mw, mh = self.max_image_size
+            block_size = (min(block_size[0], mw), min(block_size[1], mh))
+        data, nodata = self.read_grid(grid, block_size=block_size, band_ids=band_ids, mosaic_rule=mosaic_rule,
+                                      rendering_rule=rendering_rule, time=time, pixel_type=pixel_type,
+                                      format=format, interpolation=interpolation)
+        profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=data.shape[0],
+                       dtype=data.dtype.name, crs=grid.crs, transform=grid.transform, nodata=nodata)
+        return data, profile
+
+    def read_grid(self, grid: ReadGrid, *, block_size=None, **params) -> tuple[np.ndarray, float | None]:
+        """All of `grid` as one (bands, rows, cols) array, stitched from its blocks; and the nodata."""
+        out, nodata = None, None
+        for window, data, block_nodata in self.iter_blocks(grid, block_size=block_size, **params):
             if out is None:
                 out = np.empty((data.shape[0], grid.height, grid.width), data.dtype)
-                profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=data.shape[0],
-                               dtype=data.dtype.name, crs=grid.crs, transform=grid.transform, nodata=nodata)
+                nodata = block_nodata
             r, c = int(window.row_off), int(window.col_off)
             out[:, r:r + data.shape[1], c:c + data.shape[2]] = data
-        return out, profile
+        return out, nodata
 
     def iter_blocks(self, grid: ReadGrid, *, block_size=None, **params) -> Iterator[tuple[Window, np.ndarray, float | None]]:
-        """(window, values, nodata) of each block of `grid`, in the order they arrive; at most
+        """(window, values, nodata) of each block of `grid` (default: the service's maxImageWidth x
+        maxImageHeight), in the order they arrive; at most
         2 x workers blocks are in flight or waiting, so memory stays bounded."""
-        bw, bh = block_size or self.max_image_size
-        mw, mh = self.max_image_size
-        windows = grid.windows(min(bw, mw), min(bh, mh))
+        bw, bh = block_size or self.max_image_size       # callers keep a given size within the limits
+        windows = grid.windows(bw, bh)
         if len(windows) == 1:
             yield windows[0], *self.read_block(grid, windows[0], **params)
             return

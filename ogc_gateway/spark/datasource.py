@@ -3,8 +3,10 @@ Python Data Source API.
 
 Read: one partition per tile of one grid (the extent in the layer's units, projected by the server to
 `sr` when given), so tiles meet without gaps; each partition is one exportImage (format=tiff, a value
-raster). Write: every partition uploads its rasters (promoted, see promotion.py) to the server's
-uploads; the driver's commit creates the service from all of them in one createService job.
+raster), or several stitched when a tile exceeds the service's maxImageWidth/Height.
+
+Write: every partition uploads its rasters (promoted, see promotion.py) to the server's uploads; the
+driver's commit creates the service from all of them in one createService job.
 
 DataSource objects are built by Spark in Python worker processes, not in the driver's interpreter:
 a `gis` name is looked up in the per-user registry file (ogc_gateway.client.gis), and the resolved
@@ -107,10 +109,7 @@ class ImageServiceReader(DataSourceReader):
         self.width, self.height = grid.width, grid.height
         self.tile_cols = _positive_int(options, "tileColumns", DEFAULT_TILE)
         self.tile_rows = _positive_int(options, "tileRows", DEFAULT_TILE)
-        mw, mh = client.max_image_size
-        if self.tile_cols > mw or self.tile_rows > mh:
-            raise ValueError(f"tileColumns x tileRows {self.tile_cols} x {self.tile_rows} exceed the service's "
-                             f"maxImageWidth x maxImageHeight {mw} x {mh}")
+        self.block_size = client.max_image_size      # a tile larger than that is read in blocks
         self.params = {"band_ids": parse_bands(_option(options, "bands"))}
         for opt, key in (("mosaicRule", "mosaic_rule"), ("renderingRule", "rendering_rule"), ("time", "time"),
                          ("pixelType", "pixel_type")):
@@ -132,8 +131,9 @@ class ImageServiceReader(DataSourceReader):
 
         grid = self.grid()
         window = Window(partition.col_off, partition.row_off, partition.width, partition.height)
-        client = ImageServiceClient(self.url, credentials=self.credentials, workers=1)
-        data, nodata = client.read_block(grid, window, **self.params)
+        client = ImageServiceClient(self.url, credentials=self.credentials, workers=2)
+        tile = ReadGrid(grid.crs, grid.window_transform(window), partition.width, partition.height)
+        data, nodata = client.read_grid(tile, block_size=self.block_size, **self.params)
         xmin, ymin, xmax, ymax = grid.window_bounds(window)
         yield (raster_value(data, nodata, self.crs_wkt, grid.window_transform(window)),
                partition.col, partition.row, (xmin, ymin, xmax, ymax))
