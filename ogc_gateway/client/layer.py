@@ -240,7 +240,7 @@ def write_cog(client: ImageServiceClient, grid: ReadGrid, params: dict, out: Pat
     from tqdm import tqdm
 
     mw, mh = client.max_image_size
-    windows = grid.windows(min(COG_BLOCK, mw), min(COG_BLOCK, mh))
+    block = (min(COG_BLOCK, mw), min(COG_BLOCK, mh))
     fd, tmp = tempfile.mkstemp(suffix=".tif", prefix=".layer-", dir=out.parent)
     os.close(fd)
     final_tmp = out.with_name(f".{out.name}.part")
@@ -248,7 +248,7 @@ def write_cog(client: ImageServiceClient, grid: ReadGrid, params: dict, out: Pat
     try:
         with tqdm(total=grid.width * grid.height, unit="px", unit_scale=True, disable=not progress,
                   desc=out.name, leave=True) as bar:
-            for window, data, nodata in client.iter_blocks(grid, block_size=(COG_BLOCK, COG_BLOCK), **params):
+            for window, data, nodata in client.iter_blocks(grid, block_size=block, **params):
                 if dst is None:
                     dst = rasterio.open(tmp, "w", driver="GTiff", width=grid.width, height=grid.height,
                                         count=data.shape[0], dtype=data.dtype, crs=grid.crs,
