@@ -127,3 +127,25 @@ def test_referer_tokens_carry_their_referer(secured, registry, gate):
     bare = requests.get(f"{secured}/arcgis/rest/services/dem/ImageServer", params={"f": "json", "token": token},
                         timeout=30).json()
     assert bare["error"]["code"] == 498
+
+
+def test_make_layer_of_a_secured_service_with_a_gis_and_with_a_token(secured, registry, gate, tmp_path,
+                                                                     monkeypatch):
+    """The layer carries the token (and GDAL sends the GIS's referer, <Referer>), so GDAL reads
+    the secured service; the .tif is made through the client with the same credentials."""
+    import rasterio
+
+    from ogc_gateway.client import make_image_server_layer
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    register_gis("layers", url=f"{secured}/arcgis", username="alice", password="p@ssw0rd")
+    url = f"{secured}/arcgis/rest/services/dem/ImageServer"
+    box = (500000, 5001000, 500640, 5001500)
+    truth, _ = dem(secured, gis="layers").export(extent=box)
+    token = generate(secured)["token"]
+    for name, creds in (("gis.xml", dict(gis="layers")), ("token.xml", dict(token=token)),
+                        ("gis.tif", dict(gis="layers"))):
+        out = make_image_server_layer(url, tmp_path / name, extent=box, progress=False, **creds)
+        with rasterio.Env(GDAL_HTTP_MAX_RETRY="0"), rasterio.open(out) as ds:
+            assert np.array_equal(ds.read(), truth), name
+    assert "<Referer>" in (tmp_path / "gis.xml").read_text()
