@@ -9,7 +9,7 @@ checkout, a free port on 127.0.0.1), then times:
 
 - `client`: `ImageServiceClient.export()` of the whole extent at native resolution — exportImage
   blocks of maxImageWidth x maxImageHeight (4100 x 4100 here) fetched by `--client-workers`
-  threads and stitched — and the same with 1024 x 1024 blocks;
+  threads and stitched — and the same with its default 1024 x 1024 blocks;
 - `spark`: `spark.read.format("image-service")` with tileColumns = tileRows = `--tile` in a
   local[2] session, forcing every tile (`sum(length(raster.data))`).
 
@@ -169,7 +169,7 @@ def main() -> None:
         wait_ready(proc, base)
         url = f"{base}/arcgis/rest/services/big/ImageServer"
         client = ImageServiceClient(url, workers=args.client_workers)
-        for label, block in (("client (4100 x 4100 blocks)", None), ("client (1024 x 1024 blocks)", (1024, 1024))):
+        for label, block in (("client (4100 x 4100 blocks)", (4100, 4100)), ("client (1024 x 1024 blocks, the default)", None)):
             times, (data, _) = timed(lambda b=block: client.export(block_size=b), args.repeat)
             check(data, args.size)
             results["runs"][label] = times
