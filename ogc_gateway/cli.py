@@ -1,4 +1,4 @@
-"""The `ogc-gateway` command: serve, demo, check-config, catalog.
+"""The `ogc-gateway` command: serve, demo, check-config, catalog, seed, make-layer.
 
 Every problem a user can cause (a bad config, an unreadable file, a busy port) ends as plain lines on
 stderr and exit status 1, never as a traceback.
@@ -443,6 +443,44 @@ def _add_security_commands() -> None:
 
 
 _add_security_commands()
+
+
+@cli.command("make-layer")
+@click.argument("url")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--extent", metavar="XMIN,YMIN,XMAX,YMAX", help="Clip to this box (the service's units).")
+@click.option("--extent-of", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Clip to the extent of a raster or vector file.")
+@click.option("--bands", metavar='"1;2;3"', help="Bands, counted from 1 (default: all).")
+@click.option("--mosaic-method", type=click.Choice(["NORTH_WEST", "CLOSEST_TO_CENTER", "LOCK_RASTER", "BY_ATTRIBUTE",
+                                                    "CLOSEST_TO_NADIR", "CLOSEST_TO_VIEWPOINT", "SEAMLINE", "NONE"],
+                                                   case_sensitive=False))
+@click.option("--order-field", metavar="F", help="Field ordering the rasters (BY_ATTRIBUTE).")
+@click.option("--order-base-value", metavar="V", help="Rasters sorted by their distance to this value.")
+@click.option("--lock-rasterid", metavar='"4;5"', help="Raster ids the layer is locked to (LOCK_RASTER).")
+@click.option("--cell-size", type=float, metavar="C", help="Cell size (default: the service's).")
+@click.option("--where", metavar="CLAUSE", help="SQL where clause selecting rasters.")
+@click.option("--processing-template", metavar="NAME", help="A raster function template of the service.")
+@click.option("--token", metavar="T", help="Token of a secured service.")
+@click.option("--gis", metavar="NAME", help="A GIS registered with register_gis (tokens generated for you).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def make_layer(url: str, output: Path, extent, extent_of, bands, mosaic_method, order_field, order_base_value,
+               lock_rasterid, cell_size, where, processing_template, token, gis, quiet) -> None:
+    """Make Image Server Layer: OUTPUT .xml/.vrt is a GDAL layer streaming from the image service at
+    URL; OUTPUT .tif is a cloud-optimised GeoTIFF of it."""
+    from .client.http import ImageServiceError
+    from .client.layer import make_image_server_layer
+
+    try:
+        written = make_image_server_layer(url, output, extent=extent, bands=bands, mosaic_method=mosaic_method,
+                                          order_field=order_field, order_base_value=order_base_value,
+                                          lock_rasterid=lock_rasterid, cell_size=cell_size, where_clause=where,
+                                          processing_template=processing_template, extent_of=extent_of,
+                                          token=token, gis=gis, progress=not quiet)
+    except (ValueError, KeyError, ImageServiceError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(str(written))
 
 
 def main() -> None:
