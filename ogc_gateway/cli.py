@@ -234,9 +234,12 @@ def check_config(config_file: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
 @click.option("--clean", is_flag=True, help="Remove the given levels from the cache instead (every style, "
                                             "format and time unless narrowed).")
+@click.option("--spark", "spark_master", is_flag=False, flag_value="local[*]", default=None, metavar="[MASTER]",
+              help="Render the blocks as Spark tasks (the [spark] extra) on MASTER (default local[*]); "
+                   "executors must share the cache folder.")
 def seed(service: str, config_file: str | None, tms: str | None, levels: str | None, bbox: str | None,
          bbox_crs: str, style: str | None, fmt: str | None, time: str | None, workers: int | None,
-         clean: bool) -> None:
+         clean: bool, spark_master: str | None) -> None:
     """Render SERVICE's tiles into the tile cache ahead of time (resumable), or --clean levels."""
     from tqdm import tqdm
 
@@ -260,7 +263,12 @@ def seed(service: str, config_file: str | None, tms: str | None, levels: str | N
             def progress(tiles: int, outcome: str) -> None:
                 bar.update(tiles)
             try:
-                counts = seeding.run(config, plan, found, workers or seeding.default_workers(), progress)
+                if spark_master:
+                    from .spark import batch
+
+                    counts = batch.seed(config, plan, found, spark_master, progress)
+                else:
+                    counts = seeding.run(config, plan, found, workers or seeding.default_workers(), progress)
             except KeyboardInterrupt:
                 bar.close()
                 click.echo("Interrupted: the tiles written so far are kept; run the same command to resume.",

@@ -127,13 +127,20 @@ def tile_count(plan: SeedPlan, found: TileSetLimits) -> int:
 _worker: dict = {}
 
 
-def _init_worker(config: Config) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)           # the parent decides when to stop
+def open_worker(config: Config) -> None:
+    """What a worker (a process of the pool, or a Spark partition) opens before its blocks: the
+    services on their synced catalogs, and the tile cache."""
     _worker["services"] = open_services(config, sync=False)
     _worker["store"] = DiskTileStore(config.server.cache_dir / "tiles")
 
 
-def _fill(job) -> tuple[int, str]:
+def _init_worker(config: Config) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)           # the parent decides when to stop
+    open_worker(config)
+
+
+def fill(job) -> tuple[int, str]:
+    """Fill one metatile block of a plan: (tiles, outcome: rendered | cached | empty)."""
     plan, level, block, time = job
     service = _worker["services"][plan.service]
     found = tile_sets(service).sets[plan.tile_set]
@@ -175,7 +182,7 @@ def run(config: Config, plan: SeedPlan, found: TileSetLimits, workers: int, prog
     if workers <= 1:
         _init_worker(config)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        results = map(_fill, jobs)
+        results = map(fill, jobs)
         for tiles, outcome in results:
             counts[outcome] += tiles
             progress(tiles, outcome)
@@ -183,7 +190,7 @@ def run(config: Config, plan: SeedPlan, found: TileSetLimits, workers: int, prog
     context = multiprocessing.get_context("fork")
     pool = context.Pool(workers, initializer=_init_worker, initargs=(config,))
     try:
-        for tiles, outcome in pool.imap_unordered(_fill, jobs, chunksize=4):
+        for tiles, outcome in pool.imap_unordered(fill, jobs, chunksize=4):
             counts[outcome] += tiles
             progress(tiles, outcome)
         pool.close()
