@@ -231,3 +231,64 @@ def test_rows_without_a_spatial_reference_are_skipped_and_a_frame_of_none_is_an_
         (none.write.format("image-service").option("url", root).option("token", "publisher-token")
          .option("serviceName", "empty").mode("append").save())
     assert "empty" not in state["services"]
+
+
+# --- against the real server: security (issue 15) and the publishing API (issue 16) ----------------
+
+@pytest.fixture(scope="module")
+def secured(data_dir, tmp_path_factory):
+    """A server with a security section: dem public, mosaic for [analyst]; root is an admin."""
+    from secure import make_secure_config
+
+    config, _ = make_secure_config(data_dir, tmp_path_factory.mktemp("spark-secure"))
+    with serving(create_app(config)) as url:
+        yield url
+
+
+def tiles_by_key(rows):
+    return {(r.tile_col, r.tile_row): r for r in rows}
+
+
+def test_round_trip_read_write_new_service_read_gives_the_same_values(spark, secured):
+    """read -> write (a new service, through the real uploads and createService) -> read: every
+    value comes back (promoted F32 -> F64, nodata as the largest F64), on the same tiles."""
+    from secure import PASSWORDS
+
+    register_gis("roundTrip", url=f"{secured}/arcgis", username="root", password=PASSWORDS["root"])
+    source = f"{secured}/arcgis/rest/services/dem/ImageServer"
+    first = spark.read.format("image-service").option("tileColumns", 100).option("tileRows", 100).load(source)
+    (first.write.format("image-service").option("gis", "roundTrip").option("serviceName", "dem_round")
+     .mode("append").save())
+    made = f"{secured}/arcgis/rest/services/dem_round/ImageServer"
+    again = (spark.read.format("image-service").option("gis", "roundTrip").option("tileColumns", 100)
+             .option("tileRows", 100).load(made).collect())
+    before, after = tiles_by_key(first.collect()), tiles_by_key(again)
+    assert before.keys() == after.keys() and len(before) == 4
+    biggest = np.finfo("float64").max
+    for key, row in before.items():
+        old, new = to_numpy(row.raster)[0], to_numpy(after[key].raster)[0]
+        assert after[key].raster.pixel_type == "F64" and after[key].raster.nodata == biggest
+        hole = old == DEM_NODATA
+        assert np.array_equal(new[~hole], old[~hole].astype("float64"))
+        assert np.all(new[hole] == biggest)
+    with pytest.raises(Exception, match="exists"):              # append to an existing name
+        (first.write.format("image-service").option("gis", "roundTrip").option("serviceName", "dem_round")
+         .mode("append").save())
+
+
+def test_restricted_services_read_with_a_gis_and_a_token_of_the_real_token_service(spark, secured):
+    from secure import PASSWORDS
+
+    register_gis("realGIS", url=f"{secured}/arcgis", username="alice", password=PASSWORDS["alice"])
+    service = f"{secured}/arcgis/rest/services/mosaic/ImageServer"           # access: [analyst]
+    reader = spark.read.format("image-service").option("tileColumns", 200).option("tileRows", 200)
+    with_gis = reader.option("gis", "realGIS").load(service).collect()
+    token = requests.post(f"{secured}/arcgis/tokens/generateToken", data=dict(
+        username="alice", password=PASSWORDS["alice"], client="requestip", f="json"), timeout=30).json()["token"]
+    with_token = reader.option("token", token).load(service).collect()
+    key = lambda r: (r.tile_row, r.tile_col)  # noqa: E731
+    assert len(with_gis) > 0
+    assert [to_numpy(r.raster).tobytes() for r in sorted(with_gis, key=key)] == \
+           [to_numpy(r.raster).tobytes() for r in sorted(with_token, key=key)]
+    with pytest.raises(Exception, match="Token Required"):
+        spark.read.format("image-service").load(service).collect()
