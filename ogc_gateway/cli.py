@@ -331,14 +331,24 @@ def _compiled(cat, where: str | None):
 @catalog.command("sync")
 @click.argument("services", nargs=-1)
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
-def catalog_sync(services: tuple[str, ...], config_file: str | None) -> None:
+@click.option("--spark", "spark_master", is_flag=False, flag_value="local[*]", default=None, metavar="[MASTER]",
+              help="Read the new and changed files' headers on Spark (the [spark] extra) on MASTER "
+                   "(default local[*]); executors must see the same files.")
+def catalog_sync(services: tuple[str, ...], config_file: str | None, spark_master: str | None) -> None:
     """Bring the catalogs of SERVICES (default: every service) in line with their sources."""
+    from .engine.rasterinfo import read_files
+
     with _user_errors():
         config = _load(config_file)
+        reader = read_files
+        if spark_master:
+            from .spark import batch
+
+            reader = batch.reader(spark_master, "ogc-gateway catalog sync")
         for name in services or tuple(config.services):
             cat = _catalog(config, name, first_sync=False)
             with _Progress(f"{name}: sync") as progress:
-                report = cat.sync(progress)
+                report = cat.sync(progress, reader)
             click.echo(f"{name}: {report.added} added or re-read, {report.removed} removed, "
                        f"{report.unchanged} unchanged")
 

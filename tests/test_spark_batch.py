@@ -45,3 +45,37 @@ def test_spark_seed_gives_the_local_seeds_tiles(data_dir, tmp_path):
     assert all(got[k] == expected[k] for k in expected)
     again = seed(write_config(data_dir, distributed), "--spark", "local[2]")     # resumes: all cached
     assert "0 rendered" in again
+
+
+def test_spark_catalog_sync_gives_the_local_syncs_catalog(data_dir, tmp_path):
+    """`catalog sync --spark` reads the headers on executors; the catalog is the local sync's."""
+    from ogc_gateway.config import load_config
+    from ogc_gateway.engine.catalog import Catalog
+    from ogc_gateway.engine.service import catalog_path
+
+    def sync(folder: Path, *extra: str) -> Catalog:
+        config = folder / "gateway.yaml"
+        config.write_text(f"""
+server:
+  cache_dir: {folder / 'cache'}
+services:
+  mosaic:
+    sources: {data_dir / 'mosaic' / '*.tif'}
+    catalog: {data_dir / 'mosaic' / 'catalog.csv'}
+    time_field: acquired
+""")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        done = subprocess.run([sys.executable, "-m", "ogc_gateway.cli", "catalog", "sync", "--config", str(config),
+                               *extra], capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        cfg = load_config(config)
+        return Catalog(catalog_path(cfg, "mosaic"), cfg.services["mosaic"])
+
+    local, distributed = tmp_path / "local", tmp_path / "spark"
+    local.mkdir(), distributed.mkdir()
+    a, b = sync(local), sync(distributed, "--spark", "local[2]")
+    assert list(a.entries()) == list(b.entries()) and len(list(a.entries())) >= 4
+    oids = [oid for oid, *_ in a.entries()]
+    assert [a.record(o) for o in oids] == [b.record(o) for o in oids]
+    assert a.footprints(oids) == b.footprints(oids)
+    assert a.info().extent == b.info().extent and a.info().stats == b.info().stats

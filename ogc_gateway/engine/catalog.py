@@ -40,7 +40,7 @@ from . import seams
 from .badfiles import BAD_FILE_ERRORS
 from .errors import ConfigError, InvalidParameter, NotFound
 from .geometry import to_crs
-from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
+from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_files, read_raster,
                          ring_area, ring_bounds, ring_polygons)
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ _FEW = 1000        # candidates an R*Tree may hand a query before an index walk 
 _IN_BOX = "r.oid IN (SELECT id FROM footprints WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
 
 Progress = Callable[[str, int], None]     # called with each file a change looks at, and their number
+Reader = Callable[[list[str]], Iterable[tuple[str, "dict[str, Any] | str"]]]   # files -> (path, record or why not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,12 +423,13 @@ class Catalog:
 
     # sync, add, remove: each one write transaction that ends in `_settle`
 
-    def sync(self, progress: Progress | None = None) -> SyncReport:
+    def sync(self, progress: Progress | None = None, reader: Reader = read_files) -> SyncReport:
         """Bring the database in line with the globs; raise one ConfigError listing every problem
-        (the transaction is then rolled back, so a failed sync leaves the previous state)."""
+        (the transaction is then rolled back, so a failed sync leaves the previous state). `reader`
+        reads the new and changed files (`ogc-gateway catalog sync --spark` reads them on a cluster)."""
         paths = self._source_paths()
         with self._write() as con:
-            report, problems, touched, gone = self._sync_files(con, paths, progress)
+            report, problems, touched, gone = self._sync_files(con, paths, progress, reader)
             self._settle(con, touched, gone, problems, skipped=self._skipped)
         return report
 
@@ -575,7 +577,7 @@ class Catalog:
                  for pattern in self.service.sources for p in glob.glob(pattern, recursive=True)}
         return sorted(p for p in found if os.path.isfile(p))
 
-    def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None
+    def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None, reader: Reader
                     ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
         """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
         hand (origin other than 'sync') stay while their file exists."""
@@ -593,22 +595,27 @@ class Catalog:
         touched: set[int] = set()
         problems: list[str] = []
         self._skipped: list[str] = []      # unusable files: a warning each, the rest still serve
+        to_read = []
         for path in sorted(wanted):
-            if progress:
-                progress(path, len(wanted))
             row = stored.get(path)
             try:
                 st = os.stat(path)
             except OSError as exc:
                 self._skip(con, path, row, gone, exc.strerror)
-                continue
-            if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
-                unchanged += 1
-                continue
-            try:
-                record = read_raster(path)
-            except BAD_FILE_ERRORS as exc:
-                self._skip(con, path, row, gone, f"not a usable raster ({exc})")
+            else:
+                if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
+                    unchanged += 1
+                else:
+                    to_read.append(path)
+                    continue
+            if progress:
+                progress(path, len(wanted))
+        for path, record in reader(to_read):
+            if progress:
+                progress(path, len(wanted))
+            row = stored.get(path)
+            if isinstance(record, str):
+                self._skip(con, path, row, gone, record)
                 continue
             if row:                   # where it was: the seamlines around its old footprint are recut too
                 gone.append(con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?",

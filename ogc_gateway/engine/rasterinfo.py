@@ -19,6 +19,7 @@ from rasterio.crs import CRS
 from rasterio.features import shapes
 from shapely.geometry import box, shape
 
+from .badfiles import BAD_FILE_ERRORS
 from .geometry import points_to_crs
 from .read import data_band_indexes, decimated
 
@@ -87,6 +88,18 @@ def on_earth(ds, shape: tuple[int, int]) -> np.ndarray | None:
         return None
     exists = np.isfinite(lon) & np.isfinite(lat)
     return None if exists.all() else exists.reshape(shape)
+
+
+def read_files(paths: list[str]) -> list[tuple[str, dict[str, Any] | str]]:
+    """`read_raster` of each file: its record, or why it is not a usable raster (a sync skips it).
+    Pure and picklable, so a sync can run it on Spark executors as well as here."""
+    done: list[tuple[str, dict[str, Any] | str]] = []
+    for path in paths:
+        try:
+            done.append((path, read_raster(path)))
+        except BAD_FILE_ERRORS as exc:
+            done.append((path, f"not a usable raster ({exc})"))
+    return done
 
 
 def data_outline(coarse: np.ma.MaskedArray, width: int, height: int,
