@@ -253,6 +253,16 @@ def test_time_slider_changes_the_picture(page, base, name):
     assert_not_blank(tiles, f"{name} WMTS first time")
 
 
+def test_every_time_at_once_shows_the_whole_mosaic(page, base):
+    latest = open_viewer(page, base, "multispectral")
+    mosaic = change(page, lambda: page.check("#time-all"))
+    assert mosaic["opaque"] > 1.5 * latest["opaque"]         # six scenes cover more than the last one
+    last = [u for u in page.watch.requests if "/exportImage?" in u][-1]
+    assert "time=" not in last
+    assert page.locator("#time").is_disabled()
+    shot(page, "viewer-multispectral-all-times")
+
+
 def test_dimension_picker_changes_the_picture(page, base):
     surface = open_viewer(page, base, "ocean")
     page.wait_for_selector("#dim-StdZ")

@@ -17,8 +17,10 @@ from flask import Blueprint, Response, redirect, render_template, url_for
 from pyproj import CRS as ProjCRS
 from pyproj.exceptions import CRSError
 
+from ..engine.errors import GatewayError
 from ..engine.grid import sr_json
 from ..gateway import gateway
+from ..rest.responses import error_response
 
 bp = Blueprint("web", __name__, static_folder="static", static_url_path="/arcgis/rest/static")
 
@@ -35,6 +37,12 @@ def _csp(resp: Response) -> Response:
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     return resp
+
+
+@bp.errorhandler(GatewayError)
+def _gateway_error(exc: GatewayError):
+    """The viewer of a service that does not exist answers as the REST face does."""
+    return error_response(exc, http_errors=gateway().config.server.rest_http_errors)
 
 
 @bp.route("/", methods=["GET"])

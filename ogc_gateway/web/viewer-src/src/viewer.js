@@ -36,6 +36,7 @@ const state = {
   template: '',
   bandIds: config.defaultBandIds,
   timeIndex: config.times.length ? config.times.length - 1 : null,
+  allTimes: false,                // REST requests without time: every item (WMTS keeps one time)
   variable: null,
   dimensions: {},                 // StdZ -> value (multidimensional services)
 };
@@ -66,7 +67,7 @@ function viewSR() { return state.projection === 'native' ? nativeSR : '3857'; }
 function nativeExtentIn(code) { return transformExtent(config.extent, nativeCode, code, 16); }
 
 // --- request parameters shared by every face -------------------------------------------------------
-function timeMs() { return state.timeIndex === null ? null : config.times[state.timeIndex]; }
+function timeMs() { return state.timeIndex === null || state.allTimes ? null : config.times[state.timeIndex]; }
 function timeIso() { return state.timeIndex === null ? null : config.timeLabels[state.timeIndex]; }
 
 function mosaicRule() {
@@ -223,7 +224,7 @@ function showUrls() {
   for (const [id, href] of Object.entries(links)) {
     const a = $(id);
     a.href = withToken(href);
-    a.textContent = href;
+    try { a.textContent = decodeURIComponent(href); } catch { a.textContent = href; }   // readable; the link stays exact
   }
 }
 
@@ -359,7 +360,11 @@ function showTime() {
 }
 
 for (const radio of document.querySelectorAll('input[name=mode]')) {
-  radio.addEventListener('change', () => { state.mode = radio.value; refresh(); });
+  radio.addEventListener('change', () => {
+    state.mode = radio.value;
+    $('time').disabled = state.allTimes && state.mode === 'export';
+    refresh();
+  });
 }
 $('projection').addEventListener('change', (e) => { state.projection = e.target.value; setView(); refresh(); });
 $('template').addEventListener('change', (e) => { state.template = e.target.value; refresh(); });
@@ -375,6 +380,11 @@ if (config.bandNames.length >= 3) {
   ['red', 'green', 'blue'].forEach((c, i) => { $(`band-${c}`).value = String(ids[i] ?? 0); });
 }
 $('time').addEventListener('change', (e) => { state.timeIndex = Number(e.target.value); showTime(); refresh(); });
+$('time-all').addEventListener('change', (e) => {
+  state.allTimes = e.target.checked;
+  $('time').disabled = e.target.checked && state.mode === 'export';
+  refresh();
+});
 $('time').addEventListener('input', (e) => { $('time-label').textContent = config.timeLabels[Number(e.target.value)]; });
 $('footprints').addEventListener('change', (e) => {
   footprints.setVisible(e.target.checked);
