@@ -272,6 +272,9 @@ def test_dimension_picker_changes_the_picture(page, base):
     assert deep["hash"] != surface["hash"]
     assert any("StdZ" in requests.utils.unquote(u) and "[200]" in requests.utils.unquote(u)
                for u in page.watch.requests if "/exportImage?" in u)
+    wms = page.get_attribute("#url-wms", "href")
+    assert "ELEVATION=200" in wms
+    assert requests.get(wms, timeout=60).headers["Content-Type"] == "image/png"
     shot(page, "viewer-ocean-200m")
 
 

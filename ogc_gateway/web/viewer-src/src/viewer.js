@@ -199,6 +199,16 @@ function setView() {
 }
 
 // --- the current map as requests ---------------------------------------------------------------------
+// WMS names StdZ ELEVATION, the variable DIM_VARIABLE and any other dimension DIM_{NAME}.
+function wmsDimensions() {
+  const out = {};
+  for (const [name, value] of Object.entries(state.dimensions)) {
+    out[name === 'StdZ' ? 'ELEVATION' : `DIM_${name.toUpperCase()}`] = String(value);
+  }
+  if (state.variable && state.variableCount > 1) out.DIM_VARIABLE = state.variable;
+  return out;
+}
+
 function showUrls() {
   const size = map.getSize();
   const view = map.getView();
@@ -214,7 +224,7 @@ function showUrls() {
     'url-wms': url(urls.wms_base, {
       SERVICE: 'WMS', VERSION: '1.3.0', REQUEST: 'GetMap', LAYERS: config.name, STYLES: state.template,
       CRS: epsg || code, BBOX: wmsBox.join(','), WIDTH: width, HEIGHT: height, FORMAT: 'image/png',
-      TRANSPARENT: 'TRUE', TIME: timeIso(),
+      TRANSPARENT: 'TRUE', TIME: timeIso(), ...wmsDimensions(),
     }),
     'url-wcs': url(urls.wcs_base, {
       SERVICE: 'WCS', VERSION: '1.0.0', REQUEST: 'GetCoverage', COVERAGE: config.name, CRS: epsg || code,
@@ -342,6 +352,7 @@ async function loadDimensions() {
     return select;
   };
   state.variable = variables[0].name;
+  state.variableCount = variables.length;
   if (variables.length > 1) {
     choose('Variable', 'variable', variables.map((v) => [v.name, `${v.name} (${v.unit || ''})`]), (v) => { state.variable = v; });
   }
