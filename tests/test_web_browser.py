@@ -66,10 +66,9 @@ class Watch:
         self.requests: list[str] = []
 
 
-@pytest.fixture()
-def page(browser, request):
-    size = getattr(request, "param", {"width": 1280, "height": 900})
-    context = browser.new_context(viewport=size)
+def watched_page(context):
+    """A page whose every request outside 127.0.0.1 is refused and recorded, as are console errors,
+    uncaught exceptions and HTTP errors."""
     watch = Watch()
 
     def route(r):
@@ -87,10 +86,22 @@ def page(browser, request):
     pg.on("pageerror", lambda e: watch.errors.append(f"page error: {e}"))
     pg.on("response", lambda r: watch.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     pg.watch = watch
-    yield pg
-    context.close()
+    return pg
+
+
+def check_watch(watch: Watch):
     assert watch.foreign == [], f"requests left 127.0.0.1: {watch.foreign}"
     assert watch.errors == [], watch.errors
+
+
+@pytest.fixture()
+def page(browser, request):
+    size = getattr(request, "param", {"width": 1280, "height": 900})
+    context = browser.new_context(viewport=size)
+    pg = watched_page(context)
+    yield pg
+    context.close()
+    check_watch(pg.watch)
 
 
 def shot(page, name):
@@ -176,13 +187,14 @@ def test_root_leads_to_the_directory_which_lists_every_service(page, base):
 
 def test_directory_copy_button_copies_the_url(browser, base):
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
+    page = watched_page(context)
     page.goto(f"{base}/arcgis/rest/services")
     page.locator("#service-elevation button.copy").nth(1).click()
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert copied == page.locator("#url-elevation-wms").inner_text()
     assert requests.get(copied, timeout=30).content.count(b"<Layer") >= 1
     context.close()
+    check_watch(page.watch)
 
 
 @pytest.mark.parametrize("page", [{"width": 390, "height": 844}], indirect=True)
