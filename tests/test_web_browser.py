@@ -201,10 +201,14 @@ def test_directory_copy_button_copies_the_url(browser, base):
 def test_pages_fit_a_phone(page, base):
     for path in ("/arcgis/rest/services", "/arcgis/rest/services/elevation/ImageServer",
                  "/arcgis/rest/services/multispectral/ImageServer/exportImage",
+                 "/arcgis/rest/services/elevation/ImageServer/exportImage?bbox=400000,5169760,430240,5200000"
+                 "&size=400,400&f=html&format=png&noData=&bandIds=",
+                 "/arcgis/rest/services/elevation/ImageServer/identify?geometry=%7B%22x%22:415000,%22y%22:5185000%7D"
+                 "&geometryType=esriGeometryPoint&returnCatalogItems=true&f=html",
                  "/arcgis/rest/services/ocean/ImageServer/viewer"):
         page.goto(base + path)
         page.wait_for_load_state("networkidle")
-        shot(page, "phone" + path.replace("/", "_"))
+        shot(page, "phone" + path.split("?")[0].replace("/", "_") + ("-result" if "?" in path else ""))
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
 

@@ -75,6 +75,7 @@ def test_readable_spatial_reference_and_folded_wkt(client):
     doc = lxml_html.fromstring(page)
     wkt = doc.xpath("//details/pre[@class='wkt']")[0].text
     assert wkt.startswith("PROJCRS[") and "UTM zone 33N" in wkt
+    assert doc.xpath("//a[@class='button view']/@href") == ["http://localhost/arcgis/rest/services/dem/ImageServer/viewer"]
     ts = client.get("/arcgis/rest/services/ts/ImageServer").get_data(as_text=True)
     assert "WGS 84 (EPSG:4326)" in ts and "2024-01-01" in ts
 

@@ -141,7 +141,8 @@ def _export_form(svc, p: Params):
             ex.parse_export(p, svc)                         # a bad parameter is told on the page
         except GatewayError as exc:
             error = exc
-        pairs = [(k, v) for k, v in request.values.items(multi=True) if k.lower() not in ("f", "token")]
+        pairs = [(k, v) for k, v in request.values.items(multi=True)
+                 if k.lower() not in ("f", "token") and v != ""]        # the form's empty fields say nothing
         image_url = f"{request.base_url}?{urlencode(pairs + [('f', 'image')])}"
     return render_template("export.html", svc=svc.info, values=values, image_url=image_url, error=error)
 
