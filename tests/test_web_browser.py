@@ -429,3 +429,48 @@ def test_sign_in_keeps_the_token_and_passes_it_on(page, base):
     assert any("/exportImage?" in u for u in later) and any("/identify?" in u for u in later)
     assert all("token=tok3n" in u for u in later), [u for u in later if "token=tok3n" not in u]
     assert "token=tok3n" in page.get_attribute("#url-export", "href")
+
+
+# --- a CRS without an authority code ------------------------------------------------------------------
+
+LCC = ("+proj=lcc +lat_1=44 +lat_2=49 +lat_0=46.5 +lon_0=13.3 +x_0=400000 +y_0=200000 +ellps=GRS80 "
+       "+units=m +no_defs")
+
+
+@pytest.fixture(scope="module")
+def custom_crs(tmp_path_factory):
+    """One service in a Lambert conformal conic with no EPSG code: its WKT is its only name."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from ogc_gateway.config import Config, ServerConfig, ServiceConfig
+
+    folder = tmp_path_factory.mktemp("lcc")
+    y, x = np.mgrid[0:200, 0:300]
+    data = (np.sin(x / 20) * np.cos(y / 15) * 100 + 200).astype("float32")
+    path = folder / "lcc.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=1, dtype="float32",
+                       crs=CRS.from_proj4(LCC), transform=from_origin(380000, 230000, 100, 100)) as dst:
+        dst.write(data, 1)
+    config = Config(server=ServerConfig(cache_dir=folder / "cache"),
+                    services={"lcc": ServiceConfig(name="lcc", title="Lambert", sources=(str(path),))})
+    with serving(create_app(config)) as url:
+        yield url, path
+
+
+def test_viewer_in_a_crs_without_a_code(page, custom_crs):
+    base, path = custom_crs
+    open_viewer(page, base, "lcc")
+    assert "Lambert Conic Conformal" in page.locator("#projection option[value=native]").inner_text()
+    native = change(page, lambda: page.select_option("#projection", "native"))
+    assert_not_blank(native, "lcc in its own CRS")
+    last = [u for u in page.watch.requests if "/exportImage?" in u][-1]
+    assert "Lambert_Conformal_Conic" in requests.utils.unquote(last)       # bboxSR given as WKT
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
+    page.wait_for_selector("#identify[data-done]")
+    x, y = float(page.get_attribute("#identify", "data-x")), float(page.get_attribute("#identify", "data-y"))
+    with rasterio.open(path) as src:
+        truth = float(next(src.sample([(x, y)]))[0])
+    assert float(page.locator(".identify-value").inner_text()) == pytest.approx(truth, abs=1e-3)
+    shot(page, "viewer-lcc-native")

@@ -71,7 +71,12 @@ def readable_sr(crs) -> str:
     if proj is None:
         return str(crs)
     code = proj.to_authority(min_confidence=90)
-    return f"{proj.name} ({code[0]}:{code[1]})" if code else proj.name
+    if code:
+        return f"{proj.name} ({code[0]}:{code[1]})"
+    operation = proj.coordinate_operation
+    method = operation.method_name if operation is not None else proj.type_name
+    name = "" if proj.name.lower() == "unknown" else f"{proj.name}, "
+    return f"{name}{method} on {proj.datum.name if proj.datum else 'an unknown datum'} (no authority code)"
 
 
 def wkt_of(crs) -> str:

@@ -287,7 +287,8 @@ async function identify(coordinate) {
     }));
     box.replaceChildren();
     const table = document.createElement('table');
-    const rows = [['Point', `${x.toFixed(4)}, ${y.toFixed(4)} (${viewCode()})`], ['Value', answer.value]];
+    const crsName = state.projection === 'native' ? nativeInfo.name : 'Web Mercator (EPSG:3857)';
+    const rows = [['Point', `${x.toFixed(4)}, ${y.toFixed(4)} (${crsName})`], ['Value', answer.value]];
     if (answer.properties && answer.properties.Values) rows.push(['Values', answer.properties.Values.join(' | ')]);
     for (const [k, v] of rows) {
       const tr = document.createElement('tr');
