@@ -269,6 +269,16 @@ def test_time_slider_changes_the_picture(page, base, name):
     assert_not_blank(tiles, f"{name} WMTS first time")
 
 
+def test_band_combination_changes_the_picture(page, base):
+    natural = open_viewer(page, base, "multispectral")
+    assert [page.input_value(f"#band-{c}") for c in ("red", "green", "blue")] == ["2", "1", "0"]
+    false_colour = change(page, lambda: page.select_option("#band-red", "3"))
+    assert_not_blank(false_colour, "bands 3,1,0")
+    assert false_colour["hash"] != natural["hash"]
+    assert "bandIds=3%2C1%2C0" in [u for u in page.watch.requests if "/exportImage?" in u][-1]
+    shot(page, "viewer-multispectral-bands-310")
+
+
 def test_every_time_at_once_shows_the_whole_mosaic(page, base):
     latest = open_viewer(page, base, "multispectral")
     mosaic = change(page, lambda: page.check("#time-all"))
@@ -415,6 +425,7 @@ def test_sign_in_keeps_the_token_and_passes_it_on(page, base):
     page.click("#show-sign-in")
     page.fill("#sign-in-user", "ana")
     page.fill("#sign-in-password", "secret")
+    shot(page, "sign-in")
     page.click("#sign-in button[type=submit]")
     page.wait_for_function("() => document.body.dataset.loading === '0' && Number(document.body.dataset.renders) > 0"
                            " && location.search.includes('token=tok3n')")

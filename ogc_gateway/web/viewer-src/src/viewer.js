@@ -234,7 +234,8 @@ function showUrls() {
   for (const [id, href] of Object.entries(links)) {
     const a = $(id);
     a.href = withToken(href);
-    try { a.textContent = decodeURIComponent(href); } catch { a.textContent = href; }   // readable; the link stays exact
+    // readable (form encoding: '+' is a space, a real '+' is %2B); the link itself stays exact
+    try { a.textContent = decodeURIComponent(href.replace(/\+/g, ' ')); } catch { a.textContent = href; }
   }
 }
 
@@ -379,7 +380,11 @@ for (const radio of document.querySelectorAll('input[name=mode]')) {
   });
 }
 $('projection').addEventListener('change', (e) => { state.projection = e.target.value; setView(); refresh(); });
-$('template').addEventListener('change', (e) => { state.template = e.target.value; refresh(); });
+$('template').addEventListener('change', (e) => {
+  state.template = e.target.value;
+  for (const c of ['red', 'green', 'blue']) $(`band-${c}`).disabled = Boolean(state.template);  // a template picks its bands
+  refresh();
+});
 for (const ch of ['red', 'green', 'blue']) {
   const select = $(`band-${ch}`);
   select.addEventListener('change', () => {
