@@ -16,6 +16,7 @@ from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
 from .security.web import install as install_security, response_headers
+from .web.pages import bp as web_bp
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -36,6 +37,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     if config.security is not None:        # publishing needs a signed-in publisher: no security, no routes
         from .publish.routes import bp as publish_bp
         app.register_blueprint(publish_bp)
+    app.register_blueprint(web_bp)          # /, the map viewer, static files, the pages' CSP
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 

@@ -21,6 +21,7 @@ from . import multidim as md
 from . import tiles as tl
 from ..gateway import gateway
 from ..http_cache import cacheable
+from ..web import forms as web
 from .params import Params
 from .responses import check_callback, error_response, json_response
 from .root import CURRENT_VERSION, root_of
@@ -133,17 +134,26 @@ def _exported(name: str, svc, p: Params, f: str):
 
 
 def _export_form(svc, p: Params):
-    """ArcGIS's HTML form for the operation; with parameters given, the result shown beneath it."""
+    """ArcGIS's HTML form for the operation, opened with working defaults (the service's extent,
+    400 x 400 PNG); with parameters given, the image (or the request's error) shown beneath it."""
     fields = ["bbox", "bboxSR", "size", "imageSR", "time", "format", "pixelType", "noData",
               "noDataInterpretation", "interpolation", "compression", "compressionQuality",
               "compressionTolerance", "lercVersion", "bandIds", "mosaicRule", "renderingRule",
               "adjustAspectRatio", "sliceId"]
+    asked = bool(p.get("bbox"))
     values = {k: p.get(k) or "" for k in fields}
-    image_url = None
-    if p.get("bbox"):
-        pairs = [(k, v) for k, v in request.values.items(multi=True) if k.lower() != "f"]
+    if not asked:
+        values |= web.export_defaults(svc.info)
+    image_url = error = None
+    if asked:
+        try:
+            ex.parse_export(p, svc)                         # a bad parameter is told on the page
+        except GatewayError as exc:
+            error = exc
+        pairs = [(k, v) for k, v in request.values.items(multi=True)
+                 if k.lower() not in ("f", "token") and v != ""]        # the form's empty fields say nothing
         image_url = f"{request.base_url}?{urlencode(pairs + [('f', 'image')])}"
-    return render_template("export.html", svc=svc.info, values=values, image_url=image_url)
+    return render_template("export.html", svc=svc.info, values=values, image_url=image_url, error=error)
 
 
 # --- catalog and inspection (query, identify, getSamples, histograms, legend, items) ---------------
@@ -179,17 +189,26 @@ _OPERATIONS = {
 }
 
 
-def _answer(name: str, title: str, form: list[str], compute):
-    """One JSON operation or resource: JSON (or JSONP) for clients, an HTML form page by default."""
+def _answer(name: str, title: str, form: list[str], compute, operation: str | None = None):
+    """One JSON operation or resource: JSON (or JSONP) for clients, an HTML form page by default,
+    opened with working defaults; its result, or its error, shown beneath the form."""
     p = params()
     svc = gateway().service(name)
     f = p.enum("f", _F_JSON, "html")
     check_callback(p.get("callback"))
     if f == "html":
-        asked = any(p.get(k) for k in form) or not form
-        result = json.dumps(compute(p, svc), indent=2) if asked else None
-        return render_template("operation.html", svc=svc.info, title=title,
-                               fields={k: p.get(k) or "" for k in form}, result=result)
+        asked = any(p.get(k) for k in form) or web.shows_at_once(operation, form)
+        fields = {k: p.get(k) or "" for k in form}
+        if not any(p.get(k) for k in form):
+            fields |= web.operation_defaults(operation, svc.info)
+        result = error = None
+        if asked:
+            try:
+                result = json.dumps(compute(p, svc), indent=2)
+            except GatewayError as exc:
+                error = exc
+        return render_template("operation.html", svc=svc.info, title=title, fields=fields, result=result,
+                               error=error)
     return respond(compute(p, svc), p)
 
 
@@ -197,7 +216,7 @@ def _operation_view(operation: str):
     title, form, compute = _OPERATIONS[operation]
 
     def view(name: str):
-        return _answer(name, title, form, compute)
+        return _answer(name, title, form, compute, operation)
     view.__name__ = f"op_{operation}"
     return view
 
