@@ -23,7 +23,7 @@ from .access import Decision, Identity, Refused, Who, has_role
 from .runtime import Security
 
 EXTENSION = "ogc_gateway.security"
-FACES = ("rest", "wms", "wcs", "wmts")
+FACES = ("rest", "wms", "wcs", "wmts", "web")     # web: the viewer pages, checked as the REST face
 REALM = 'Basic realm="ogc-gateway"'
 # REST resources answered with real HTTP statuses (they are binary; ArcGIS does the same for 404s)
 _REST_REAL_STATUS = ("rest.tile", "rest.output_file")
@@ -157,7 +157,9 @@ def _check_access():
 # --- refusals in each face's format ------------------------------------------------------------------
 
 def refusal(decision: Decision, face: str) -> Response:
-    if face == "rest":
+    if face in ("rest", "web") and decision.status in (498, 499) and _wants_page():
+        resp = _sign_in_page(decision)
+    elif face in ("rest", "web"):
         resp = _rest_refusal(decision)
     else:
         resp = _ogc_refusal(decision, face)
@@ -165,6 +167,21 @@ def refusal(decision: Decision, face: str) -> Response:
         resp.status_code = 429
         resp.headers["Retry-After"] = str(max(1, decision.retry_after))
     return resp
+
+
+def _wants_page() -> bool:
+    """A person's browser asking for a page (the viewer, or `f=html`): it gets a sign-in form."""
+    f = next((v for k, v in request.args.items() if k.lower() == "f"), None)
+    return request.blueprint == "web" or (f or "").lower() == "html"
+
+
+def _sign_in_page(decision: Decision) -> Response:
+    """The page's sign-in form (web/templates/signin.html); signed in, the page reloads with its token."""
+    from flask import render_template
+
+    reason = {499: "Token Required", 498: "Invalid Token"}.get(decision.status, decision.reason)
+    html = render_template("signin.html", reason=reason, service=(request.view_args or {}).get("name", "This page"))
+    return Response(html, status=401, content_type="text/html; charset=utf-8")
 
 
 def _rest_refusal(decision: Decision) -> Response:
