@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import metrics
+from .access import RequestObserver
 from .config import Config
+from .engine import observe
 from .engine.errors import NotFound
 from .engine.service import open_services
 from .gateway import Gateway
@@ -14,6 +17,7 @@ from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
+from .ops import bp as ops_bp
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -24,8 +28,10 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)
     app.register_blueprint(wmts_bp)
+    app.register_blueprint(ops_bp)
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+    observe.install(metrics.observe_engine)
 
     @app.after_request
     def _cors(resp: Response) -> Response:
@@ -46,4 +52,8 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
         return error_response(NotFound("Method not allowed.", details=[request.method]),
                               http_errors=True, force_status=405)
 
+    # Outermost, and kept last: the request id, access log and request metrics see every request,
+    # also those a WSGI-level wrapper added above answers before Flask's routing.
+    app.wsgi_app = RequestObserver(app.wsgi_app, record=metrics.observe_request,
+                                   json_lines=config.server.access_log_format == "json")
     return app

@@ -112,6 +112,10 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
     }
+    from . import gunicorn_hooks    # Prometheus multiprocess metrics: a per-run folder, dead workers marked
+
+    options.update(on_starting=gunicorn_hooks.on_starting, child_exit=gunicorn_hooks.child_exit,
+                   on_exit=gunicorn_hooks.on_exit)
     _GatewayApplication(config, options).run()
 
 
@@ -130,8 +134,11 @@ class _GatewayApplication(BaseApplication):
 
     def load(self):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
+        from .access import configure_logging
         from .app import create_app
 
+        if self.gateway_config.server.access_log:
+            configure_logging(self.gateway_config.server.access_log_format == "json")
         return create_app(self.gateway_config, sync=False)
 
 

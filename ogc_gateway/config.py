@@ -161,6 +161,9 @@ class ServerConfig:
     ogc_crs: tuple[str, ...] = DEFAULT_OGC_CRS   # "EPSG:<code>", besides each native CRS
     tile_metatile_size: int = 4                  # tiles per side rendered in one engine call
     tile_cache_max_age: int = 3600               # Cache-Control max-age of tiles, seconds
+    access_log: bool = True                      # one line per request on stdout under `serve`
+    access_log_format: str = "text"              # text | json
+    cache_url: str | None = None                 # s3://bucket/prefix: tiles and f=json outputs shared there
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class Config:
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_errors", "abstract",
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
-               "tile_cache_max_age") + LIMIT_KEYS
+               "tile_cache_max_age", "access_log", "access_log_format", "cache_url") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -452,7 +455,26 @@ class _Builder:
             ogc_crs=self.ogc_crs(d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
             tile_metatile_size=self.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
             tile_cache_max_age=self.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
+            access_log=self.flag(d, "access_log", "server", True),
+            access_log_format=self.choice(d, "access_log_format", "server", ("text", "json"), "text"),
+            cache_url=self.cache_url(d, "cache_url", "server"),
         )
+
+    def choice(self, d: dict, key: str, where: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(d, key, where)
+        if value is None:
+            return default
+        if value not in allowed:
+            self.problem(f"{where}.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+            return default
+        return value
+
+    def cache_url(self, d: dict, key: str, where: str) -> str | None:
+        value = self.text(d, key, where)
+        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$", value):
+            self.problem(f"{where}.{key}", f"must be an s3://bucket/prefix URL, not {value!r}")
+            return None
+        return value.rstrip("/") if value else None
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
         if not raw:

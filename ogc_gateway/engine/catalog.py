@@ -1121,6 +1121,20 @@ class Catalog:
         sequence of the OGC capabilities and the generation of cached tiles."""
         return int(self._meta(self._con(), "generation") or 0)
 
+    def ping(self) -> None:
+        """Raise OSError unless the catalog's store answers now (readiness): a fresh read-only
+        connection, not this thread's open one, so a database that vanished is noticed."""
+        try:
+            con = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise OSError(f"catalog database {self.db_path}: {exc}") from exc
+        if row is None:
+            raise OSError(f"catalog database {self.db_path}: never synchronised")
+
     def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
         """Closed footprint rings (service CRS) of several items in one query."""
         rows = self._con().execute("SELECT oid, footprint FROM rasters WHERE footprint IS NOT NULL AND oid IN "

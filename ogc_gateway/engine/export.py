@@ -14,7 +14,7 @@ import numpy as np
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 
-from . import processed
+from . import observe, processed
 from . import read as reader
 from . import seams
 from .errors import InvalidParameter, TooLarge
@@ -29,6 +29,11 @@ from .service import ImageService, ServiceInfo
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
     check_request(service, req)
+    with observe.timed("render_seconds"):
+        return _export(service, req)
+
+
+def _export(service: ImageService, req: ExportRequest) -> Raster:
     ctx = processed.context(service, req)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
@@ -108,11 +113,14 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
                                f"{limits.max_source_pixels}")
     op = operator(rule, (info.band_count, grid.height, grid.width), np.dtype(info.dtype))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
+    read = 0
     for item, p in plans:
         data, full = reader.read(p, grid, resampling)
+        read += 1
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
+    observe.report("items_read", read)
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
 
 

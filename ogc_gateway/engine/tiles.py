@@ -17,6 +17,7 @@ import numpy as np
 from shapely.geometry import box
 
 from .. import __version__
+from . import observe
 from .encode import encode_rgba
 from .errors import InvalidParameter, NotFound
 from .export import export
@@ -116,7 +117,9 @@ def get_tile(service: ImageService, req: TileRequest, store: TileStore, *, metat
     key = block_keys(service, req, found, (req.row, req.col, 1, 1), gen)[0]
     cached = store.get(key)
     if cached is not None:
+        observe.report("tile_cache_hit")
         return cached
+    observe.report("tile_cache_miss")
     size = block_size(service, found, req.level, metatile_size)
     fill_block(service, req, found, metatile(found, req.level, req.row, req.col, size), store, gen)
     stored = store.get(key)
