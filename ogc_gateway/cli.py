@@ -6,7 +6,6 @@ stderr and exit status 1, never as a traceback.
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 from contextlib import contextmanager
@@ -74,10 +73,22 @@ def _load(option: str | None) -> Config:
 
 
 def _open_services(config: Config) -> None:
-    """Synchronise every catalog once, in this (the master) process, before workers start."""
+    """Synchronise every catalog once, in this (the master) process, before workers start; under
+    the cache folder's lock, so instances sharing it that start at once sync one after the other
+    (the later ones find nothing left to do) instead of timing out on the database lock."""
+    import fcntl
+
+    from .engine import s3
     from .engine.service import open_services
 
-    open_services(config, sync=True)
+    s3.configure_gdal()
+    config.server.cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.server.cache_dir / "sync.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            open_services(config, sync=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _base_url(host: str, port: int) -> str:
@@ -194,13 +205,14 @@ def demo(folder: Path, force: bool, host: str, port: int, workers: int | None) -
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def check_config(config_file: str | None) -> None:
     """Report every problem of a configuration (exit status 1 if there is any)."""
+    from .engine import sources
+
     with _user_errors():
         config = _load(config_file)
         _open_services(config)
     click.echo(f"OK: {len(config.services)} services")
     for name, service in config.services.items():
-        files = {f for pattern in service.sources for f in glob.iglob(pattern, recursive=True)
-                 if os.path.isfile(f)}
+        files = {f for pattern in service.sources for f in sources.expand(pattern)}
         title = f" ({service.title})" if service.title else ""
         click.echo(f"  {name}{title}: {len(files)} files")
 
@@ -289,9 +301,11 @@ class _Progress:
 
 def _catalog(config: Config, name: str, *, first_sync: bool = True):
     """The catalog of one configured service, synchronised first if it never was."""
+    from .engine import s3
     from .engine.catalog import Catalog
     from .engine.service import catalog_path
 
+    s3.configure_gdal()
     if name not in config.services:
         raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
     cat = Catalog(catalog_path(config, name), config.services[name])
@@ -324,12 +338,18 @@ def catalog_sync(services: tuple[str, ...], config_file: str | None) -> None:
 
 @catalog.command("add")
 @click.argument("service")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True)
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def catalog_add(service: str, files: tuple[str, ...], config_file: str | None) -> None:
-    """Add FILES to SERVICE. They stay across syncs while they exist, even outside the service's
-    sources, and a file taken out with `remove` comes back."""
+    """Add FILES (paths, s3:// or https:// URLs) to SERVICE. They stay across syncs while they
+    exist, even outside the service's sources, and a file taken out with `remove` comes back."""
+    from .engine import s3, sources
+
+    s3.configure_gdal()
     with _user_errors():
+        missing = [f for f in files if not (sources.exists(f) if sources.is_remote(f) else os.path.isfile(f))]
+        if missing:
+            raise click.BadParameter(f"{', '.join(missing)} does not exist", param_hint="FILES")
         cat = _catalog(_load(config_file), service)
         with _Progress(f"{service}: add") as progress:
             report = cat.add(list(files), progress)

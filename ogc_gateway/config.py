@@ -202,6 +202,7 @@ RFT_FILE_KEYS = ("type", "name", "description", "function", "arguments", "functi
 TILE_SCHEMES = ("WebMercatorQuad", "native")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 CACHE_DIR_NAME = ".ogc-gateway-cache"
+REMOTE_SOURCES = ("s3://", "http://", "https://")      # sources read through GDAL's /vsis3/ and /vsicurl/
 
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+\S*$")
@@ -792,8 +793,12 @@ class _Builder:
                 or not all(isinstance(p, str) and p.strip() for p in patterns)):
             self.problem(key, f"must be a glob or a non-empty list of globs, not {value!r}")
             return ()
-        absolute = tuple(str(self.path(p)) for p in patterns)
-        if not any(os.path.isfile(f) for p in absolute for f in glob.iglob(p, recursive=True)):
+        # s3://bucket/prefix/**/*.tif and http(s):// URLs are kept as written: listing a bucket is the
+        # catalog's work at its sync, which reports a pattern that matches nothing
+        absolute = tuple(p if p.startswith(REMOTE_SOURCES) else str(self.path(p)) for p in patterns)
+        local = [p for p in absolute if not p.startswith(REMOTE_SOURCES)]
+        if local == list(absolute) and not any(os.path.isfile(f) for p in local
+                                               for f in glob.iglob(p, recursive=True)):
             written = ", ".join(repr(p) for p in patterns)
             self.problem(key, f"{written} matches no file")
         return absolute

@@ -12,7 +12,8 @@ from flask import current_app, g, has_request_context, request
 from .config import Config
 from .engine.errors import ConfigError, NotFound
 from .engine.service import ImageService
-from .engine.tilecache import DiskTileStore
+from .engine.tilecache import TileStore
+from .storage import output_store, tile_store
 
 log = logging.getLogger("ogc_gateway")
 
@@ -46,9 +47,14 @@ class Gateway:
         return self.config.server.cache_dir / "output"
 
     @cached_property
-    def tile_store(self) -> DiskTileStore:
-        """The tile cache every face and the seeding program share."""
-        return DiskTileStore(self.config.server.cache_dir / "tiles")
+    def outputs(self):
+        """Where f=json output files are written and served from (cache_dir, or cache_url's S3)."""
+        return output_store(self.config)
+
+    @cached_property
+    def tile_store(self) -> TileStore:
+        """The tile cache every face and the seeding program share (cache_dir, or cache_url's S3)."""
+        return tile_store(self.config)
 
     def service(self, name: str) -> ImageService:
         svc = self.services.get(name)

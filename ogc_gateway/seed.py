@@ -21,7 +21,7 @@ from .engine.errors import InvalidParameter
 from .engine.grid import crs_from_ogc, extent_in
 from .engine.requests import TileRequest, TimeWindow
 from .engine.service import ImageService, open_services
-from .engine.tilecache import DiskTileStore
+from .storage import tile_store
 from .engine.tiles import FORMATS, block_size, fill_block, generation, tile_sets
 from .engine.tms import TileSetLimits
 from .ogc.common import OGCError, parse_instant
@@ -129,7 +129,7 @@ _worker: dict = {}
 def _init_worker(config: Config) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)           # the parent decides when to stop
     _worker["services"] = open_services(config, sync=False)
-    _worker["store"] = DiskTileStore(config.server.cache_dir / "tiles")
+    _worker["store"] = tile_store(config)
 
 
 def _fill(job) -> tuple[int, str]:
@@ -233,7 +233,7 @@ def clean(config: Config, service_name: str, *, tms: str | None, levels: str | N
     if time is not None:
         time_keys = [TileRequest(found.tms.identifier, 0, 0, 0, time=t).time_key
                      for t in parse_times(time, service)]
-    store = DiskTileStore(config.server.cache_dir / "tiles")
+    store = tile_store(config)
     removed = 0
     for key in time_keys or [None]:
         removed += store.clean(service_name, generation(service), found.tms.identifier,

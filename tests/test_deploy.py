@@ -208,3 +208,14 @@ def test_dockerfile_commands_are_the_readmes():
     unit = (DEPLOY / "ogc-gateway.service").read_text()
     exec_start = next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart="))
     assert "ogc-gateway " + exec_start.split("/ogc-gateway ", 1)[1] in readme
+
+
+def test_the_deployment_configurations_pass_the_strict_validator(tmp_path):
+    from ogc_gateway.config import load_config
+
+    image_config = load_config(DEPLOY / "gateway.yaml")
+    assert image_config.server.cache_url == "s3://ogc-gateway-cache/cache"
+    assert image_config.services["elevation"].sources == ("s3://imagery/elevation/**/*.tif",)
+    configmap = kubernetes_docs()["ConfigMap"]["data"]["gateway.yaml"]
+    (tmp_path / "gateway.yaml").write_text(configmap)
+    assert load_config(tmp_path / "gateway.yaml").server == image_config.server

@@ -224,9 +224,9 @@ def test_serve_counts_every_worker_and_logs_each_request(tmp_path):
         while True:
             assert process.poll() is None, (tmp_path / "out.log").read_text()
             try:
-                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if requests.get(f"{url}/readyz", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             assert time.monotonic() < deadline, "the server did not become ready within 60 s"
             time.sleep(0.2)

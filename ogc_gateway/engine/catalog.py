@@ -11,7 +11,7 @@ typed columns named exactly like the fields.
 from __future__ import annotations
 
 import csv
-import glob
+import hashlib
 import json
 import logging
 import math
@@ -36,7 +36,7 @@ from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 
 from ..config import ServiceConfig
-from . import seams
+from . import seams, sources
 from .errors import ConfigError, InvalidParameter, NotFound
 from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
@@ -334,7 +334,7 @@ class Catalog:
         globs, and taken back from the excluded list. A file already in the catalog is re-read if it
         changed. Every problem (an unreadable file, another band count) refuses the whole batch."""
         records, problems = [], []
-        for path in (os.path.normpath(os.path.abspath(p)) for p in paths):
+        for path in (sources.normalize(p) for p in paths):
             if progress:
                 progress(path, len(paths))
             try:
@@ -408,6 +408,8 @@ class Catalog:
             problems += self._update_seamlines(con, crs_wkt, None if everything else touched, gone)
         if problems:
             raise ConfigError(problems)
+        if changed or self._meta(con, "generation") is None or self._meta(con, "content") is None:
+            self._set_meta(con, "content", self._content_digest(con))
         if changed or self._meta(con, "generation") is None:
             self._set_meta(con, "stats", json.dumps(self._stats_sums(con)))
             old = int(self._meta(con, "generation") or 0)
@@ -416,9 +418,8 @@ class Catalog:
         self._set_meta(con, "fingerprint", fingerprint)
 
     def _source_paths(self) -> list[str]:
-        found = {os.path.normpath(os.path.abspath(p))
-                 for pattern in self.service.sources for p in glob.glob(pattern, recursive=True)}
-        return sorted(p for p in found if os.path.isfile(p))
+        """The files the `sources` patterns name: local globs, S3 prefixes or URLs (engine/sources.py)."""
+        return sorted({p for pattern in self.service.sources for p in sources.expand(pattern)})
 
     def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None
                     ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
@@ -427,7 +428,7 @@ class Catalog:
         stored = {row[0]: row for row in
                   con.execute("SELECT path, oid, origin, mtime_ns, size FROM rasters")}
         excluded = {row[0] for row in con.execute("SELECT path FROM excluded")}
-        by_hand = {p for p, row in stored.items() if row[2] != "sync" and os.path.isfile(p)}
+        by_hand = {p for p, row in stored.items() if row[2] != "sync" and sources.exists(p)}
         wanted = (set(paths) | by_hand) - excluded
         removed = sorted(set(stored) - wanted)
         gone = []
@@ -442,11 +443,13 @@ class Catalog:
                 progress(path, len(wanted))
             row = stored.get(path)
             try:
-                st = os.stat(path)
+                st = sources.stat(path)
+                if st is None:
+                    raise FileNotFoundError(2, "No such file or directory")
             except OSError as exc:
-                problems.append(f"{self._where}.sources: {path}: {exc.strerror}")
+                problems.append(f"{self._where}.sources: {path}: {exc.strerror or exc}")
                 continue
-            if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
+            if row and (row[3], row[4]) == st:
                 unchanged += 1
                 continue
             try:
@@ -614,7 +617,8 @@ class Catalog:
             except (AttributeError, KeyError, TypeError, ValueError, GEOSException) as exc:
                 problems.append(f"{where}: feature {n}: not a usable feature ({exc})")
                 continue
-            oid = (by_path.get(os.path.normpath(os.path.join(base, str(props["path"]))))
+            oid = (by_path.get(sources.normalize(os.path.join(base, str(props["path"])))
+                               if not sources.is_remote(str(props["path"])) else str(props["path"]))
                    if props.get("path") else by_name.get(str(props.get("name", "")).lower()))
             if oid is None:
                 log.warning("%s: feature %d names no item; skipped", where, n)
@@ -734,7 +738,8 @@ class Catalog:
         cells: dict[str, dict[str, str | None]] = {}
         for row in table[1:]:
             row = row + [""] * (len(header) - len(row))
-            target = os.path.normpath(os.path.join(base, row[path_at].strip()))
+            cell = row[path_at].strip()
+            target = cell if sources.is_remote(cell) else os.path.normpath(os.path.join(base, cell))
             if not row[path_at].strip() or target not in known:
                 if every_item:
                     log.warning("%s: row for %r matches no source file; skipped", where, row[path_at])
@@ -1120,6 +1125,23 @@ class Catalog:
         One indexed read: workers ask it per request to notice changes, and it is the update
         sequence of the OGC capabilities and the generation of cached tiles."""
         return int(self._meta(self._con(), "generation") or 0)
+
+    @staticmethod
+    def _content_digest(con: sqlite3.Connection) -> str:
+        """A digest of what the catalog holds (each file's OBJECTID, location and change stamp, the
+        derived item rows, the seamlines), not of when it changed: two instances with their own
+        catalogs of the same sources get the same digest, so a shared tile cache serves both."""
+        digest = hashlib.blake2b(digest_size=8)
+        for sql in ("SELECT oid, path, mtime_ns, size FROM rasters ORDER BY oid",
+                    "SELECT * FROM items ORDER BY OBJECTID", "SELECT * FROM seamlines ORDER BY oid"):
+            for row in con.execute(sql):
+                digest.update(repr(row).encode())
+            digest.update(b"\x00")
+        return digest.hexdigest()
+
+    def content_stamp(self) -> str:
+        """The catalog's content digest (see `_content_digest`); '' before the first sync."""
+        return self._meta(self._con(), "content") or ""
 
     def ping(self) -> None:
         """Raise OSError unless the catalog's store answers now (readiness): a fresh read-only

@@ -20,11 +20,12 @@ _clients: dict[tuple, object] = {}
 
 
 def split(url: str) -> tuple[str, str]:
-    """(bucket, key) of an s3://bucket/key URL."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
+    """(bucket, key) of an s3://bucket/key URL; the key is taken as written (a glob's `?` is not
+    a query string, so no URL parser here)."""
+    bucket, _, key = url[len("s3://"):].partition("/") if url.startswith("s3://") else ("", "", "")
+    if not bucket:
         raise ValueError(f"not an s3://bucket/key URL: {url!r}")
-    return parts.netloc, parts.path.lstrip("/")
+    return bucket, key.lstrip("/")
 
 
 def endpoint_url() -> str | None:
@@ -55,6 +56,7 @@ def configure_gdal() -> None:
 def client():
     """A boto3 S3 client for the current environment (one per process and endpoint; boto3 clients
     are thread-safe). Short timeouts: a readiness probe must not hang on a dead endpoint."""
+    configure_gdal()
     key = (os.getpid(), endpoint_url(), os.environ.get("AWS_ACCESS_KEY_ID"))
     with _lock:
         found = _clients.get(key)

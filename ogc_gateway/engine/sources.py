@@ -102,7 +102,7 @@ def stat(path: str) -> tuple[int, int] | None:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise OSError(f"{path}: {exc}") from exc
+            raise OSError(str(exc)) from exc
         return int(head["LastModified"].timestamp() * 1e9), int(head["ContentLength"])
     if is_remote(path):
         request = urllib.request.Request(path, method="HEAD")
@@ -113,7 +113,7 @@ def stat(path: str) -> tuple[int, int] | None:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
-            raise OSError(f"{path}: HTTP {exc.code}") from exc
+            raise OSError(f"HTTP {exc.code} {exc.reason}") from exc
         stamp = int(parsedate_to_datetime(modified).timestamp() * 1e9) if modified else 0
         return stamp, size
     try:

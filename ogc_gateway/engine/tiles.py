@@ -75,8 +75,11 @@ def _fingerprint(service: ImageService) -> str:
 
 
 def generation(service: ImageService) -> str:
-    """The cache generation of a service: it changes whenever its catalog or configuration does."""
-    return f"{service.catalog.last_change()}-{service.cached('fingerprint', lambda: _fingerprint(service))}"
+    """The cache generation of a service: it changes whenever its catalog or configuration does.
+    The catalog part is its content digest, not its change time, so instances that each keep a
+    catalog of the same sources agree on it and share a tile cache (`server.cache_url`)."""
+    stamp = service.catalog.content_stamp() or str(service.catalog.last_change())
+    return f"{stamp}-{service.cached('fingerprint', lambda: _fingerprint(service))}"
 
 
 def tile_limits(service: ImageService, req: TileRequest) -> TileSetLimits:

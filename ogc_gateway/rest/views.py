@@ -117,8 +117,7 @@ def _exported(name: str, svc, p: Params, f: str):
     if f == "kmz":
         return Response(ex.kmz_bytes(svc, raster, image), content_type=_MIME["kmz"],
                         headers={"Content-Disposition": f'attachment; filename="{name}.kmz"'})
-    folder = gw.output_dir / name
-    file_name = ex.write_output(folder, image, svc.info.limits.output_ttl_seconds)
+    file_name = gw.outputs.write(name, image.data, image.extension, svc.info.limits.output_ttl_seconds)
     href = f"{gw.base_url()}/arcgis/rest/directories/arcgisoutput/{name}/{file_name}"
     return respond(ex.json_descriptor(href, raster), p)
 
@@ -283,7 +282,7 @@ def output_file(name: str, file_name: str):
     gw = gateway()
     try:
         svc = gw.service(name)
-        data = ex.read_output(gw.output_dir / name, file_name, svc.info.limits.output_ttl_seconds)
+        data = gw.outputs.read(name, file_name, svc.info.limits.output_ttl_seconds)
     except NotFound as exc:
         return error_response(exc, http_errors=True)
     ext = file_name.rsplit(".", 1)[-1]
