@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import requests
@@ -102,12 +102,20 @@ def test_metrics_count_requests_tiles_renders_and_items(own_app):
         assert export.status_code == 200 and export.content[:2] in (b"II", b"MM")
         wms = requests.get(f"{url}/ogc/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
         assert wms.status_code == 200
-        scrape = requests.get(f"{url}/metrics")
-    assert scrape.headers["Content-Type"].startswith("text/plain; version=")
-    after = samples(scrape.text)
 
-    def delta(name, **labels):
-        return value(after, name, **labels) - value(before, name, **labels)
+        def delta(name, **labels):
+            return value(after, name, **labels) - value(before, name, **labels)
+
+        # a request is counted when the server closes its response, maybe just after the client read it
+        deadline = time.monotonic() + 10
+        while True:
+            scrape = requests.get(f"{url}/metrics")
+            after = samples(scrape.text)
+            if delta("ogc_gateway_requests_total", face="wms", operation="GetCapabilities", status=200) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert scrape.headers["Content-Type"].startswith("text/plain; version=")
 
     assert delta("ogc_gateway_requests_total", face="rest", operation="tile", status=200) == 2
     assert delta("ogc_gateway_requests_total", face="rest", operation="exportImage", status=200) == 1
@@ -135,14 +143,25 @@ def test_request_id_is_taken_when_valid_and_made_otherwise(client):
     assert "X-Request-Id" in client.get("/arcgis/rest/services/nothing/ImageServer").headers
 
 
+def access_line(caplog, rid: str) -> str:
+    """The access line of a request: written when the server closes the response, which may be a
+    moment after the client has read it."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "ogc_gateway.access" and rid in r.getMessage()]
+        if lines:
+            assert len(lines) == 1, lines
+            return lines[0]
+        assert time.monotonic() < deadline, f"no access line for {rid}"
+        time.sleep(0.01)
+
+
 def test_access_log_line_redacts_secrets(own_app, caplog):
     caplog.set_level(logging.INFO, logger="ogc_gateway.access")
     with serving(own_app) as url:
         answer = requests.get(f"{url}/arcgis/rest/services?f=json&token=s3cr3t&Password=hunter2&api_key=k",
                               headers={"X-Request-Id": "req-1"})
-        time.sleep(0.05)
-    lines = [r.getMessage() for r in caplog.records if r.name == "ogc_gateway.access"]
-    line = next(line for line in lines if "req-1" in line)
+        line = access_line(caplog, "req-1")
     assert "s3cr3t" not in line and "hunter2" not in line and "=k" not in line
     assert '"GET /arcgis/rest/services?f=json&token=***&Password=***&api_key=***"' in line
     assert f" 200 {len(answer.content)} " in line and line.endswith("ms req-1")
@@ -154,10 +173,8 @@ def test_access_log_json_format(data_dir, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ogc_gateway.access")
     with serving(create_app(config)) as url:
         answer = requests.get(f"{url}/arcgis/rest/services/dem/ImageServer?f=json&token=abc")
-        time.sleep(0.05)
-    rid = answer.headers["X-Request-Id"]
-    entry = next(json.loads(r.getMessage()) for r in caplog.records
-                 if r.name == "ogc_gateway.access" and rid in r.getMessage())
+        rid = answer.headers["X-Request-Id"]
+        entry = json.loads(access_line(caplog, rid))
     assert entry["method"] == "GET" and entry["path"] == "/arcgis/rest/services/dem/ImageServer"
     assert entry["query"] == "f=json&token=***" and entry["status"] == 200
     assert entry["bytes"] == len(answer.content) and entry["duration_ms"] > 0
@@ -250,8 +267,14 @@ def test_serve_counts_every_worker_and_logs_each_request(tmp_path):
                 rids += pool.map(get, range(len(rids), len(rids) + 8))
                 pids = {p.name for p in folders[0].iterdir() if p.name.startswith("histogram_")}
         n = len(rids)
-        found = samples(requests.get(f"{url}/metrics").text)
-        assert value(found, "ogc_gateway_requests_total", face="rest", operation="exportImage", status=200) == n
+        deadline = time.monotonic() + 10
+        while True:                      # the last requests are counted as their responses close
+            found = samples(requests.get(f"{url}/metrics").text)
+            counted = value(found, "ogc_gateway_requests_total", face="rest", operation="exportImage", status=200)
+            if counted >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert counted == n
         assert len(pids) == 2, pids                          # both workers wrote samples
         assert value(found, "ogc_gateway_render_seconds_count") == n
     finally:
@@ -290,3 +313,28 @@ def test_config_keys_of_operations(tmp_path):
         "gateway.yaml: server.access_log: must be true or false, not 'yes please'",
         "gateway.yaml: server.access_log_format: must be one of text, json, not 'xml'",
         "gateway.yaml: server.cache_url: must be an s3://bucket/prefix URL, not '/srv/tiles'"]
+
+
+def test_gunicorn_hooks_give_a_run_its_own_metrics_folder_and_mark_dead_workers(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from ogc_gateway import gunicorn_hooks
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)           # TMPDIR is read afresh
+    gunicorn_hooks.on_starting(None)
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert folder.parent == tmp_path and not any(folder.iterdir())
+    # a "worker": another process writing a counter and a live gauge into the folder, then exiting
+    worker = subprocess.run([sys.executable, "-c",
+                             "import os\nfrom prometheus_client import Counter, Gauge\n"
+                             "Counter('c', 'c').inc()\nGauge('g', 'g', multiprocess_mode='livesum').set(1)\n"
+                             "print(os.getpid())"], capture_output=True, text=True, env=dict(os.environ), check=True)
+    pid = int(worker.stdout)
+    assert {p.name for p in folder.iterdir()} == {f"counter_{pid}.db", f"gauge_livesum_{pid}.db"}
+    gunicorn_hooks.child_exit(None, SimpleNamespace(pid=pid))
+    assert {p.name for p in folder.iterdir()} == {f"counter_{pid}.db"}     # counts stay; live values go
+    gunicorn_hooks.on_exit(None)
+    assert not folder.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
