@@ -4,6 +4,7 @@ rules of §1.2 (any case, GET = POST, empty = unset, unknown ignored, stray '+')
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from functools import partial
 from typing import Any, Iterable, Mapping
