@@ -219,3 +219,105 @@ def test_the_deployment_configurations_pass_the_strict_validator(tmp_path):
     configmap = kubernetes_docs()["ConfigMap"]["data"]["gateway.yaml"]
     (tmp_path / "gateway.yaml").write_text(configmap)
     assert load_config(tmp_path / "gateway.yaml").server == image_config.server
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if requests.get(url, timeout=10).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer: {log.read_text()[-2000:]}"
+        time.sleep(0.2)
+
+
+def test_nginx_in_front_of_two_gateways(tmp_path):
+    """deploy/nginx.conf run for real by Debian's nginx before two `ogc-gateway serve` instances: it
+    balances over both, caches tiles (never with a token), passes X-Forwarded-* (the gateway's hrefs
+    name the public host) and the request id, and keeps /metrics private."""
+    import sys
+
+    import requests
+
+    import synth
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed (.ci/run installs Debian's nginx)")
+    from test_wmts import COL0, ROW0, Z
+
+    synth.make_dem(tmp_path / "dem")
+    processes: list[subprocess.Popen] = []
+    ports = [_free_port(), _free_port()]
+    try:
+        for n, port in enumerate(ports):
+            folder = tmp_path / f"gw{n}"
+            folder.mkdir()
+            (folder / "gateway.yaml").write_text(
+                f"server:\n  proxy_headers: true\nservices:\n  dem:\n    sources: {tmp_path}/dem/*.tif\n")
+            log = folder / "out.log"
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "ogc_gateway.cli", "serve", "--config", str(folder / "gateway.yaml"),
+                 "--port", str(port), "--workers", "1"], stdout=open(log, "w"), stderr=subprocess.STDOUT))
+        for n, port in enumerate(ports):
+            _wait(f"http://127.0.0.1:{port}/readyz", processes[n], tmp_path / f"gw{n}" / "out.log")
+        front = _free_port()
+        text = (DEPLOY / "nginx.conf").read_text()
+        text = text.replace("server gateway-a:8080", f"server 127.0.0.1:{ports[0]}")
+        text = text.replace("server gateway-b:8080", f"server 127.0.0.1:{ports[1]}")
+        text = text.replace("listen 80;", f"listen 127.0.0.1:{front};")
+        text = text.replace("/var/cache/nginx/", f"{tmp_path}/cache/")
+        (tmp_path / "cache").mkdir()
+        (tmp_path / "nginx.conf").write_text(text)
+        nginx_log = tmp_path / "nginx.log"
+        processes.append(subprocess.Popen(
+            [nginx, "-p", f"{tmp_path}/", "-c", str(tmp_path / "nginx.conf"), "-e", "stderr",
+             "-g", "daemon off; user root;"], stdout=open(nginx_log, "w"), stderr=subprocess.STDOUT))
+        base = f"http://127.0.0.1:{front}"
+        _wait(f"{base}/healthz", processes[-1], nginx_log)
+
+        tile = f"{base}/arcgis/rest/services/dem/ImageServer/tile/{Z}/{ROW0}/{COL0}"
+        first, second = requests.get(tile), requests.get(tile)
+        assert first.status_code == second.status_code == 200 and first.content == second.content
+        assert (first.headers["X-Cache-Status"], second.headers["X-Cache-Status"]) == ("MISS", "HIT")
+        with_token = requests.get(tile, params={"token": "abc"})
+        assert with_token.headers["X-Cache-Status"] == "BYPASS"
+
+        described = requests.get(f"{base}/arcgis/rest/services/dem/ImageServer/exportImage",
+                                 params={"bbox": "500000,5001200,500800,5002000", "size": "80,80", "f": "json"},
+                                 headers={"Host": "maps.example.org", "X-Request-Id": "edge-42"})
+        assert described.headers["X-Request-Id"] == "edge-42"
+        assert described.json()["href"].startswith("http://maps.example.org/arcgis/rest/directories/")
+        made = requests.get(f"{base}/healthz").headers["X-Request-Id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made)                         # nginx's $request_id
+        assert requests.get(f"{base}/metrics").status_code == 404
+        for _ in range(6):                                                  # round robin over both
+            assert requests.get(f"{base}/arcgis/rest/services", params={"f": "json"}).status_code == 200
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    for n in range(2):
+        lines = [line for line in (tmp_path / f"gw{n}" / "out.log").read_text().splitlines()
+                 if '"GET /arcgis/rest/services?f=json"' in line]
+        assert lines, f"instance {n} answered none of the balanced requests"
