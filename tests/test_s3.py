@@ -191,6 +191,27 @@ def test_catalog_commands_take_s3_paths(bucket, dem_files, endpoint, tmp_path):
     assert checked.exit_code == 0 and "dem: 2 files" in checked.output
 
 
+def test_a_sync_of_an_unchanged_bucket_only_lists_it(bucket, tmp_path):
+    """The listing carries each object's LastModified and size: no HEAD (nor read) per object."""
+    from ogc_gateway.engine.catalog import Catalog
+
+    config = load_config(write_config(tmp_path / "l", "s3://imagery/dem/**/*.tif", cache_url=None))
+    catalog = Catalog(tmp_path / "l.sqlite", config.services["dem"])
+    assert catalog.sync().added == 4
+    calls: list[str] = []
+
+    def record(model, **kw):
+        calls.append(model.name)
+    client = s3_settings.client()
+    client.meta.events.register("before-call.s3", record)
+    try:
+        report = catalog.sync()
+    finally:
+        client.meta.events.unregister("before-call.s3", record)
+    assert (report.added, report.removed, report.unchanged) == (0, 0, 4)
+    assert set(calls) == {"ListObjectsV2"}
+
+
 def test_http_url_sources_are_read_through_vsicurl(bucket, dem_files, endpoint, tmp_path):
     """A COG at a plain URL (the moto server answers unsigned GETs with ranges, like a web server)."""
     boto3.client("s3", endpoint_url=endpoint).put_object_acl(Bucket="imagery", Key="dem/r0/dem_r0_c0.tif",

@@ -417,11 +417,15 @@ class Catalog:
         self._set_meta(con, "service_crs", crs_wkt)
         self._set_meta(con, "fingerprint", fingerprint)
 
-    def _source_paths(self) -> list[str]:
-        """The files the `sources` patterns name: local globs, S3 prefixes or URLs (engine/sources.py)."""
-        return sorted({p for pattern in self.service.sources for p in sources.expand(pattern)})
+    def _source_paths(self) -> dict[str, tuple[int, int] | None]:
+        """The files the `sources` patterns name (local globs, S3 prefixes or URLs: engine/sources.py),
+        each with its change stamp when the listing gave it (S3), else None (stat it when needed)."""
+        found: dict[str, tuple[int, int] | None] = {}
+        for pattern in self.service.sources:
+            found.update(sources.listing(pattern))
+        return found
 
-    def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None
+    def _sync_files(self, con: sqlite3.Connection, paths: dict[str, tuple[int, int] | None], progress: Progress | None
                     ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
         """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
         hand (origin other than 'sync') stay while their file exists."""
@@ -443,7 +447,7 @@ class Catalog:
                 progress(path, len(wanted))
             row = stored.get(path)
             try:
-                st = sources.stat(path)
+                st = paths.get(path) or sources.stat(path)     # an S3 listing already holds it
                 if st is None:
                     raise FileNotFoundError(2, "No such file or directory")
             except OSError as exc:

@@ -65,29 +65,42 @@ def glob_regex(pattern: str) -> re.Pattern:
 
 def expand(pattern: str) -> list[str]:
     """The files (objects, URLs) a sources pattern names, sorted."""
+    return sorted(listing(pattern))
+
+
+def listing(pattern: str) -> dict[str, tuple[int, int] | None]:
+    """The files a pattern names, each with its (change stamp, size) when listing them told it
+    (S3: LastModified and Size, so a sync of a million objects makes no HEAD requests), else None."""
     if is_s3(pattern):
-        return sorted(_s3_expand(pattern))
+        return _s3_listing(pattern)
     if is_remote(pattern):
-        return [pattern]                  # an HTTP(S) URL names one file; there is no listing
+        return {pattern: None}            # an HTTP(S) URL names one file; there is no listing
     found = {normalize(p) for p in glob.glob(pattern, recursive=True)}
-    return sorted(p for p in found if os.path.isfile(p))
+    return {p: None for p in found if os.path.isfile(p)}
 
 
-def _s3_expand(pattern: str) -> list[str]:
+def _s3_listing(pattern: str) -> dict[str, tuple[int, int] | None]:
     bucket, key = s3.split(pattern)
     first = _GLOB_CHARS.search(key)
     if first is None:
-        return [pattern] if stat(pattern) is not None else []
+        st = stat(pattern)
+        return {pattern: st} if st is not None else {}
     prefix = key[:first.start()]
     prefix = prefix[:prefix.rfind("/") + 1]
     wanted = glob_regex(key)
     paginator = s3.client().get_paginator("list_objects_v2")
-    found = []
+    found = {}
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()):
             if wanted.match(obj["Key"]) and not obj["Key"].endswith("/"):
-                found.append(f"s3://{bucket}/{obj['Key']}")
+                found[f"s3://{bucket}/{obj['Key']}"] = (_stamp(obj["LastModified"]), int(obj["Size"]))
     return found
+
+
+def _stamp(modified) -> int:
+    """LastModified in whole seconds as ns: a listing may carry milliseconds where HEAD (an HTTP
+    date) has seconds, and both must give the same stamp for an unchanged object."""
+    return int(modified.timestamp()) * 1_000_000_000
 
 
 def stat(path: str) -> tuple[int, int] | None:
@@ -103,7 +116,7 @@ def stat(path: str) -> tuple[int, int] | None:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise OSError(str(exc)) from exc
-        return int(head["LastModified"].timestamp() * 1e9), int(head["ContentLength"])
+        return _stamp(head["LastModified"]), int(head["ContentLength"])
     if is_remote(path):
         request = urllib.request.Request(path, method="HEAD")
         try:
