@@ -43,6 +43,10 @@ max_requests = 0
 preload_app = False
 
 # Logs to stdout/stderr, which systemd, Docker and Kubernetes collect.
-accesslog = "-"
+# No gunicorn access log: the app writes one line per request itself (ogc_gateway/access.py),
+# with tokens redacted and a request id.
 errorlog = "-"
 loglevel = "info"
+
+# Prometheus in multiprocess mode: a per-run metrics folder, dead workers marked (every worker counts).
+from ogc_gateway.gunicorn_hooks import child_exit, on_exit, on_starting  # noqa: E402,F401

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import metrics
+from .access import RequestObserver
 from .config import Config
-from .engine import admission
+from .engine import admission, observe
 from .engine.errors import NotFound, TooLarge
 from .engine.service import open_services
 from .gateway import Gateway
@@ -17,6 +19,7 @@ from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
 from .security.web import install as install_security, response_headers
 from .web.pages import bp as web_bp
+from .ops import bp as ops_bp
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -38,8 +41,10 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
         from .publish.routes import bp as publish_bp
         app.register_blueprint(publish_bp)
     app.register_blueprint(web_bp)          # /, the map viewer, static files, the pages' CSP
+    app.register_blueprint(ops_bp)           # /healthz, /readyz, /metrics
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+    observe.install(metrics.observe_engine)
 
     @app.after_request
     def _cors(resp: Response) -> Response:
@@ -62,4 +67,8 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
         return error_response(NotFound("Method not allowed.", details=[request.method]),
                               http_errors=True, force_status=405)
 
+    # Outermost, and kept last: the request id, access log and request metrics see every request,
+    # also those a WSGI-level wrapper added above answers before Flask's routing.
+    app.wsgi_app = RequestObserver(app.wsgi_app, record=metrics.observe_request,
+                                   json_lines=config.server.access_log_format == "json")
     return app

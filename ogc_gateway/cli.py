@@ -6,7 +6,6 @@ stderr and exit status 1, never as a traceback.
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 from contextlib import contextmanager
@@ -74,10 +73,22 @@ def _load(option: str | None) -> Config:
 
 
 def _open_services(config: Config) -> dict:
-    """Synchronise every catalog once, in this (the master) process, before workers start."""
+    """Synchronise every catalog once, in this (the master) process, before workers start; under
+    the cache folder's lock, so instances sharing it that start at once sync one after the other
+    (the later ones find nothing left to do) instead of timing out on the database lock."""
+    import fcntl
+
+    from .engine import s3
     from .engine.service import open_services
 
-    return open_services(config, sync=True)
+    s3.configure_gdal()
+    config.server.cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.server.cache_dir / "sync.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return open_services(config, sync=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _base_url(host: str, port: int) -> str:
@@ -120,6 +131,10 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
     }
+    from . import gunicorn_hooks    # Prometheus multiprocess metrics: a per-run folder, dead workers marked
+
+    options.update(on_starting=gunicorn_hooks.on_starting, child_exit=gunicorn_hooks.child_exit,
+                   on_exit=gunicorn_hooks.on_exit)
     _GatewayApplication(config, options).run()
 
 
@@ -143,9 +158,12 @@ class _GatewayApplication(BaseApplication):
 
     def load(self):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
+        from .access import configure_logging
         from .app import create_app
         from .asgi import WsgiOnAsgi
 
+        if self.gateway_config.server.access_log:
+            configure_logging(self.gateway_config.server.access_log_format == "json")
         app = create_app(self.gateway_config, sync=False)
         server = self.gateway_config.server
         return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes)
@@ -203,6 +221,8 @@ def demo(folder: Path, force: bool, host: str, port: int, workers: int | None) -
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def check_config(config_file: str | None) -> None:
     """Report every problem of a configuration (exit status 1 if there is any)."""
+    from .engine import sources
+
     with _user_errors():
         config = _load(config_file)
         opened = _open_services(config)
@@ -212,8 +232,7 @@ def check_config(config_file: str | None) -> None:
         if warning := unnamed_warning(svc.info.crs):
             click.echo(f"warning: services.{name}: {warning}")
     for name, service in config.services.items():
-        files = {f for pattern in service.sources for f in glob.iglob(pattern, recursive=True)
-                 if os.path.isfile(f)}
+        files = {f for pattern in service.sources for f in sources.expand(pattern)}
         title = f" ({service.title})" if service.title else ""
         click.echo(f"  {name}{title}: {len(files)} files")
 
@@ -310,9 +329,11 @@ class _Progress:
 
 def _catalog(config: Config, name: str, *, first_sync: bool = True):
     """The catalog of one configured service, synchronised first if it never was."""
+    from .engine import s3
     from .engine.catalog import Catalog
     from .engine.service import catalog_path
 
+    s3.configure_gdal()
     if name not in config.services:
         raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
     cat = Catalog(catalog_path(config, name), config.services[name])
@@ -355,12 +376,18 @@ def catalog_sync(services: tuple[str, ...], config_file: str | None, spark_maste
 
 @catalog.command("add")
 @click.argument("service")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True)
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def catalog_add(service: str, files: tuple[str, ...], config_file: str | None) -> None:
-    """Add FILES to SERVICE. They stay across syncs while they exist, even outside the service's
-    sources, and a file taken out with `remove` comes back."""
+    """Add FILES (paths, s3:// or https:// URLs) to SERVICE. They stay across syncs while they
+    exist, even outside the service's sources, and a file taken out with `remove` comes back."""
+    from .engine import s3, sources
+
+    s3.configure_gdal()
     with _user_errors():
+        missing = [f for f in files if not (sources.exists(f) if sources.is_remote(f) else os.path.isfile(f))]
+        if missing:
+            raise click.BadParameter(f"{', '.join(missing)} does not exist", param_hint="FILES")
         cat = _catalog(_load(config_file), service)
         with _Progress(f"{service}: add") as progress:
             report = cat.add(list(files), progress)

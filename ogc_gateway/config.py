@@ -179,6 +179,9 @@ class ServerConfig:
     heavy_request_pixels: int = 2048 * 2048      # a request this large (or a rule of >= 1 s) is heavy
     max_heavy_per_worker: int = 1                # heavy requests one worker runs at once
     max_heavy_per_host: int | None = None        # ... every worker of the host together (None: CPU count)
+    access_log: bool = True                      # one line per request on stdout under `serve`
+    access_log_format: str = "text"              # text | json
+    cache_url: str | None = None                 # s3://bucket/prefix: tiles and f=json outputs shared there
 
     @property
     def published_data_dir(self) -> Path:
@@ -202,7 +205,8 @@ SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_e
                "keywords", "contact", "fees", "access_constraints", "ogc_crs", "tile_metatile_size",
                "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
                "upload_ttl_hours", "max_request_bytes", "tile_cache_max_bytes", "output_max_bytes",
-               "heavy_request_pixels", "max_heavy_per_worker", "max_heavy_per_host") + LIMIT_KEYS
+               "heavy_request_pixels", "max_heavy_per_worker", "max_heavy_per_host", "access_log",
+               "access_log_format", "cache_url") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -225,6 +229,7 @@ RFT_FILE_KEYS = ("type", "name", "description", "function", "arguments", "functi
 TILE_SCHEMES = ("WebMercatorQuad", "native")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 CACHE_DIR_NAME = ".ogc-gateway-cache"
+REMOTE_SOURCES = ("s3://", "http://", "https://")      # sources read through GDAL's /vsis3/ and /vsicurl/
 
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+\S*$")
@@ -533,7 +538,26 @@ class _Builder:
             heavy_request_pixels=self.bounded_int(d, "heavy_request_pixels", "server", 1, 2**40, 2048 * 2048),
             max_heavy_per_worker=self.bounded_int(d, "max_heavy_per_worker", "server", 1, 1024, 1),
             max_heavy_per_host=self.positive_int(d, "max_heavy_per_host", "server"),
+            access_log=self.flag(d, "access_log", "server", True),
+            access_log_format=self.choice(d, "access_log_format", "server", ("text", "json"), "text"),
+            cache_url=self.cache_url(d, "cache_url", "server"),
         )
+
+    def choice(self, d: dict, key: str, where: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(d, key, where)
+        if value is None:
+            return default
+        if value not in allowed:
+            self.problem(f"{where}.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+            return default
+        return value
+
+    def cache_url(self, d: dict, key: str, where: str) -> str | None:
+        value = self.text(d, key, where)
+        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$", value):
+            self.problem(f"{where}.{key}", f"must be an s3://bucket/prefix URL, not {value!r}")
+            return None
+        return value.rstrip("/") if value else None
 
     def services(self, raw: Any, server: ServerConfig) -> dict[str, ServiceConfig]:
         if not raw:
@@ -853,8 +877,12 @@ class _Builder:
                 or not all(isinstance(p, str) and p.strip() for p in patterns)):
             self.problem(key, f"must be a glob or a non-empty list of globs, not {value!r}")
             return ()
-        absolute = tuple(str(self.path(p)) for p in patterns)
-        if not any(os.path.isfile(f) for p in absolute for f in glob.iglob(p, recursive=True)):
+        # s3://bucket/prefix/**/*.tif and http(s):// URLs are kept as written: listing a bucket is the
+        # catalog's work at its sync, which reports a pattern that matches nothing
+        absolute = tuple(p if p.startswith(REMOTE_SOURCES) else str(self.path(p)) for p in patterns)
+        local = [p for p in absolute if not p.startswith(REMOTE_SOURCES)]
+        if local == list(absolute) and not any(os.path.isfile(f) for p in local
+                                               for f in glob.iglob(p, recursive=True)):
             written = ", ".join(repr(p) for p in patterns)
             self.problem(key, f"{written} matches no file")
         return absolute

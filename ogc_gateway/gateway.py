@@ -12,9 +12,9 @@ from flask import current_app, g, has_request_context, request
 from .config import Config
 from .engine.errors import ConfigError, NotFound
 from .engine.service import ImageService
-from .engine.sizebound import FolderBound, bounded_tile_store
-from .engine.tilecache import DiskTileStore
+from .engine.tilecache import TileStore
 from .publish.services import PublishedServices
+from .storage import output_store, tile_store
 
 log = logging.getLogger("ogc_gateway")
 
@@ -88,14 +88,16 @@ class Gateway:
         return self.config.server.cache_dir / "output"
 
     @cached_property
-    def tile_store(self) -> DiskTileStore:
-        """The tile cache every face and the seeding program share, within tile_cache_max_bytes."""
-        return bounded_tile_store(self.config.server.cache_dir / "tiles", self.config.server.tile_cache_max_bytes)
+    def tile_store(self) -> TileStore:
+        """The tile cache every face and the seeding program share (cache_dir within
+        tile_cache_max_bytes, or cache_url's S3)."""
+        return tile_store(self.config)
 
     @cached_property
-    def output_bound(self) -> FolderBound:
-        """Keeps the f=json output files within output_max_bytes."""
-        return FolderBound(self.output_dir, self.config.server.output_max_bytes)
+    def outputs(self):
+        """Where f=json output files are written and served from (cache_dir within output_max_bytes,
+        or cache_url's S3)."""
+        return output_store(self.config)
 
     def service(self, name: str) -> ImageService:
         svc = self.services.get(name)

@@ -21,8 +21,8 @@ from .engine.errors import InvalidParameter
 from .engine.grid import crs_from_ogc, extent_in
 from .engine.requests import TileRequest, TimeWindow
 from .engine.service import ImageService, open_services
-from .engine.tilecache import DiskTileStore
 from .engine.timesnap import time_key
+from .storage import tile_store
 from .engine.tiles import FORMATS, block_size, fill_block, generation, tile_sets
 from .engine.tms import TileSetLimits
 from .ogc.common import OGCError, parse_instant
@@ -131,7 +131,7 @@ def open_worker(config: Config) -> None:
     """What a worker (a process of the pool, or a Spark partition) opens before its blocks: the
     services on their synced catalogs, and the tile cache."""
     _worker["services"] = open_services(config, sync=False)
-    _worker["store"] = DiskTileStore(config.server.cache_dir / "tiles")
+    _worker["store"] = tile_store(config)
 
 
 def _init_worker(config: Config) -> None:
@@ -240,7 +240,7 @@ def clean(config: Config, service_name: str, *, tms: str | None, levels: str | N
     time_keys = None
     if time is not None:
         time_keys = [time_key(service, t) for t in parse_times(time, service)]
-    store = DiskTileStore(config.server.cache_dir / "tiles")
+    store = tile_store(config)
     removed = 0
     for key in time_keys or [None]:
         removed += store.clean(service_name, generation(service), found.tms.identifier,

@@ -26,6 +26,10 @@ def _build():
     from .app import create_app
 
     config = load_config(os.environ.get("OGC_GATEWAY_CONFIG") or "gateway.yaml")
+    if config.server.access_log:
+        from .access import configure_logging
+
+        configure_logging(config.server.access_log_format == "json")
     cache_dir = Path(config.server.cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / "sync.lock", "w") as lock:

@@ -11,7 +11,7 @@ typed columns named exactly like the fields.
 from __future__ import annotations
 
 import csv
-import glob
+import hashlib
 import json
 import logging
 import math
@@ -36,7 +36,7 @@ from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 
 from ..config import ServiceConfig
-from . import seams
+from . import seams, sources
 from .badfiles import BAD_FILE_ERRORS
 from .errors import ConfigError, InvalidParameter, NotFound
 from .geometry import to_crs
@@ -438,7 +438,7 @@ class Catalog:
         globs, and taken back from the excluded list. A file already in the catalog is re-read if it
         changed. Every problem (an unreadable file, another band count) refuses the whole batch."""
         records, problems = [], []
-        for path in (os.path.normpath(os.path.abspath(p)) for p in paths):
+        for path in (sources.normalize(p) for p in paths):
             if progress:
                 progress(path, len(paths))
             try:
@@ -565,6 +565,8 @@ class Catalog:
             problems += self._update_seamlines(con, crs_wkt, None if everything else touched, gone)
         if problems:
             raise ConfigError(problems)
+        if changed or self._meta(con, "generation") is None or self._meta(con, "content") is None:
+            self._set_meta(con, "content", self._content_digest(con))
         if changed or self._meta(con, "generation") is None:
             self._set_meta(con, "stats", json.dumps(self._stats_sums(con)))
             old = int(self._meta(con, "generation") or 0)
@@ -572,19 +574,23 @@ class Catalog:
         self._set_meta(con, "service_crs", crs_wkt)
         self._set_meta(con, "fingerprint", fingerprint)
 
-    def _source_paths(self) -> list[str]:
-        found = {os.path.normpath(os.path.abspath(p))
-                 for pattern in self.service.sources for p in glob.glob(pattern, recursive=True)}
-        return sorted(p for p in found if os.path.isfile(p))
+    def _source_paths(self) -> dict[str, tuple[int, int] | None]:
+        """The files the `sources` patterns name (local globs, S3 prefixes or URLs: engine/sources.py),
+        each with its change stamp when the listing gave it (S3), else None (stat it when needed)."""
+        found: dict[str, tuple[int, int] | None] = {}
+        for pattern in self.service.sources:
+            found.update(sources.listing(pattern))
+        return found
 
-    def _sync_files(self, con: sqlite3.Connection, paths: list[str], progress: Progress | None, reader: Reader
+    def _sync_files(self, con: sqlite3.Connection, paths: dict[str, tuple[int, int] | None],
+                    progress: Progress | None, reader: Reader
                     ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
         """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
         hand (origin other than 'sync') stay while their file exists."""
         stored = {row[0]: row for row in
                   con.execute("SELECT path, oid, origin, mtime_ns, size FROM rasters")}
         excluded = {row[0] for row in con.execute("SELECT path FROM excluded")}
-        by_hand = {p for p, row in stored.items() if row[2] != "sync" and os.path.isfile(p)}
+        by_hand = {p for p, row in stored.items() if row[2] != "sync" and sources.exists(p)}
         wanted = (set(paths) | by_hand) - excluded
         removed = sorted(set(stored) - wanted)
         gone = []
@@ -599,11 +605,13 @@ class Catalog:
         for path in sorted(wanted):
             row = stored.get(path)
             try:
-                st = os.stat(path)
+                st = paths.get(path) or sources.stat(path)     # an S3 listing already holds it
+                if st is None:
+                    raise FileNotFoundError(2, "No such file or directory")
             except OSError as exc:
-                self._skip(con, path, row, gone, exc.strerror)
+                self._skip(con, path, row, gone, exc.strerror or str(exc))
             else:
-                if row and (row[3], row[4]) == (st.st_mtime_ns, st.st_size):
+                if row and (row[3], row[4]) == st:
                     unchanged += 1
                 else:
                     to_read.append(path)
@@ -787,7 +795,8 @@ class Catalog:
             except (AttributeError, KeyError, TypeError, ValueError, GEOSException) as exc:
                 problems.append(f"{where}: feature {n}: not a usable feature ({exc})")
                 continue
-            oid = (by_path.get(os.path.normpath(os.path.join(base, str(props["path"]))))
+            oid = (by_path.get(sources.normalize(os.path.join(base, str(props["path"])))
+                               if not sources.is_remote(str(props["path"])) else str(props["path"]))
                    if props.get("path") else by_name.get(str(props.get("name", "")).lower()))
             if oid is None:
                 log.warning("%s: feature %d names no item; skipped", where, n)
@@ -911,7 +920,8 @@ class Catalog:
         cells: dict[str, dict[str, str | None]] = {}
         for row in table[1:]:
             row = row + [""] * (len(header) - len(row))
-            target = os.path.normpath(os.path.join(base, row[path_at].strip()))
+            cell = row[path_at].strip()
+            target = cell if sources.is_remote(cell) else os.path.normpath(os.path.join(base, cell))
             if not row[path_at].strip() or target not in known:
                 if every_item:
                     log.warning("%s: row for %r matches no source file; skipped", where, row[path_at])
@@ -1304,6 +1314,37 @@ class Catalog:
         One indexed read: workers ask it per request to notice changes, and it is the update
         sequence of the OGC capabilities and the generation of cached tiles."""
         return int(self._meta(self._con(), "generation") or 0)
+
+    @staticmethod
+    def _content_digest(con: sqlite3.Connection) -> str:
+        """A digest of what the catalog holds (each file's OBJECTID, location and change stamp, the
+        derived item rows, the seamlines), not of when it changed: two instances with their own
+        catalogs of the same sources get the same digest, so a shared tile cache serves both."""
+        digest = hashlib.blake2b(digest_size=8)
+        for sql in ("SELECT oid, path, mtime_ns, size FROM rasters ORDER BY oid",
+                    "SELECT * FROM items ORDER BY OBJECTID", "SELECT * FROM seamlines ORDER BY oid"):
+            for row in con.execute(sql):
+                digest.update(repr(row).encode())
+            digest.update(b"\x00")
+        return digest.hexdigest()
+
+    def content_stamp(self) -> str:
+        """The catalog's content digest (see `_content_digest`); '' before the first sync."""
+        return self._meta(self._con(), "content") or ""
+
+    def ping(self) -> None:
+        """Raise OSError unless the catalog's store answers now (readiness): a fresh read-only
+        connection, not this thread's open one, so a database that vanished is noticed."""
+        try:
+            con = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise OSError(f"catalog database {self.db_path}: {exc}") from exc
+        if row is None:
+            raise OSError(f"catalog database {self.db_path}: never synchronised")
 
     def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
         """Closed footprint rings (service CRS) of several items in one query."""

@@ -18,6 +18,7 @@ from . import admission
 from . import budget
 from . import deadline
 from . import itemrule
+from . import observe
 from . import processed
 from . import read as reader
 from . import seams
@@ -37,7 +38,8 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     g, seconds = req.grid, service.info.limits.max_request_seconds
     cost = budget.rule_seconds(req.rendering_rule, g.width, g.height, service.info.band_count)
     with deadline.budget(seconds), admission.admit(g.width * g.height, cost, patience=seconds / 2):
-        return _export(service, req)
+        with observe.timed("render_seconds"):            # the work, not the wait for a slot
+            return _export(service, req)
 
 
 def _export(service: ImageService, req: ExportRequest) -> Raster:
@@ -133,10 +135,12 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     sig = itemrule.mosaic_signature(service, rule, service_signature(info))
     op = operator(rule, (sig.bands, grid.height, grid.width), itemrule.dtype_of(sig))
     weigh = _weigher(service, op, [item for item, _ in plans], area, grid)
+    read = 0
     for item, p in plans:
         deadline.check()
         try:
             data, full = reader.read(p, grid, resampling)
+            read += 1
             if rule.item_rendering_rule is not None:         # each item processed before mosaicking
                 data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
         except BAD_FILE_ERRORS as exc:
@@ -145,6 +149,7 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
         op.feed(data, full, p.rows, p.cols, weigh(item, p, data) if weigh else None)
         if op.done:
             break
+    observe.report("items_read", read)
     if rule.item_rendering_rule is not None:
         return Raster(op.result(), grid, sig.band_names(), sig.pixel_type, sig.nodata_value)
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,6 +18,7 @@ from rasterio.crs import CRS
 from rasterio.features import shapes
 from shapely.geometry import box, shape
 
+from . import sources
 from .badfiles import BAD_FILE_ERRORS
 from .geometry import points_to_crs
 from .read import data_band_indexes, decimated
@@ -56,7 +56,9 @@ def _partial_stats(ds, data: np.ma.MaskedArray) -> list[list[float | None]]:
 
 def read_raster(path: str) -> dict[str, Any]:
     """Everything the catalog keeps about one file (the only place that opens it)."""
-    st = os.stat(path)
+    st = sources.stat(path)
+    if st is None:
+        raise FileNotFoundError(2, "No such file or directory", path)
     with rasterio.open(path) as ds:
         if ds.crs is None:
             raise ValueError("has no CRS")
@@ -64,7 +66,7 @@ def read_raster(path: str) -> dict[str, Any]:
         bands = data_band_indexes(ds)          # an alpha band is the mask, not a band of the service
         coarse = decimated(ds, _STATS_SIZE)
         return {
-            "mtime_ns": st.st_mtime_ns, "size": st.st_size, "crs_wkt": ds.crs.to_wkt(),
+            "mtime_ns": st[0], "size": st[1], "crs_wkt": ds.crs.to_wkt(),
             "transform": json.dumps(list(ds.transform)[:6]), "width": ds.width, "height": ds.height,
             "band_count": len(bands), "dtype": np.dtype(ds.dtypes[0]).name,
             "nodata": json.dumps(None if ds.nodata is None else float(ds.nodata)),

@@ -17,6 +17,7 @@ import numpy as np
 from shapely.geometry import box
 
 from .. import __version__
+from . import observe
 from .encode import encode_rgba
 from .errors import InvalidParameter, NotFound
 from .export import export
@@ -75,8 +76,11 @@ def _fingerprint(service: ImageService) -> str:
 
 
 def generation(service: ImageService) -> str:
-    """The cache generation of a service: it changes whenever its catalog or configuration does."""
-    return f"{service.catalog.last_change()}-{service.cached('fingerprint', lambda: _fingerprint(service))}"
+    """The cache generation of a service: it changes whenever its catalog or configuration does.
+    The catalog part is its content digest, not its change time, so instances that each keep a
+    catalog of the same sources agree on it and share a tile cache (`server.cache_url`)."""
+    stamp = service.catalog.content_stamp() or str(service.catalog.last_change())
+    return f"{stamp}-{service.cached('fingerprint', lambda: _fingerprint(service))}"
 
 
 def tile_limits(service: ImageService, req: TileRequest) -> TileSetLimits:
@@ -117,7 +121,9 @@ def get_tile(service: ImageService, req: TileRequest, store: TileStore, *, metat
     key = block_keys(service, req, found, (req.row, req.col, 1, 1), gen)[0]
     cached = store.get(key)
     if cached is not None:
+        observe.report("tile_cache_hit")
         return cached
+    observe.report("tile_cache_miss")
     size = block_size(service, found, req.level, metatile_size)
     fill_block(service, req, found, metatile(found, req.level, req.row, req.col, size), store, gen)
     stored = store.get(key)

@@ -126,9 +126,7 @@ def _exported(name: str, svc, p: Params, f: str):
     if f == "kmz":
         return Response(ex.kmz_bytes(svc, raster, image), content_type=_MIME["kmz"],
                         headers={"Content-Disposition": f'attachment; filename="{name}.kmz"'})
-    folder = gw.output_dir / name
-    file_name = ex.write_output(folder, image, svc.info.limits.output_ttl_seconds)
-    gw.output_bound.wrote([len(image.data)])          # the oldest outputs go when over output_max_bytes
+    file_name = gw.outputs.write(name, image.data, image.extension, svc.info.limits.output_ttl_seconds)
     href = f"{gw.base_url()}/arcgis/rest/directories/arcgisoutput/{name}/{file_name}"
     return respond(ex.json_descriptor(href, raster), p)
 
@@ -334,7 +332,7 @@ def output_file(name: str, file_name: str):
     gw = gateway()
     try:
         svc = gw.service(name)
-        handle, size = ex.open_output(gw.output_dir / name, file_name, svc.info.limits.output_ttl_seconds)
+        handle, size = gw.outputs.open(name, file_name, svc.info.limits.output_ttl_seconds)
     except NotFound as exc:
         return error_response(exc, http_errors=True)
     ext = file_name.rsplit(".", 1)[-1]

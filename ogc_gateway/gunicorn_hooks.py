@@ -1,0 +1,44 @@
+"""Gunicorn server hooks for Prometheus multiprocess metrics, used by `ogc-gateway serve` and
+importable from a gunicorn config file:
+
+    from ogc_gateway.gunicorn_hooks import on_starting, child_exit, on_exit
+
+`on_starting` (in the master, before any worker exists) gives this run its own empty
+PROMETHEUS_MULTIPROC_DIR unless one is set already (then that folder is used as it is; the
+operator owns it); `child_exit` marks a dead worker's live gauges gone; `on_exit` removes the
+folder it made. A folder from an earlier run is never reused: stale samples would be counted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from .metrics import MULTIPROC_ENV
+
+_made: list[str] = []
+
+
+def on_starting(server=None) -> None:
+    if os.environ.get(MULTIPROC_ENV):
+        os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+        return
+    folder = tempfile.mkdtemp(prefix="ogc-gateway-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    _made.append(folder)
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server=None) -> None:
+    while _made:
+        folder = _made.pop()
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get(MULTIPROC_ENV) == folder:
+            del os.environ[MULTIPROC_ENV]
