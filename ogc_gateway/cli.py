@@ -9,21 +9,17 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 from gunicorn.app.base import BaseApplication
 
 from . import __version__
+from .cli_common import CONFIG_HELP, DEFAULT_CONFIG, ENV_CONFIG  # noqa: F401  (still importable from here)
+from .cli_common import load as _load
+from .cli_common import user_errors as _user_errors
 from .config import CACHE_DIR_NAME, Config, config_for_folder, load_config
-from .engine.errors import ConfigError, GatewayError, InvalidParameter
-
-ENV_CONFIG = "OGC_GATEWAY_CONFIG"
-DEFAULT_CONFIG = "gateway.yaml"
-
-CONFIG_HELP = f"Configuration file (default: ${ENV_CONFIG}, then ./{DEFAULT_CONFIG})."
+from .engine.errors import ConfigError
 
 
 def service_urls(base_url: str, name: str, multidimensional: bool = False) -> list[tuple[str, str]]:
@@ -41,37 +37,6 @@ def service_urls(base_url: str, name: str, multidimensional: bool = False) -> li
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into lines on stderr and exit 1."""
-    from rasterio.errors import RasterioError
-
-    try:
-        yield
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        sys.exit(1)
-    except InvalidParameter as exc:
-        click.echo(f"error: {exc.name}: {exc.why}", err=True)
-        sys.exit(1)
-    except (OSError, RasterioError, GatewayError) as exc:
-        click.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
-        sys.exit(1)
-
-
-def _config_path(option: str | None) -> Path:
-    return Path(option or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
-
-
-def _load(option: str | None) -> Config:
-    path = _config_path(option)
-    if option is None and not os.environ.get(ENV_CONFIG) and not path.exists():
-        raise ConfigError([f"no configuration: ./{DEFAULT_CONFIG} does not exist; pass --config FILE, "
-                           f"set {ENV_CONFIG}, or try `ogc-gateway demo`"])
-    return load_config(path)
-
 
 def _open_services(config: Config) -> dict:
     """Synchronise every catalog once, in this (the master) process, before workers start."""

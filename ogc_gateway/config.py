@@ -19,6 +19,7 @@ import yaml
 
 from .engine.errors import ConfigError
 from .engine.names import canonical_mosaic_method, canonical_resampling
+from .engine.settings import FunctionTemplate
 from .security.settings import (SECURITY_KEYS, SecurityConfig, access_value, host_patterns, origin_list,
                                 security_section)
 
@@ -36,17 +37,6 @@ class Limits:
     max_output_bytes: int = 512 * 2**20          # width x height x bands x bytes per value of one answer
     max_output_bands: int = 64                   # bands one request may ask for (bandIds, BAND=, RANGESUBSET)
     max_request_seconds: int = 60                # time budget of one request (estimated, then enforced)
-
-
-@dataclass(frozen=True)
-class FunctionTemplate:
-    """A raster-function template offered by a service (`raster_functions:` entries)."""
-
-    name: str
-    function: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    definition: dict[str, Any] | None = None     # the RFT JSON of a template file in that form
 
 
 DEFAULT_OGC_CRS = ("EPSG:4326", "EPSG:3857")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rasterio.crs import CRS
 
-from ..config import Config, FunctionTemplate, Limits, ServiceConfig
+from ..config import Config, Limits, ServiceConfig
 from . import read as reader
 from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
 from .crsid import identified
@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT
 from .requests import MosaicRule, pixel_type_of
+from .settings import FunctionTemplate
 
 
 @dataclass(frozen=True)
