@@ -35,7 +35,6 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 
-from ..config import ServiceConfig
 from . import seams
 from .badfiles import BAD_FILE_ERRORS
 from .errors import ConfigError, InvalidParameter, NotFound
@@ -45,6 +44,7 @@ from .fields import quote as _quote
 from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_raster,
                          ring_area, ring_bounds, ring_polygons)
+from .settings import ServiceConfig
 
 if TYPE_CHECKING:
     from .where import Where

@@ -23,12 +23,12 @@ from typing import Iterable, Iterator, Union
 import rasterio
 from rasterio.errors import RasterioError
 
-from ..config import DimensionConfig, ServiceConfig
 from .catalog import DATE, DOUBLE, INTEGER, Catalog, Item, iso_to_epoch_ms
 from .errors import ConfigError, InvalidParameter
 from .rasterinfo import BandStats, aggregate_stats
 from .read import data_band_indexes
 from .requests import DimensionSelection, TimeWindow
+from .settings import DimensionConfig, ServiceConfig
 
 Value = Union[float, tuple[float, float]]       # a number, or a (lower, upper) range
 NETCDF_VARNAME = "NETCDF_VARNAME"
