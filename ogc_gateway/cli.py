@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from gunicorn.app.base import BaseApplication
 
-from . import __version__
+from . import __version__, logs
 from .cli_common import CONFIG_HELP, DEFAULT_CONFIG, ENV_CONFIG  # noqa: F401  (still importable from here)
 from .cli_common import load as _load
 from .cli_common import user_errors as _user_errors
@@ -84,6 +84,8 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
         "max_requests": 0,
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
+        # gunicorn's error log and the workers' logs: the level and format of --log-level/--log-format
+        **logs.gunicorn_options(),
     }
     _GatewayApplication(config, options).run()
 
@@ -120,8 +122,15 @@ class _GatewayApplication(BaseApplication):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ogc-gateway")
-def cli() -> None:
+@click.option("--log-level", type=click.Choice(logs.LEVELS, case_sensitive=False), default=logs.DEFAULT_LEVEL,
+              envvar=logs.ENV_LEVEL, show_default=True, show_envvar=True,
+              help="Log records of ogc-gateway (and gunicorn's) from this level up, on stderr.")
+@click.option("--log-format", type=click.Choice(logs.FORMATS, case_sensitive=False), default="text",
+              envvar=logs.ENV_FORMAT, show_default=True, show_envvar=True,
+              help="text lines, or one JSON object a line for log collectors.")
+def cli(log_level: str, log_format: str) -> None:
     """ogc-gateway: rasters served as ArcGIS ImageServer REST services and OGC WMS/WCS/WMTS."""
+    logs.configure(log_level, json=log_format.lower() == "json")
 
 
 @cli.command()

@@ -558,7 +558,7 @@ class Catalog:
         gone = []
         for path in removed:
             gone.append(self._delete(con, stored[path][1]))
-            log.info("%s: %s is gone; removed from the catalog", self.service.name, path)
+            log.warning("%s: %s is gone; removed from the catalog", self.service.name, path)
         unchanged = 0
         touched: set[int] = set()
         problems: list[str] = []
