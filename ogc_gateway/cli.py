@@ -266,7 +266,7 @@ class _Progress:
             self.bar.__enter__()
         self.bar.update(1)
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,7 +8,6 @@ test starts; the test is skipped only where that interpreter has no QGIS (.ci/ru
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess

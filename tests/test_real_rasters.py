@@ -427,8 +427,8 @@ def test_world_layer_levels_stop_near_the_native_resolution(real):
     from lxml import etree
     doc = etree.fromstring(wmts)
     ns = {"w": "http://www.opengis.net/wmts/1.0"}
-    link = next(l for l in doc.iterfind(".//w:Layer/w:TileMatrixSetLink", ns)
-                if l.findtext("w:TileMatrixSet", namespaces=ns) == "WebMercatorQuad")
+    link = next(x for x in doc.iterfind(".//w:Layer/w:TileMatrixSetLink", ns)
+                if x.findtext("w:TileMatrixSet", namespaces=ns) == "WebMercatorQuad")
     levels = [int(t.findtext("w:TileMatrix", namespaces=ns)) for t in link.iterfind(".//w:TileMatrixLimits", ns)]
     assert levels and max(levels) <= 3, levels
 

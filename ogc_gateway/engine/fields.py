@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +16,7 @@ class Field:
     """A catalog field as the ArcGIS root JSON lists it."""
 
     name: str
-    type: str            # esriFieldTypeOID | esriFieldTypeString | esriFieldTypeInteger | esriFieldTypeDouble | esriFieldTypeDate | esriFieldTypeGeometry
+    type: str            # esriFieldType + OID | String | Integer | Double | Date | Geometry
     alias: str
     length: int | None = None
 
@@ -26,7 +26,7 @@ STRING, INTEGER, DOUBLE, DATE = ("esriFieldTypeString", "esriFieldTypeInteger",
                                  "esriFieldTypeDouble", "esriFieldTypeDate")
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def quote(name: str) -> str:
@@ -43,5 +43,5 @@ def iso_to_epoch_ms(text: str) -> int | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return (dt - EPOCH) // timedelta(milliseconds=1)

@@ -74,8 +74,9 @@ def service_histograms(service: ImageService) -> list[Histogram]:
             items = info.multidimensional.expand(items)
         for item in items:
             data = reader.decimated(reader.POOL.get(item.path), _ITEM_SIZE)
-            for band, (size, a, b), acc in zip(data, shapes, counts):
+            for band, (size, a, b), acc in zip(data, shapes, counts, strict=False):
                 values = band.compressed().astype("f8")
                 acc += _counts(values[np.isfinite(values)], size, a, b)
-        return [Histogram(size, a, b, tuple(int(c) for c in acc)) for (size, a, b), acc in zip(shapes, counts)]
+        return [Histogram(size, a, b, tuple(int(c) for c in acc))
+                for (size, a, b), acc in zip(shapes, counts, strict=True)]
     return service.cached("histograms", compute)

@@ -10,7 +10,6 @@ function's schema, so whatever is wrong is one InvalidParameter naming the funct
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
 from typing import Any, Mapping
 
