@@ -127,6 +127,7 @@ def test_gunicorn_options_follow_configure():
     assert config["loggers"]["gunicorn.error"]["handlers"] == ["ogc_gateway"]
 
 
+@pytest.mark.slow          # `ogc-gateway serve` in a subprocess
 def test_serve_logs_master_and_workers_through_one_handler(good_config):  # noqa: F811
     """`ogc-gateway --log-level info --log-format json serve`: gunicorn's own lines, the master's
     catalog sync (a file gone) and a worker's warning (a file gone bad) are all JSON lines."""

@@ -658,6 +658,7 @@ def test_a_full_disk_next_to_files_in_another_crs(real, tmp_path):
     assert disk[:, 0].min() < -140 and disk[:, 0].max() > -10 and disk[:, 1].min() < -70 and disk[:, 1].max() > 70
 
 
+@pytest.mark.slow          # gdal_translate in a subprocess
 def test_gdal_reads_the_tiles_from_the_root_json(real, clients):
     """GDAL's tiled reading of an ImageServer (its root JSON's tileInfo) keeps working for a UTM
     service whose root says singleFusedMapCache false: the Web Mercator tiles show the file."""

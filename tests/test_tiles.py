@@ -165,6 +165,7 @@ def _render_in_process(config, start, queue):
     queue.put((len(made), stored.data))
 
 
+@pytest.mark.slow          # two forked processes
 def test_two_processes_rendering_one_tile_leave_one_intact_file(data_dir, tmp_path):
     config = fresh_config(data_dir, tmp_path)
     open_services(config, sync=True)
