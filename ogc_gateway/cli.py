@@ -254,16 +254,18 @@ def catalog() -> None:
 
 
 class _Progress:
-    """A progress bar on stderr for a catalog change, opened at the first file (when the number of
-    files is known); silent when stderr is not a terminal."""
+    """A progress bar (tqdm, as `seed` draws) on stderr for a catalog change, opened at the first
+    file (when the number of files is known); silent when stderr is not a terminal."""
 
     def __init__(self, label: str):
         self.label, self.bar = label, None
 
     def __call__(self, path: str, total: int) -> None:
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
-            self.bar.__enter__()
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="file", file=sys.stderr, disable=None,
+                            dynamic_ncols=True)
         self.bar.update(1)
 
     def __enter__(self) -> _Progress:
@@ -271,7 +273,7 @@ class _Progress:
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.close()
 
 
 def _catalog(config: Config, name: str, *, first_sync: bool = True):
