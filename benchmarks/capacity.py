@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -97,7 +97,7 @@ def main() -> int:
             ok = sum(1 for _, r in records if not r["error"])
             cpu_ms = (c1 - c0) * 1000 / max(ok, 1)
 
-            def d(name):
+            def d(name, m0=m0, m1=m1):
                 return m1.get(name, 0.0) - m0.get(name, 0.0)
             rows.append({"group": g, "requests": ok, "errors": len(records) - ok,
                          "wall_req_per_s": round(ok / elapsed, 1), "server_cpu_ms_per_request": round(cpu_ms, 2),
@@ -114,7 +114,7 @@ def main() -> int:
     print()
     print(f"{args.workers} workers, {args.concurrency} clients, {args.duration:g} s per group, "
           f"commit {bench.git_commit()}, nproc {os.cpu_count()}, "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print()
     print("| group | requests | wall req/s | server CPU ms / request | req/s per core | tile hits | misses "
           "| renders | load avg (1 min) |")

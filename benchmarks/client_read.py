@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +169,8 @@ def main() -> None:
         wait_ready(proc, base)
         url = f"{base}/arcgis/rest/services/big/ImageServer"
         client = ImageServiceClient(url, workers=args.client_workers)
-        for label, block in (("client (4100 x 4100 blocks)", (4100, 4100)), ("client (1024 x 1024 blocks, the default)", None)):
+        for label, block in (("client (4100 x 4100 blocks)", (4100, 4100)),
+                             ("client (1024 x 1024 blocks, the default)", None)):
             times, (data, _) = timed(lambda b=block: client.export(block_size=b), args.repeat)
             check(data, args.size)
             results["runs"][label] = times
@@ -185,7 +186,7 @@ def main() -> None:
     for label, times in results["runs"].items():
         med = statistics.median(times)
         print(f"| {label} | {med:.2f} | {mb / med:.1f} | {', '.join(f'{t:.2f}' for t in times)} |")
-    out = HERE / "results" / f"client-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out = HERE / "results" / f"client-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print(f"\n{out}")

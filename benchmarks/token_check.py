@@ -107,7 +107,7 @@ def main() -> None:
         results = {}
         for what, template in (("root JSON", root), ("cached tile", "{}")):
             times = {label: [] for label in variants}
-            for label, (client, service, query, headers) in variants.items():     # warm-up (fills the tile cache)
+            for _label, (client, service, query, headers) in variants.items():    # warm-up (fills the tile cache)
                 url = tiles[service] if template == "{}" else template.format(service)
                 timed(client, url + (("&" if "?" in url else "?") + query if query else ""), headers, 3)
             for _ in range(args.rounds):

@@ -22,8 +22,8 @@ import re
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote_plus
 
 log = logging.getLogger("ogc_gateway.access")
@@ -149,7 +149,7 @@ class RequestObserver:
         remote = environ.get("REMOTE_ADDR", "-")
         if self.json_lines:
             line = json.dumps({
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "remote": remote, "method": environ.get("REQUEST_METHOD", ""), "path": full_path,
                 "query": safe_query, "status": status, "bytes": sent,
                 "duration_ms": round(seconds * 1000, 2), "request_id": rid, "face": face,

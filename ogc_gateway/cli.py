@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 from gunicorn.app.base import BaseApplication
 
-from . import __version__
+from . import __version__, logs
+from .cli_common import CONFIG_HELP, DEFAULT_CONFIG, ENV_CONFIG  # noqa: F401  (still importable from here)
+from .cli_common import load as _load
+from .cli_common import user_errors as _user_errors
 from .config import CACHE_DIR_NAME, Config, config_for_folder, load_config
-from .engine.errors import ConfigError, GatewayError, InvalidParameter
-
-ENV_CONFIG = "OGC_GATEWAY_CONFIG"
-DEFAULT_CONFIG = "gateway.yaml"
-
-CONFIG_HELP = f"Configuration file (default: ${ENV_CONFIG}, then ./{DEFAULT_CONFIG})."
+from .engine.errors import ConfigError
 
 
 def service_urls(base_url: str, name: str, multidimensional: bool = False) -> list[tuple[str, str]]:
@@ -40,37 +36,6 @@ def service_urls(base_url: str, name: str, multidimensional: bool = False) -> li
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into lines on stderr and exit 1."""
-    from rasterio.errors import RasterioError
-
-    try:
-        yield
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        sys.exit(1)
-    except InvalidParameter as exc:
-        click.echo(f"error: {exc.name}: {exc.why}", err=True)
-        sys.exit(1)
-    except (OSError, RasterioError, GatewayError) as exc:
-        click.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
-        sys.exit(1)
-
-
-def _config_path(option: str | None) -> Path:
-    return Path(option or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
-
-
-def _load(option: str | None) -> Config:
-    path = _config_path(option)
-    if option is None and not os.environ.get(ENV_CONFIG) and not path.exists():
-        raise ConfigError([f"no configuration: ./{DEFAULT_CONFIG} does not exist; pass --config FILE, "
-                           f"set {ENV_CONFIG}, or try `ogc-gateway demo`"])
-    return load_config(path)
-
 
 def _open_services(config: Config) -> dict:
     """Synchronise every catalog once, in this (the master) process, before workers start; under
@@ -130,8 +95,10 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
         "max_requests": 0,
         # gunicorn >= 24 opens a control socket in ~/.gunicorn by default; two servers would share it.
         "control_socket_disable": True,
+        # gunicorn's error log and the workers' logs: the level and format of --log-level/--log-format
+        **logs.gunicorn_options(),
     }
-    from . import gunicorn_hooks    # Prometheus multiprocess metrics: a per-run folder, dead workers marked
+    from . import gunicorn_hooks  # Prometheus multiprocess metrics: a per-run folder, dead workers marked
 
     options.update(on_starting=gunicorn_hooks.on_starting, child_exit=gunicorn_hooks.child_exit,
                    on_exit=gunicorn_hooks.on_exit)
@@ -173,8 +140,15 @@ class _GatewayApplication(BaseApplication):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ogc-gateway")
-def cli() -> None:
+@click.option("--log-level", type=click.Choice(logs.LEVELS, case_sensitive=False), default=logs.DEFAULT_LEVEL,
+              envvar=logs.ENV_LEVEL, show_default=True, show_envvar=True,
+              help="Log records of ogc-gateway (and gunicorn's) from this level up, on stderr.")
+@click.option("--log-format", type=click.Choice(logs.FORMATS, case_sensitive=False), default="text",
+              envvar=logs.ENV_FORMAT, show_default=True, show_envvar=True,
+              help="text lines, or one JSON object a line for log collectors.")
+def cli(log_level: str, log_format: str) -> None:
     """ogc-gateway: rasters served as ArcGIS ImageServer REST services and OGC WMS/WCS/WMTS."""
+    logs.configure(log_level, json=log_format.lower() == "json")
 
 
 @cli.command()
@@ -307,24 +281,26 @@ def catalog() -> None:
 
 
 class _Progress:
-    """A progress bar on stderr for a catalog change, opened at the first file (when the number of
-    files is known); silent when stderr is not a terminal."""
+    """A progress bar (tqdm, as `seed` draws) on stderr for a catalog change, opened at the first
+    file (when the number of files is known); silent when stderr is not a terminal."""
 
     def __init__(self, label: str):
         self.label, self.bar = label, None
 
     def __call__(self, path: str, total: int) -> None:
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
-            self.bar.__enter__()
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="file", file=sys.stderr, disable=None,
+                            dynamic_ncols=True)
         self.bar.update(1)
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.close()
 
 
 def _catalog(config: Config, name: str, *, first_sync: bool = True):

@@ -23,8 +23,10 @@ _BOOT_ERROR = 3
 
 
 def _build():
+    from . import logs
     from .app import create_app
 
+    logs.configure_from_env()        # OGC_GATEWAY_LOG_LEVEL / OGC_GATEWAY_LOG_FORMAT (ogc_gateway/logs.py)
     config = load_config(os.environ.get("OGC_GATEWAY_CONFIG") or "gateway.yaml")
     if config.server.access_log:
         from .access import configure_logging

@@ -137,3 +137,12 @@ def local_clients(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     with rasterio.Env(GDAL_PAM_ENABLED="YES", GDAL_HTTP_TIMEOUT="60", GDAL_HTTP_MAX_RETRY="0"):
         yield tmp_path / "cache"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test that drives a client application (QGIS, a browser, Spark) is slow as well, so
+    `pytest -m "not slow"` leaves it out; before pytest's -m deselection runs."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in ("qgis", "browser", "spark")):
+            item.add_marker(pytest.mark.slow)

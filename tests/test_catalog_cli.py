@@ -21,6 +21,8 @@ from ogc_gateway.config import load_config
 from ogc_gateway.engine.catalog import Catalog
 from ogc_gateway.engine.service import catalog_path
 
+pytestmark = pytest.mark.slow                    # the CLI in subprocesses, as users run it
+
 ROOT = "/arcgis/rest/services/tiles/ImageServer"
 TILES = {"a": (500000, 10), "b": (506000, 20), "c": (512000, 30)}     # west edge, value; 6 km apart
 

@@ -105,6 +105,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow          # `ogc-gateway serve` in a subprocess
 def test_serve_end_to_end(good_config):
     port = free_port()
     process = subprocess.Popen(

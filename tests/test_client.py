@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.merge import merge
 
@@ -113,7 +112,7 @@ def test_identify_samples_and_query(small_url):
 
 def test_a_server_error_is_an_exception_with_the_servers_message(small_url):
     with pytest.raises(ImageServiceError) as err:
-        service(small_url, "nope").info
+        _ = service(small_url, "nope").info
     assert err.value.code in (400, 404)
     client = service(small_url, "dem")
     with pytest.raises(ImageServiceError, match="mosaicRule"):

@@ -51,7 +51,7 @@ def generate(url, **form):
 
 def test_without_a_token_a_secured_service_refuses(secured):
     with pytest.raises(ImageServiceError) as err:
-        dem(secured).info
+        _ = dem(secured).info
     assert err.value.code == 499
 
 
@@ -65,7 +65,7 @@ def test_a_token_reads_a_secured_service(secured, client):
     with rasterio.io.MemoryFile(direct.data) as mem, mem.open() as ds:
         assert np.array_equal(data, ds.read())
     with pytest.raises(ImageServiceError) as err:
-        dem(secured, token="forged").info
+        _ = dem(secured, token="forged").info
     assert err.value.code == 498
 
 
@@ -108,7 +108,7 @@ def test_tokens_are_renewed_before_they_expire(app, registry):
     with serving(gate) as url:
         register_gis("short", url=f"{url}/arcgis", username="alice", password="p@ssw0rd")
         client = dem(url, gis="short")
-        client.info
+        _ = client.info
         first = gate.used[-1]
         time.sleep(1.3)          # within the last fifth of the token's life: renewed before use
         client.get_json("")

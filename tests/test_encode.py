@@ -13,9 +13,10 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.io import MemoryFile
 
-from ogc_gateway.engine.encode import FORMATS, PICTURE_FORMATS, RAW_FORMATS, Encoded, encode, kmz
+from ogc_gateway.engine.encode import FORMATS, PICTURE_FORMATS, RAW_FORMATS, Encoded, encode
 from ogc_gateway.engine.errors import InvalidParameter
 from ogc_gateway.engine.requests import Grid, Raster
+from ogc_gateway.rest.kmz import kmz
 
 GRID = Grid(CRS.from_epsg(32633), (500000, 5000000, 500640, 5000480), 64, 48)
 ROWS, COLS = 48, 64

@@ -20,6 +20,8 @@ from pyproj import Geod, Transformer
 from synth_functions import (EXTENTS, GEO_ORIGIN, GEO_RES, GEO_SIZE, PLATEAU, export_tiff,
                              function_client)
 
+pytestmark = pytest.mark.slow                    # gdaldem subprocesses as the reference
+
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):

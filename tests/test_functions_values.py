@@ -105,7 +105,7 @@ def test_colormap_to_rgb_of_a_paletted_band(tmp_path):
                                 size=(8, 8))
     assert profile["dtype"] == "uint8" and data.shape[0] == 3
     for band in range(3):
-        assert np.array_equal(data[band].data, np.vectorize(lambda v: palette[v][band])(values))
+        assert np.array_equal(data[band].data, np.vectorize(lambda v: palette[v][band])(values))  # noqa: B023  (used at once)
 
 
 def test_colormap_to_rgb(fx):

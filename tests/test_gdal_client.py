@@ -16,6 +16,8 @@ from rasterio.windows import Window
 
 from synth import DEM_NODATA, dem_value, top_scene
 
+pytestmark = pytest.mark.slow                    # GDAL against a server on a real socket
+
 EXPORT_URL = "{live_url}/arcgis/rest/services/{service}/ImageServer/exportImage?"
 
 

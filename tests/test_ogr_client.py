@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow                    # OGR against a server on a real socket
+
 pyogrio = pytest.importorskip("pyogrio")
 
 

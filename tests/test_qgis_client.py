@@ -8,7 +8,6 @@ test starts; the test is skipped only where that interpreter has no QGIS (.ci/ru
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -38,7 +37,8 @@ def _has_qgis() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _has_qgis(), reason="Debian's python3-qgis is not installed")
+pytestmark = [pytest.mark.qgis,    # QGIS (Debian's python3-qgis) in a subprocess; counts as slow
+              pytest.mark.skipif(not _has_qgis(), reason="Debian's python3-qgis is not installed")]
 
 
 def _pattern(path: Path, crs: int, transform: Affine, width: int, height: int) -> Path:

@@ -427,8 +427,8 @@ def test_world_layer_levels_stop_near_the_native_resolution(real):
     from lxml import etree
     doc = etree.fromstring(wmts)
     ns = {"w": "http://www.opengis.net/wmts/1.0"}
-    link = next(l for l in doc.iterfind(".//w:Layer/w:TileMatrixSetLink", ns)
-                if l.findtext("w:TileMatrixSet", namespaces=ns) == "WebMercatorQuad")
+    link = next(x for x in doc.iterfind(".//w:Layer/w:TileMatrixSetLink", ns)
+                if x.findtext("w:TileMatrixSet", namespaces=ns) == "WebMercatorQuad")
     levels = [int(t.findtext("w:TileMatrix", namespaces=ns)) for t in link.iterfind(".//w:TileMatrixLimits", ns)]
     assert levels and max(levels) <= 3, levels
 
@@ -658,6 +658,7 @@ def test_a_full_disk_next_to_files_in_another_crs(real, tmp_path):
     assert disk[:, 0].min() < -140 and disk[:, 0].max() > -10 and disk[:, 1].min() < -70 and disk[:, 1].max() > 70
 
 
+@pytest.mark.slow          # gdal_translate in a subprocess
 def test_gdal_reads_the_tiles_from_the_root_json(real, clients):
     """GDAL's tiled reading of an ImageServer (its root JSON's tileInfo) keeps working for a UTM
     service whose root says singleFusedMapCache false: the Web Mercator tiles show the file."""

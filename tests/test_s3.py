@@ -51,7 +51,7 @@ class MotoServer:
             except (requests.ConnectionError, requests.Timeout):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError("moto's S3 server did not start")
+                    raise RuntimeError("moto's S3 server did not start") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -280,7 +280,7 @@ def test_two_instances_starting_at_once_on_an_empty_shared_catalog_both_come_up(
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for port in ports]
     try:
-        for process, port in zip(processes, ports):
+        for process, port in zip(processes, ports, strict=True):
             deadline = time.monotonic() + 90
             while True:
                 if process.poll() is not None:

@@ -8,7 +8,6 @@ the analytic truth of tests/synth.py."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 import zipfile

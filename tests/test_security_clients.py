@@ -21,6 +21,8 @@ from synth import mosaic_value, ts_value
 from test_security_access import (api_keys, generate, issued, no_proxy_session, secure_app,  # noqa: F401
                                   secure_setup, secure_url)
 
+pytestmark = pytest.mark.slow                    # OWSLib and GDAL against a server on a real socket
+
 TS_LATS = 90 - (np.arange(180) + 0.5)
 WMS_PATH = "/arcgis/services/{}/ImageServer/WMSServer"
 WCS_PATH = "/arcgis/services/{}/ImageServer/WCSServer"

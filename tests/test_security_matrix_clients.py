@@ -27,6 +27,8 @@ from test_security_access import (CASES, REFERER, api_keys, expected, issued, no
                                   secure_app, secure_setup, secure_url)
 from test_wcs10 import dem_truth
 
+pytestmark = pytest.mark.slow                    # OWSLib and GDAL x the access matrix, real socket
+
 WMS_PATH = "/arcgis/services/{}/ImageServer/WMSServer"
 WCS_PATH = "/arcgis/services/{}/ImageServer/WCSServer"
 WMTS_CAPS = "/arcgis/rest/services/{}/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml"

@@ -68,7 +68,7 @@ def test_one_pixel_type_and_band_count_per_service():
 def test_raster_struct_is_band_sequential_little_endian(dtype):
     values = (np.arange(2 * 3 * 4) - 5).astype(dtype).reshape(2, 3, 4)
     raster = dict(zip(("width", "height", "bands", "pixel_type", "nodata", "crs", "transform", "data"),
-                      raster_value(values, 0, WKT, Affine(10, 0, 500000, 0, -10, 5001000))))
+                      raster_value(values, 0, WKT, Affine(10, 0, 500000, 0, -10, 5001000)), strict=True))
     assert (raster["width"], raster["height"], raster["bands"]) == (4, 3, 2)
     assert raster["data"] == values.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
     assert raster["transform"] == [500000, 10, 0, 5001000, 0, -10]
@@ -81,8 +81,7 @@ def test_raster_struct_is_band_sequential_little_endian(dtype):
 def test_commit_logs_skipped_rows_and_refuses_an_empty_service(caplog):
     pytest.importorskip("pyspark")
     pytest.importorskip("pyarrow")
-    from pyspark.sql.types import (ArrayType, BinaryType, DoubleType, IntegerType, StringType, StructField,
-                                   StructType)
+    from pyspark.sql.types import ArrayType, BinaryType, DoubleType, IntegerType, StringType, StructField, StructType
 
     from ogc_gateway.spark.datasource import ImageServiceWriter, Uploaded, raster_column
 

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import make_config
 from ogc_gateway.app import create_app
-from ogc_gateway.config import Limits
 from ogc_gateway.engine import admission
 from ogc_gateway.engine.admission import Admission, Busy
 

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.io import MemoryFile
 
 from conftest import make_config
 from ogc_gateway.app import create_app
-from ogc_gateway.config import ServerConfig
 from ogc_gateway.engine.sizebound import FolderBound
 
 TS_TILE = "/arcgis/rest/services/ts/ImageServer/tile/1/0/0"

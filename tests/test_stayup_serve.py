@@ -13,6 +13,8 @@ import requests
 
 from test_cli import free_port, good_config  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow                    # `ogc-gateway serve` (gunicorn) in a subprocess
+
 SLOW_CLIENTS = 100
 
 

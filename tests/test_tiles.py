@@ -165,6 +165,7 @@ def _render_in_process(config, start, queue):
     queue.put((len(made), stored.data))
 
 
+@pytest.mark.slow          # two forked processes
 def test_two_processes_rendering_one_tile_leave_one_intact_file(data_dir, tmp_path):
     config = fresh_config(data_dir, tmp_path)
     open_services(config, sync=True)
@@ -263,7 +264,7 @@ def test_a_full_tile_is_jpeg_and_a_missing_one_is_404(client):
     assert Image.open(io.BytesIO(full.data)).size == (256, 256)
     outside = client.get(f"/arcgis/rest/services/dem/ImageServer/tile/{Z}/0/0")
     assert outside.status_code == 404 and outside.get_json()["error"]["code"] == 404
-    assert client.get(f"/arcgis/rest/services/dem/ImageServer/tile/30/0/0").status_code == 404
+    assert client.get("/arcgis/rest/services/dem/ImageServer/tile/30/0/0").status_code == 404
     # inside the scheme's limits but without data: 404, or a marked blank tile on request
     empty = merc_range((500000.0, 5000400.0, 500100.0, 5000500.0), 17)
     path = f"/arcgis/rest/services/mosaic/ImageServer/tile/17/{empty[1]}/{empty[2]}"
@@ -338,7 +339,8 @@ def test_seed_command_progress_resume_and_clean(data_dir, tmp_path):
     assert "0 already cached" in first.output
     second = runner.invoke(cli.cli, ["seed", "dem", "--config", str(config), "--levels", "10-14", "--workers", "1"])
     assert second.exit_code == 0 and f"0 rendered, {total} already cached" in second.output
-    level_dirs = lambda: {p.name for p in (tmp_path / "cache" / "tiles" / "dem").glob("*/WebMercatorQuad/*/*/png/*")}
+    def level_dirs():
+        return {p.name for p in (tmp_path / "cache" / "tiles" / "dem").glob("*/WebMercatorQuad/*/*/png/*")}
     assert level_dirs() == {str(z) for z in range(10, 15)}
     cleaned = runner.invoke(cli.cli, ["seed", "dem", "--config", str(config), "--clean", "--levels", "13-14"])
     assert cleaned.exit_code == 0 and "Removed 2" in cleaned.output

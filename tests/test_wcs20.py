@@ -488,7 +488,7 @@ def test_multipart_holds_a_gml_coverage_and_the_geotiff(client):
 
 # --- XML POST ---------------------------------------------------------------------------------------------
 
-POST_GETCOVERAGE = """<?xml version="1.0" encoding="UTF-8"?>
+POST_GETCOVERAGE = f"""<?xml version="1.0" encoding="UTF-8"?>
 <wcs:GetCoverage xmlns:wcs="http://www.opengis.net/wcs/2.0" xmlns:scal="http://www.opengis.net/wcs/scaling/1.0"
     xmlns:int="http://www.opengis.net/wcs/interpolation/1.0" xmlns:crs="http://www.opengis.net/wcs/crs/1.0"
     service="WCS" version="2.0.1">
@@ -497,7 +497,7 @@ POST_GETCOVERAGE = """<?xml version="1.0" encoding="UTF-8"?>
       <scal:TargetAxisSize><scal:axis>i</scal:axis><scal:targetSize>19</scal:targetSize></scal:TargetAxisSize>
       <scal:TargetAxisSize><scal:axis>j</scal:axis><scal:targetSize>5</scal:targetSize></scal:TargetAxisSize>
     </scal:ScaleToSize></scal:Scaling>
-    <int:Interpolation><int:globalInterpolation>{interp}nearest-neighbor</int:globalInterpolation></int:Interpolation>
+    <int:Interpolation><int:globalInterpolation>{INTERP}nearest-neighbor</int:globalInterpolation></int:Interpolation>
   </wcs:Extension>
   <wcs:CoverageId>dem</wcs:CoverageId>
   <wcs:DimensionTrim>
@@ -505,7 +505,7 @@ POST_GETCOVERAGE = """<?xml version="1.0" encoding="UTF-8"?>
   </wcs:DimensionTrim>
   <wcs:DimensionTrim><wcs:Dimension>N</wcs:Dimension><wcs:TrimLow>5000100</wcs:TrimLow></wcs:DimensionTrim>
   <wcs:format>image/tiff</wcs:format>
-</wcs:GetCoverage>""".format(interp=INTERP)
+</wcs:GetCoverage>"""
 
 
 def test_post_xml_equals_kvp(client):

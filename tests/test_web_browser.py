@@ -8,8 +8,8 @@ Every page is watched: a console error, an uncaught exception or a request to an
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -432,7 +432,8 @@ def test_sign_in_keeps_the_token_and_passes_it_on(page, base):
     assert "username=ana" in posted[0] and "client=referer" in posted[0]
     assert page.evaluate("() => JSON.parse(sessionStorage.getItem('ogc-gateway-token')).token") == "tok3n"
     assert page.locator("#signed-user").inner_text() == "ana"
-    page.mouse.click(*(lambda b: (b["x"] + b["width"] / 2, b["y"] + b["height"] / 2))(page.locator("#map").bounding_box()))
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#identify[data-done]")
     ours = [u for u in page.watch.requests
             if "/ImageServer/" in u and "/arcgis/rest/static/" not in u and u.startswith(base)]

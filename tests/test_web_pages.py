@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from lxml import html as lxml_html
@@ -86,8 +86,9 @@ def test_directory_names_every_way_to_reach_each_service(client):
         section = doc.get_element_by_id(f"service-{name}")
         hrefs = section.xpath(".//a/@href")
         assert f"http://localhost/arcgis/rest/services/{name}/ImageServer/viewer" in hrefs
-        assert f"http://localhost/arcgis/services/{name}/ImageServer/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities" in hrefs
-        assert f"http://localhost/arcgis/services/{name}/ImageServer/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities" in hrefs
+        base = f"http://localhost/arcgis/services/{name}/ImageServer"
+        assert f"{base}/WMSServer?SERVICE=WMS&REQUEST=GetCapabilities" in hrefs
+        assert f"{base}/WCSServer?SERVICE=WCS&REQUEST=GetCapabilities" in hrefs
         assert f"http://localhost/arcgis/rest/services/{name}/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml" in hrefs
         assert len(section.xpath(".//button[@class='copy']")) == 4
         for href in hrefs:
@@ -102,7 +103,8 @@ def test_viewer_settings(client):
     config = json.loads(doc.get_element_by_id("viewer-config").text)
     assert config["extent"] == [500000.0, 5000400.0, 502000.0, 5002000.0]
     projection = config["projection"]
-    assert projection["code"] == "EPSG:32633" and "+proj=utm" in projection["proj4"] and "+zone=33" in projection["proj4"]
+    assert projection["code"] == "EPSG:32633"
+    assert "+proj=utm" in projection["proj4"] and "+zone=33" in projection["proj4"]
     assert projection["northFirst"] is False
     caps = client.get("/arcgis/rest/services/mosaic/ImageServer/WMTS/1.0.0/WMTSCapabilities.xml").get_data(as_text=True)
     for label in config["timeLabels"]:          # the slider's times are those the WMTS offers
@@ -134,8 +136,9 @@ def test_export_form_opens_with_a_working_request(client):
     src = page.xpath("//img[@class='result']/@src")[0]
     image = client.get(src)
     assert image.mimetype == "image/png"
-    from PIL import Image
     import io
+
+    from PIL import Image
     assert Image.open(io.BytesIO(image.data)).size == (400, 400)
 
 

@@ -157,8 +157,8 @@ def test_native_set_of_a_latitude_longitude_service_is_in_its_axis_order(client)
 
 def test_layer_limits_are_the_tiles_under_the_data(client):
     root = capabilities(client, DEM_WMTS)
-    link = next(l for l in root.iter(f"{{{NS['wmts']}}}TileMatrixSetLink")
-                if l.findtext("wmts:TileMatrixSet", namespaces=NS) == "WebMercatorQuad")
+    link = next(x for x in root.iter(f"{{{NS['wmts']}}}TileMatrixSetLink")
+                if x.findtext("wmts:TileMatrixSet", namespaces=NS) == "WebMercatorQuad")
     limits = {m.findtext("wmts:TileMatrix", namespaces=NS): tuple(int(m.findtext(f"wmts:{k}", namespaces=NS)) for k in
                                                                  ("MinTileRow", "MaxTileRow", "MinTileCol", "MaxTileCol"))
               for m in link.iter(f"{{{NS['wmts']}}}TileMatrixLimits")}
@@ -170,7 +170,7 @@ def test_layer_limits_are_the_tiles_under_the_data(client):
 
 def test_styles_formats_dimension_and_resource_templates(client):
     root = capabilities(client)
-    layers = {l.findtext("ows:Identifier", namespaces=NS): l for l in root.iter(f"{{{NS['wmts']}}}Layer")}
+    layers = {x.findtext("ows:Identifier", namespaces=NS): x for x in root.iter(f"{{{NS['wmts']}}}Layer")}
     ts = layers["ts"]
     styles = ts.findall("wmts:Style", NS)
     assert styles[0].get("isDefault") == "true" and styles[0].findtext("ows:Identifier", namespaces=NS) == "default"

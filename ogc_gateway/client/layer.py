@@ -28,7 +28,7 @@ from rasterio.windows import Window
 
 from .grid import ReadGrid, plan_grid
 from .http import compact
-from .service import DTYPE_PIXEL_TYPES, ImageServiceClient
+from .service import ImageServiceClient
 
 MOSAIC_METHODS = {   # the tool's keyword -> (REST mosaicMethod, the root JSON's allowedMosaicMethods name)
     "NORTH_WEST": ("esriMosaicNorthwest", "NorthWest"), "CLOSEST_TO_CENTER": ("esriMosaicCenter", "Center"),

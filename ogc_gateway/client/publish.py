@@ -30,7 +30,7 @@ class PublishingClient:
         self._local = threading.local()
 
     @classmethod
-    def for_options(cls, url: str | None, token: str | None, gis: str | None) -> "PublishingClient":
+    def for_options(cls, url: str | None, token: str | None, gis: str | None) -> PublishingClient:
         """From the Spark writer's options: a GIS gives both the root and the credentials; a token
         needs `url`."""
         creds = Credentials(token=token, gis=gis)

@@ -19,8 +19,16 @@ from rasterio.windows import Window
 
 from .gis import Credentials
 from .grid import ReadGrid, crs_from_sr, plan_grid, sr_param
-from .http import DEFAULT_WORKERS, TOKEN_ERRORS, ImageServiceError, compact, json_of, make_session, pool, \
-    raise_for_error
+from .http import (
+    DEFAULT_WORKERS,
+    TOKEN_ERRORS,
+    ImageServiceError,
+    compact,
+    json_of,
+    make_session,
+    pool,
+    raise_for_error,
+)
 
 # Blocks of 1024 x 1024 keep the pool busy: on a 2-CPU server a 6000 x 6000 read took half the time of
 # the same read in maxImageWidth x maxImageHeight (4100 x 4100) blocks (benchmarks/client_read.py).
@@ -170,7 +178,8 @@ class ImageServiceClient:
             out[:, r:r + data.shape[1], c:c + data.shape[2]] = data
         return out, nodata
 
-    def iter_blocks(self, grid: ReadGrid, *, block_size=None, **params) -> Iterator[tuple[Window, np.ndarray, float | None]]:
+    def iter_blocks(self, grid: ReadGrid, *, block_size=None,
+                    **params) -> Iterator[tuple[Window, np.ndarray, float | None]]:
         """(window, values, nodata) of each block of `grid` (default: 1024 x 1024 cells, or less within
         the service's maxImageWidth x maxImageHeight), in the order they arrive; at most
         2 x workers blocks are in flight or waiting, so memory stays bounded."""
@@ -309,7 +318,7 @@ def _geometry(geometry, sr) -> dict:
     elif len(geometry) == 2 and all(isinstance(v, (int, float)) for v in geometry):
         g, kind = {"x": geometry[0], "y": geometry[1]}, "esriGeometryPoint"
     elif len(geometry) == 4 and all(isinstance(v, (int, float)) for v in geometry):
-        g = dict(zip(("xmin", "ymin", "xmax", "ymax"), geometry))
+        g = dict(zip(("xmin", "ymin", "xmax", "ymax"), geometry, strict=False))
         kind = "esriGeometryEnvelope"
     else:
         g, kind = {"points": [list(p) for p in geometry]}, "esriGeometryMultipoint"

@@ -62,7 +62,7 @@ def finite_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
             b = [slice(None), slice(None)]
             a[axis], b[axis] = slice(None, -1), slice(1, None)
             oa, ob = ok[tuple(a)], ok[tuple(b)]
-            for good, bad, va, vb in ((oa & ~ob, None, a, b), (ob & ~oa, None, b, a)):
+            for good, _bad, va, vb in ((oa & ~ob, None, a, b), (ob & ~oa, None, b, a)):
                 if not good.any():
                     continue
                 px, py = gx[tuple(va)][good], gy[tuple(va)][good]

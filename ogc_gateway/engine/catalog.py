@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -35,28 +35,21 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 
-from ..config import ServiceConfig
 from . import seams, sources
 from .badfiles import BAD_FILE_ERRORS
 from .errors import ConfigError, InvalidParameter, NotFound
+from .fields import DATE, DOUBLE, GEOMETRY, IDENTIFIER, INTEGER, OID, STRING, Field, iso_to_epoch_ms
+from .fields import EPOCH as _EPOCH
+from .fields import quote as _quote
 from .geometry import to_crs
 from .rasterinfo import (BandStats, aggregate_stats, crs_from_wkt, footprint_ring, read_files, read_raster,
                          ring_area, ring_bounds, ring_polygons)
+from .settings import ServiceConfig
 
 if TYPE_CHECKING:
     from .where import Where
 
 log = logging.getLogger("ogc_gateway.catalog")
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A catalog field as the ArcGIS root JSON lists it."""
-
-    name: str
-    type: str            # esriFieldTypeOID | esriFieldTypeString | esriFieldTypeInteger | esriFieldTypeDouble | esriFieldTypeDate | esriFieldTypeGeometry
-    alias: str
-    length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +127,6 @@ class SyncReport:
 
 # --- field vocabulary -----------------------------------------------------------------------------
 
-OID, GEOMETRY = "esriFieldTypeOID", "esriFieldTypeGeometry"
-STRING, INTEGER, DOUBLE, DATE = ("esriFieldTypeString", "esriFieldTypeInteger",
-                                 "esriFieldTypeDouble", "esriFieldTypeDate")
 _SQL_TYPE = {OID: "INTEGER PRIMARY KEY", STRING: "TEXT", INTEGER: "INTEGER", DOUBLE: "REAL",
              DATE: "INTEGER"}
 
@@ -151,10 +141,8 @@ HEAD_FIELDS = (
 TAIL_FIELDS = (Field("Shape_Length", DOUBLE, "Shape_Length"), Field("Shape_Area", DOUBLE, "Shape_Area"))
 BUILTIN_FIELDS = {f.name.lower(): f.name for f in HEAD_FIELDS + TAIL_FIELDS}
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT_TEXT = re.compile(r"[+-]?\d+")
 _NUM_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -189,13 +177,6 @@ _READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", 
                  "nodata", "band_names", "overviews", "tags", "stats", "outline")
 
 
-def _quote(name: str) -> str:
-    """A column identifier for SQL; only names that passed IDENTIFIER ever get here."""
-    if not IDENTIFIER.fullmatch(name):
-        raise ValueError(f"not a field name: {name!r}")
-    return f'"{name}"'
-
-
 def _overlay(raw: dict[str, str | None], edits: dict[str, str | None] | None) -> None:
     """Values set by hand (`Catalog.set_attributes`, lower-cased names) over an item's raw cells."""
     if edits:
@@ -212,17 +193,6 @@ def _items_ddl(attributes: list[Field], if_not_exists: bool = False) -> str:
 
 
 # --- value parsing --------------------------------------------------------------------------------
-
-def iso_to_epoch_ms(text: str) -> int | None:
-    """ISO 8601 date or date-time -> epoch ms; naive times are UTC (the catalog's one convention)."""
-    try:
-        dt = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return (dt - _EPOCH) // timedelta(milliseconds=1)
-
 
 def _is_int(text: str) -> bool:
     return bool(_INT_TEXT.fullmatch(text)) and -2**63 <= int(text) < 2**63
@@ -596,7 +566,7 @@ class Catalog:
         gone = []
         for path in removed:
             gone.append(self._delete(con, stored[path][1]))
-            log.info("%s: %s is gone; removed from the catalog", self.service.name, path)
+            log.warning("%s: %s is gone; removed from the catalog", self.service.name, path)
         unchanged = 0
         touched: set[int] = set()
         problems: list[str] = []

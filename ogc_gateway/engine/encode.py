@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,21 +52,6 @@ def encode(raster: Raster, fmt: str, *, quality: int = 75, compression: str = "n
     if fmt in ("bip", "bsq"):
         return Encoded(_interleaved(raster, fmt), OCTET, fmt)
     raise ValueError(f"unknown output format {fmt!r}")
-
-
-def kmz(image: Encoded, bounds_4326: tuple[float, float, float, float], name: str) -> bytes:
-    """A KMZ: doc.kml with one GroundOverlay draping `image` over (west, south, east, north)."""
-    from ogc_gateway.templates import render   # late: the engine rarely needs templates
-
-    west, south, east, north = (float(v) for v in bounds_4326)
-    href = f"image.{image.extension}"
-    kml = render("ground_overlay.kml", name=name, href=href,
-                 north=north, south=south, east=east, west=west)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("doc.kml", kml)     # first entry: KMZ readers take the first .kml as the root
-        zf.writestr(href, image.data)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from . import read as reader
 from . import seams
 from .badfiles import BAD_FILE_ERRORS, left_out
 from .errors import InvalidParameter, TooLarge
-from .functions import Signature, apply, cast, is_raw, signature
+from .functions import BandDistribution, Signature, apply, cast, is_raw, signature
 from .geometry import to_crs
 from .mosaic import OPERATORS, SeamlineCut, operator
 from .query import check_definition, mosaic_items, where_of
-from .requests import ExportRequest, Grid, MosaicRule, Raster, representable
+from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, representable
 from .service import ImageService, ServiceInfo
 
 
@@ -43,7 +43,7 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
 
 
 def _export(service: ImageService, req: ExportRequest) -> Raster:
-    ctx = processed.context(service, req)
+    ctx = processed.context(service, req, read_source)
     rule = req.rendering_rule
     raster = apply(rule, ctx) if rule else ctx.raster(None)
     item_rule = req.mosaic_rule is not None and req.mosaic_rule.item_rendering_rule is not None
@@ -142,7 +142,8 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
             data, full = reader.read(p, grid, resampling)
             read += 1
             if rule.item_rendering_rule is not None:         # each item processed before mosaicking
-                data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols)
+                data = itemrule.processed_item(service, req, item.oid, rule.item_rendering_rule, p.rows, p.cols,
+                                               read_source)
         except BAD_FILE_ERRORS as exc:
             left_out(item.path, exc)
             continue
@@ -192,6 +193,18 @@ def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
     return mosaic(service, replace(req, mosaic_rule=rule, time=None))
 
 
+def read_source(service: ImageService, req: ExportRequest, oid: int | None) -> Raster:
+    """The mosaic (oid None) or one item on the request's grid: what raster functions read
+    (processed.py is handed this, so it need not import the export path back)."""
+    return mosaic(service, req) if oid is None else item_raster(service, req, oid)
+
+
+def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandDistribution, ...] | None:
+    """Per band, the distribution of a rule's output over the service (processed.py), read
+    through this path: the default stretch of a rule, the root JSON's and legends' statistics."""
+    return processed.rule_distribution(service, rule, read_source)
+
+
 def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
     """Per-band (min, max) for the default 8-bit rendering (DESIGN.md, "Default rendering"): the
     service's statistics for raw values, the processed output's (processed.py) for a rule; None
@@ -203,7 +216,7 @@ def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
         return None
     if raster.data.dtype == np.uint8:
         return None
-    found = processed.rule_distribution(service, rule)
+    found = rule_distribution(service, rule)
     if not found or len(found) != raster.data.shape[0]:
         return None
     return tuple((d.min, d.max) for d in found)

@@ -28,8 +28,9 @@ def dtype_of(sig: Signature) -> np.dtype:
 
 
 def processed_item(service: ImageService, req: ExportRequest, oid: int, item_rule: RenderingRule,
-                   rows: slice, cols: slice) -> np.ma.MaskedArray:
-    """One item run through `item_rule` on the request's grid, cells [rows, cols]."""
+                   rows: slice, cols: slice, read: processed.Read) -> np.ma.MaskedArray:
+    """One item run through `item_rule` on the request's grid, cells [rows, cols] (pixels read
+    through `read`, the export path's reader)."""
     alone = MosaicRule(method="esriMosaicLockRaster", lock_raster_ids=(oid,))
-    out = apply(item_rule, processed.context(service, replace(req, mosaic_rule=alone, time=None)))
+    out = apply(item_rule, processed.context(service, replace(req, mosaic_rule=alone, time=None), read))
     return out.data[:, rows, cols]

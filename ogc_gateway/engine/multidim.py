@@ -18,19 +18,19 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator
 
 import rasterio
 from rasterio.errors import RasterioError
 
-from ..config import DimensionConfig, ServiceConfig
 from .catalog import DATE, DOUBLE, INTEGER, Catalog, Item, iso_to_epoch_ms
 from .errors import ConfigError, InvalidParameter
 from .rasterinfo import BandStats, aggregate_stats
 from .read import data_band_indexes
 from .requests import DimensionSelection, TimeWindow
+from .settings import DimensionConfig, ServiceConfig
 
-Value = Union[float, tuple[float, float]]       # a number, or a (lower, upper) range
+Value = float | tuple[float, float]             # a number, or a (lower, upper) range
 NETCDF_VARNAME = "NETCDF_VARNAME"
 _NETCDF_DIM = "NETCDF_DIM_"
 _CF_UNITS_MS = {"d": 86_400_000, "day": 86_400_000, "days": 86_400_000, "h": 3_600_000, "hr": 3_600_000,

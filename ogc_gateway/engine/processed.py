@@ -6,6 +6,9 @@ A rule's distribution comes from one render of the service's whole extent at abo
 side, once per rule and worker (templates and ad-hoc rules alike, an ad-hoc rule among the last
 64 kept), so every tile of a rule is stretched from the same numbers. The service's own raster
 ("$$") uses the service's statistics and histograms.
+
+Pixels are read through a `Read` function the caller passes in (export.py passes its mosaic and
+item readers), so this module and the export path that uses it do not import each other.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-from . import export as _export
 from . import read as reader
 from .errors import TooLarge
 from .functions import BandDistribution, FunctionContext, apply, rule_key
-from .requests import ExportRequest, Grid, RenderingRule
+from .histograms import service_histograms
+from .requests import ExportRequest, Grid, Raster, RenderingRule
 from .service import ImageService
+
+# The export path's reader: the mosaic (oid None) or one item (the "$<oid>" raster) on a request's grid.
+Read = Callable[[ImageService, ExportRequest, "int | None"], Raster]
 
 RENDER_SIZE = 256
 _KEPT = 64                  # ad-hoc rules remembered per service and worker
@@ -53,7 +59,7 @@ def overview_grid(service: ImageService) -> Grid:
     return Grid(info.crs, info.extent, max(1, round((xmax - xmin) / scale)), max(1, round((ymax - ymin) / scale)))
 
 
-def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandDistribution, ...] | None:
+def rule_distribution(service: ImageService, rule: RenderingRule, read: Read) -> tuple[BandDistribution, ...] | None:
     """Per band, the distribution of a rule's output over the service; None when the service is too
     large to render whole at low resolution (more items than max_mosaic_image_count)."""
     memo = service.cached("processed-distributions", lambda: _Recent(_KEPT))
@@ -61,7 +67,7 @@ def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandD
     def compute():
         req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling="nearest")
         try:
-            out = apply(rule, context(service, req))
+            out = apply(rule, context(service, req, read))
         except TooLarge:
             return None
         return tuple(BandDistribution.of(band.compressed(), _POINTS) for band in out.data)
@@ -69,16 +75,14 @@ def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandD
     return memo.get(rule_key(rule), compute)
 
 
-def distribution(service: ImageService, value: Any, shape: bool) -> tuple[BandDistribution, ...]:
+def distribution(service: ImageService, value: Any, shape: bool, read: Read) -> tuple[BandDistribution, ...]:
     """The distribution of a raster argument: a rule's (above), else the service's statistics
     (and, with `shape`, its histograms, for percentiles and equalisation)."""
     if isinstance(value, RenderingRule):
-        return rule_distribution(service, value) or ()
+        return rule_distribution(service, value, read) or ()
     stats = service.info.stats
     if not shape:
         return tuple(BandDistribution(s.min, s.max, s.mean, s.stdv) for s in stats)
-    from .statistics import service_histograms        # statistics imports the export path
-
     return tuple(BandDistribution.of_histogram((s.min, s.max, s.mean, s.stdv), h.min, h.max, h.counts)
                  for s, h in zip(stats, service_histograms(service)))
 
@@ -96,14 +100,14 @@ def colortable(service: ImageService) -> dict | None:
     return service.cached("colortable", compute)
 
 
-def context(service: ImageService, req: ExportRequest) -> FunctionContext:
-    """What raster functions may ask for while answering `req`: its mosaic or one item on any grid,
-    distributions, the service's CRS and colour table."""
-    def read(oid: int | None, grid: Grid, resampling: str | None):
+def context(service: ImageService, req: ExportRequest, read: Read) -> FunctionContext:
+    """What raster functions may ask for while answering `req`: its mosaic or one item on any grid
+    (through `read`), distributions, the service's CRS and colour table."""
+    def read_on(oid: int | None, grid: Grid, resampling: str | None):
         sub = ExportRequest(grid=grid, mosaic_rule=req.mosaic_rule, time=req.time,
                             resampling=resampling or req.resampling)
-        return _export.mosaic(service, sub) if oid is None else _export.item_raster(service, sub, oid)
+        return read(service, sub, oid)
 
-    return FunctionContext(grid=req.grid, read=read,
-                           distribution=lambda value, shape: distribution(service, value, shape),
+    return FunctionContext(grid=req.grid, read=read_on,
+                           distribution=lambda value, shape: distribution(service, value, shape, read),
                            service_crs=service.info.crs, colortable=lambda: colortable(service))

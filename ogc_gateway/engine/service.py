@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rasterio.crs import CRS
 
-from ..config import Config, FunctionTemplate, Limits, ServiceConfig
 from . import read as reader
 from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
 from .crsid import identified
@@ -20,6 +19,7 @@ from .errors import ConfigError
 from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT
 from .requests import MosaicRule, pixel_type_of
+from .settings import Deployment, FunctionTemplate, Limits, ServiceConfig
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,11 @@ def _nadir_problems(config: ServiceConfig, fields) -> list[str]:
     return []
 
 
-def catalog_path(config: Config, name: str) -> Path:
+def catalog_path(config: Deployment, name: str) -> Path:
     return config.server.cache_dir / "catalogs" / f"{name}.sqlite"
 
 
-def open_services(config: Config, *, sync: bool = True) -> dict[str, ImageService]:
+def open_services(config: Deployment, *, sync: bool = True) -> dict[str, ImageService]:
     """Every configured service, its catalog synchronised with its sources when `sync` is true.
 
     Problems (a file with another band count, a missing time field ...) are collected over all

@@ -84,7 +84,7 @@ class S3TileStore:
                 parts = obj["Key"][len(base):].split("/")
                 if len(parts) != 7:
                     continue
-                if any(w is not None and w != p for w, p in zip(wanted, parts[:4])):
+                if any(w is not None and w != p for w, p in zip(wanted, parts[:4], strict=False)):
                     continue
                 if level_names is not None and parts[4] not in level_names:
                     continue

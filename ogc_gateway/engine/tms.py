@@ -131,7 +131,7 @@ def _matrix(identifier: str, cell: float, mpu: float, origin, tile: tuple[int, i
     return TileMatrix(identifier, cell, cell * mpu / PIXEL_SIZE, origin, tile[0], tile[1], size[0], size[1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def standard(identifier: str) -> TileMatrixSet:
     """A tile matrix set of the OGC TMS registry by identifier (morecantile's copy). Sets whose
     matrix widths vary by row are refused: WMTS 1.0 cannot describe them."""

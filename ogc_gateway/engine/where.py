@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
-from .catalog import DATE, GEOMETRY, Field, _quote, iso_to_epoch_ms
+from .fields import DATE, GEOMETRY, Field, iso_to_epoch_ms
+from .fields import quote as _quote
 from .errors import InvalidParameter
 
 MAX_LENGTH = 4000       # characters of where text

@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from ..engine.errors import InvalidParameter
+from ..engine.export import rule_distribution
 from ..engine.functions import parse_rendering_rule
 from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
 from ..engine.legend import Legend, draw, legend
 from ..engine.multidim import Multidimensional
-from ..engine.processed import rule_distribution
 from ..engine.service import ImageService
 from ..engine.requests import DimensionSelection, MosaicRule, TimeWindow
 from .common import OGCError, TimeRequest, iso, parse_instant

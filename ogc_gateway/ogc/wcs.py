@@ -12,7 +12,7 @@ from lxml import etree
 
 from ..engine.errors import GatewayError
 from ..gateway import gateway
-from ..security.web import token_query
+from ..security.caller import token_query
 from . import wcs10, wcs11, wcs20
 from .isolate import each_service
 from .common import KVP, OGCError, negotiate

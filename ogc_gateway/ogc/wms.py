@@ -23,7 +23,7 @@ from ..engine.legend import draw
 from ..engine.render import composite, flatten, picture, rgba
 from ..engine.requests import ExportRequest, Grid
 from ..gateway import gateway
-from ..security.web import token_query
+from ..security.caller import token_query
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service

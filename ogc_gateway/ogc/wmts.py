@@ -20,7 +20,7 @@ from ..engine.requests import TileRequest, TimeWindow
 from ..engine.tiles import MIME, blank, get_tile, tile_sets
 from ..engine.tms import TileSetLimits
 from ..gateway import gateway
-from ..security.web import token_query, token_suffix
+from ..security.caller import token_query, token_suffix
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo

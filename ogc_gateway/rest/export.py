@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from rasterio.crs import CRS
 
-from ..engine.encode import FORMATS, PICTURE_FORMATS, Encoded, encode, kmz
+from ..engine.encode import FORMATS, PICTURE_FORMATS, Encoded, encode
 from ..engine.errors import InvalidParameter, NotFound
 from ..engine.export import export
 from ..engine.functions import parse_rendering_rule
@@ -21,6 +21,7 @@ from ..engine.names import canonical_resampling
 from ..engine.render import picture
 from ..engine.requests import ExportRequest, Raster
 from ..engine.service import ImageService
+from .kmz import kmz
 from .params import (Params, parse_band_ids, parse_bbox, parse_mosaic_rule, parse_nodata,
                      parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
 from .root import envelope

@@ -10,12 +10,12 @@ import numpy as np
 from shapely.geometry import box
 
 from ..engine.errors import InvalidParameter
+from ..engine.export import rule_distribution
 from ..engine.functions import is_raw, parse_rendering_rule
 from ..engine.geometry import points_to_crs, sample_points
 from ..engine.grid import sr_json, target_grid
 from ..engine.legend import legend
 from ..engine.names import canonical_resampling
-from ..engine.processed import rule_distribution
 from ..engine.requests import ExportRequest, MosaicRule, SampleRequest
 from ..engine.sample import get_samples, identify
 from ..engine.service import ImageService

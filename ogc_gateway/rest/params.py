@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import math
 from dataclasses import replace
 from functools import partial
 from typing import Any, Iterable, Mapping

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 
-from ..engine.export import service_signature
+from ..engine.export import rule_distribution, service_signature
 from ..engine.functions import BandDistribution, is_raw, signature
 from ..engine.grid import sr_json
 from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS
-from ..engine.processed import rule_distribution
 from ..engine.requests import RenderingRule
 from ..engine.service import ImageService, ServiceInfo
 

@@ -9,9 +9,12 @@ Small modules, each one idea:
   access.py    credentials from a request's environ; the access decision (pure functions)
   runtime.py   Security: the per-app object joining the above (`may_access`, `visible`, `sign_in`)
   redact.py    token, password and key values never reach a log
-  web.py       the Flask side: the check before every view, refusals in each face's format, headers
+  caller.py    who is calling (once per request), what they may see, token links for capabilities
+  refusals.py  refusals in each face's format (ArcGIS JSON, WMS and OWS exception reports)
+  web.py       the Flask side: the checks before every view, headers after it
   views.py     the ArcGIS token service (generateToken)
   commands.py  `ogc-gateway users …` and `ogc-gateway keys …`
 
-Nothing here imports the engine's raster code; only web.py and views.py import Flask.
+Nothing here imports the engine's raster code; only caller.py, refusals.py, web.py and views.py import
+Flask.
 """

@@ -9,18 +9,16 @@ from datetime import datetime, timezone
 
 import click
 
+from ..cli_common import CONFIG_HELP, load, user_errors
 from ..engine.errors import ConfigError
 from . import store
 from .passwords import hash_password
 
 MIN_PASSWORD = 8
-CONFIG_HELP = "Configuration file (default: $OGC_GATEWAY_CONFIG, then ./gateway.yaml)."
 
 
 def _users_file(config_file: str | None):
-    from ..cli import _load
-
-    config = _load(config_file)
+    config = load(config_file)
     if config.security is None:
         raise ConfigError([f"{config.path}: no 'security' section, so every service is public and there are "
                            "no users; add one (see the README's Security section)"])
@@ -42,9 +40,7 @@ def _when(ms: int | None) -> str:
 
 
 def _guarded(action):
-    from ..cli import _user_errors
-
-    with _user_errors():
+    with user_errors():
         try:
             return action()
         except store.StoreError as exc:

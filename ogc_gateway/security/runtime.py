@@ -102,7 +102,7 @@ class Security:
         A success is remembered for a minute per worker (keyed by an HMAC of the pair, never the
         password itself) so clients that send Basic on every tile do not pay argon2 each time."""
         ids = self.store.get()
-        memo = hmac.new(self.secret, f"{user}\0{password}".encode("utf-8"), hashlib.sha256).digest()
+        memo = hmac.new(self.secret, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         now = time.monotonic()
         with self._lock:
             hit = self._verified.get(memo)

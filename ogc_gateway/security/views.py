@@ -16,7 +16,8 @@ from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
 from . import tokens
 from .access import Decision, Refused
-from .web import refusal, security
+from .caller import security
+from .refusals import refusal
 
 bp = Blueprint("security", __name__, template_folder="../web/templates")
 _CLIENTS = ("referer", "ip", "requestip")

@@ -15,24 +15,18 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 
 from ..config import Config
 from . import redact
-from .access import Decision, Identity, Refused, Who, has_role
+from .access import Decision, Refused, has_role
+from .caller import EXTENSION, security, token_query, token_suffix, visible_names, who  # noqa: F401  (API)
+from .refusals import REALM, refusal  # noqa: F401  (API)
 from .runtime import Security
 
-EXTENSION = "ogc_gateway.security"
 FACES = ("rest", "wms", "wcs", "wmts", "web")     # web: the viewer pages, checked as the REST face
-REALM = 'Basic realm="ogc-gateway"'
-# REST resources answered with real HTTP statuses (they are binary; ArcGIS does the same for 404s)
-_REST_REAL_STATUS = ("rest.tile", "rest.output_file")
 # Reachable with any (even bad) credentials: how a client finds the token service
 _OPEN_ENDPOINTS = ("rest.info",)
-
-
-def security() -> Security | None:
-    return current_app.extensions.get(EXTENSION)
 
 
 def install(app: Flask, config: Config) -> None:
@@ -47,52 +41,6 @@ def install(app: Flask, config: Config) -> None:
         app.before_request(functools.partial(_check_host, hosts))
     if config.security is not None:
         app.before_request(_check_access)
-
-
-# --- identity ---------------------------------------------------------------------------------------
-
-def who() -> Who:
-    """The caller of this request (None: anonymous, or security is off), worked out once."""
-    sec = security()
-    if sec is None:
-        return None
-    if "_ogc_gateway_who" not in g:
-        form_token = None
-        if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded",
-                                                             "multipart/form-data"):
-            form_token = next((v for k, v in request.form.items(multi=True) if k.lower() == "token"), None)
-        g._ogc_gateway_who = sec.identify(request.environ, form_token)
-    return g._ogc_gateway_who
-
-
-def visible_names(names) -> list[str]:
-    """Of these service names, those the caller may see (all of them when security is off)."""
-    sec = security()
-    if sec is None:
-        return list(names)
-    names = tuple(names)
-    memo = g.get("_ogc_gateway_visible")          # the same registry is asked about many times a request
-    if memo is None or memo[0] != names:
-        memo = g._ogc_gateway_visible = (names, sec.visible(names, who()))
-    return memo[1]
-
-
-def token_query() -> str:
-    """`token=…&` when the request carried a good token in its query string, for the URLs a
-    capabilities document gives (OWSLib and GDAL follow them without adding credentials)."""
-    if security() is None or not isinstance(who(), Identity):
-        return ""
-    from urllib.parse import quote
-
-    from .access import token_param
-    raw = token_param(request.query_string.decode("latin-1"))
-    return f"token={quote(raw, safe='')}&" if raw else ""
-
-
-def token_suffix() -> str:
-    """`?token=…` for URL templates that have no query of their own (WMTS RESTful resources)."""
-    query = token_query()
-    return f"?{query[:-1]}" if query else ""
 
 
 def require_role(*roles: str) -> Callable:
@@ -152,71 +100,6 @@ def _check_access():
         return None                       # the face answers "no such service" as it always did
     decision = sec.decide(name, caller)
     return None if decision.allowed else refusal(decision, request.blueprint)
-
-
-# --- refusals in each face's format ------------------------------------------------------------------
-
-def refusal(decision: Decision, face: str) -> Response:
-    if face in ("rest", "web") and decision.status in (498, 499) and _wants_page():
-        resp = _sign_in_page(decision)
-    elif face in ("rest", "web"):
-        resp = _rest_refusal(decision)
-    else:
-        resp = _ogc_refusal(decision, face)
-    if decision.status == 429:
-        resp.status_code = 429
-        resp.headers["Retry-After"] = str(max(1, decision.retry_after))
-    return resp
-
-
-def _wants_page() -> bool:
-    """A person's browser asking for a page (the viewer, or `f=html`): it gets a sign-in form."""
-    f = next((v for k, v in request.args.items() if k.lower() == "f"), None)
-    return request.blueprint == "web" or (f or "").lower() == "html"
-
-
-def _sign_in_page(decision: Decision) -> Response:
-    """The page's sign-in form (web/templates/signin.html); signed in, the page reloads with its token."""
-    from flask import render_template
-
-    reason = {499: "Token Required", 498: "Invalid Token"}.get(decision.status, decision.reason)
-    html = render_template("signin.html", reason=reason, service=(request.view_args or {}).get("name", "This page"))
-    return Response(html, status=401, content_type="text/html; charset=utf-8")
-
-
-def _rest_refusal(decision: Decision) -> Response:
-    from ..gateway import gateway
-    from ..rest.responses import json_response
-
-    real = gateway().config.server.rest_http_errors or request.endpoint in _REST_REAL_STATUS
-    message = {499: "Token Required", 498: "Invalid Token"}.get(decision.status, decision.reason)
-    details = [decision.reason] if decision.reason and decision.reason != message else []
-    status = decision.status if real or decision.status == 429 else 200
-    return json_response({"error": {"code": decision.status, "message": message, "details": details}}, status=status)
-
-
-def _ogc_refusal(decision: Decision, face: str) -> Response:
-    from ..ogc.common import KVP, OGCError
-
-    kvp = KVP(request.args.items(multi=True))
-    version = (kvp.get("VERSION") or kvp.get("WMTVER") or "").strip()
-    status = {499: 401, 498: 401}.get(decision.status, decision.status)
-    message = {499: "authentication required: sign in (HTTP Basic) or pass a token",
-               498: f"the credentials were not accepted: {decision.reason}"}.get(decision.status, decision.reason)
-    if face == "wms":
-        from ..ogc import wms
-        resp = wms._exception(OGCError(None, message, status=status), version if version in wms.VERSIONS else "1.3.0")
-    elif face == "wcs":
-        from ..ogc import wcs
-        module = wcs.MODULES[wcs.ALIASES.get(version, "2.0.1")]
-        resp = module.exception(OGCError("NoApplicableCode", message, status=status))
-    else:
-        from ..ogc import wmts
-        resp = wmts._exception(OGCError("NoApplicableCode", message, status=status))
-    resp.status_code = status
-    if status == 401:
-        resp.headers["WWW-Authenticate"] = REALM
-    return resp
 
 
 # --- headers on every answer -------------------------------------------------------------------------

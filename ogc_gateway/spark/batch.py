@@ -13,8 +13,8 @@ and the same cache folder (one machine, or a shared file system / object store).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 from ..config import Config
 from ..engine.tms import TileSetLimits

@@ -20,8 +20,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter, InputPartition, \
-    WriterCommitMessage
+from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter, InputPartition, WriterCommitMessage
 from pyspark.sql.types import StructType
 
 from ..client.gis import Credentials
@@ -86,10 +85,10 @@ class ImageServiceDataSource(DataSource):
     def schema(self) -> str:
         return SCHEMA_DDL
 
-    def reader(self, schema: StructType) -> "ImageServiceReader":
+    def reader(self, schema: StructType) -> ImageServiceReader:
         return ImageServiceReader(dict(self.options))
 
-    def writer(self, schema: StructType, overwrite: bool) -> "ImageServiceWriter":
+    def writer(self, schema: StructType, overwrite: bool) -> ImageServiceWriter:
         return ImageServiceWriter(dict(self.options), schema, overwrite)
 
 

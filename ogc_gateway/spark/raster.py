@@ -36,7 +36,7 @@ def _fields(raster) -> dict:
         return raster
     if hasattr(raster, "asDict"):
         return raster.asDict()
-    return dict(zip(RASTER_FIELDS, raster))
+    return dict(zip(RASTER_FIELDS, raster, strict=True))
 
 
 def to_numpy(raster) -> np.ndarray:

@@ -10,7 +10,7 @@ ask for, they ask the REST and OGC faces in the browser, as any client would.
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, render_template, url_for
@@ -88,7 +88,7 @@ def iso_time(ms) -> str:
     """Epoch milliseconds as ISO 8601 UTC (what a person reads; the JSON keeps the numbers)."""
     if ms is None:
         return ""
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.time().second or moment.time().minute
                            or moment.time().hour else "%Y-%m-%d")
 
@@ -134,7 +134,7 @@ def _projection(crs) -> dict:
 
 
 def viewer_config(svc) -> dict:
-    from ..ogc.layers import layer_of          # the OGC face's view of the service: its WMTS times
+    from ..ogc.layers import layer_of  # the OGC face's view of the service: its WMTS times
 
     info = svc.info
     layer = layer_of(svc)

@@ -25,7 +25,7 @@ class BandDistribution:
     cumulative: np.ndarray | None = None    # P(X <= values[i])
 
     @classmethod
-    def of(cls, values: np.ndarray, points: int = _MAX_POINTS) -> "BandDistribution":
+    def of(cls, values: np.ndarray, points: int = _MAX_POINTS) -> BandDistribution:
         """From pixel values (masked pixels already left out); NaN and infinities are ignored. More
         than `points` values are kept as that many evenly spaced order statistics."""
         v = np.asarray(values, dtype=np.float64).ravel()
@@ -41,7 +41,7 @@ class BandDistribution:
         return cls(float(v[0]), float(v[-1]), float(v.mean()), float(v.std()), support, cumulative)
 
     @classmethod
-    def of_histogram(cls, stats, lo: float, hi: float, counts) -> "BandDistribution":
+    def of_histogram(cls, stats, lo: float, hi: float, counts) -> BandDistribution:
         """From known statistics (min, max, mean, stdv) and a histogram of `counts` over [lo, hi]."""
         counts = np.asarray(counts, dtype=np.float64)
         total = counts.sum()

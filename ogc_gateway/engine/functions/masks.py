@@ -13,7 +13,6 @@ inside when its centre is.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..esrijson import from_json
 from ..geometry import to_crs
 from ..requests import PIXEL_TYPES, representable
 from .registry import Function, Signature, finish, register
-from .schema import Arg, ArgError, Boolean, Choice, Kind, Numbers, Raster, short
+from .schema import Arg, ArgError, Boolean, Choice, Kind, Numbers, Raster
 
 
 class ValueLists(Kind):

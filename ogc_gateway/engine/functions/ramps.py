@@ -52,7 +52,7 @@ class Ramp:
     colors: tuple[RGB, ...]
 
     @classmethod
-    def even(cls, colors) -> "Ramp":
+    def even(cls, colors) -> Ramp:
         colors = tuple(tuple(int(v) for v in c) for c in colors)
         return cls(tuple(np.linspace(0.0, 1.0, len(colors)).tolist()), colors)
 

@@ -93,7 +93,7 @@ class FunctionContext:
         p = self.pad
         return array[..., p:array.shape[-2] - p, p:array.shape[-1] - p] if p else array
 
-    def on_grid(self, grid: Grid) -> "FunctionContext":
+    def on_grid(self, grid: Grid) -> FunctionContext:
         """The same request, computed on another grid (Resample's output cell size)."""
         return replace(self, grid=grid, pad=0)
 

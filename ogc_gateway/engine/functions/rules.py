@@ -10,14 +10,13 @@ function's schema, so whatever is wrong is one InvalidParameter naming the funct
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
 from typing import Any, Mapping
 
-from ...config import FunctionTemplate
 from .. import bounded
 from ..errors import InvalidParameter
 from ..requests import PIXEL_TYPES, RenderingRule
+from ..settings import FunctionTemplate
 from .registry import FUNCTIONS
 from .rft import MAX_DEPTH, Node, is_template, read_template
 from .schema import ArgError, find, validate
