@@ -12,7 +12,7 @@ multiprocess values when it is imported, which must happen after the variable is
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import threading
 from types import SimpleNamespace
 
 # seconds: from a cached tile (milliseconds) to a large export (the worker timeout is 120 s)
@@ -21,9 +21,21 @@ ITEM_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-@lru_cache(maxsize=1)
+_made: list[SimpleNamespace] = []
+_lock = threading.Lock()
+
+
 def metrics() -> SimpleNamespace:
-    """The metric objects of this process, created once."""
+    """The metric objects of this process, created once — under a lock: a worker's first requests
+    arrive on several threads at once, and a second registration of a name is an error."""
+    if not _made:
+        with _lock:
+            if not _made:
+                _made.append(_create())
+    return _made[0]
+
+
+def _create() -> SimpleNamespace:
     from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
     disable_created_metrics()                  # no *_created series: they double what a scrape carries
