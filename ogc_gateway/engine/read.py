@@ -21,6 +21,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
+from . import warp
 from .errors import InvalidParameter
 from .geometry import points_to_crs
 from .grid import reproject_bounds
@@ -163,7 +164,8 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     ratio is the valid-weighted value and validity's own warp is each cell's support. A cell at an
     item's edge keeps a value from its valid neighbours but is not `full`: a mosaic prefers a
     neighbouring item's fully supported value there. (Majority cannot weigh: it warps validity
-    as an alpha band instead.)
+    as an alpha band instead.) engine/warp.py computes the usual cases (nearest, bilinear, cubic
+    on north-up grids) in numpy without the warper's per-call set-up; GDAL's warper does the rest.
     """
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
@@ -171,6 +173,21 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     valid = src.read_masks(bands, window=p.window).min(axis=0) > 0
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
+    done = warp.resample(data, valid, src.window_transform(p.window), src.crs, grid, p.rows, p.cols,
+                         resampling, work)
+    if done is None:
+        done = _gdal_warp(src, p, data, valid, grid, resampling, work)
+    values, support = done
+    mask = support < 0.5
+    full = support > 0.999
+    values = round_into(values, data.dtype)
+    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
+
+
+def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work):
+    """(values, support) through GDAL's warper, for what engine/warp.py does not do (majority,
+    cubic across CRSs, rotated grids, positions a lattice cannot follow)."""
+    bands = data.shape[0]
     # Where the window meets the raster's edge, a ring of invalid pixels tells the warper that
     # a kernel reaching past the edge lacks support (it would silently renormalise otherwise).
     win = p.window
@@ -178,34 +195,27 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     top, left = (pad if win.row_off == 0 else 0), (pad if win.col_off == 0 else 0)
     bottom = pad if win.row_off + win.height >= src.height else 0
     right = pad if win.col_off + win.width >= src.width else 0
-    stack = np.zeros((len(bands) + 1, data.shape[1] + top + bottom, data.shape[2] + left + right), work)
+    stack = np.zeros((bands + 1, data.shape[1] + top + bottom, data.shape[2] + left + right), work)
     inner = (slice(top, top + data.shape[1]), slice(left, left + data.shape[2]))
     stack[(slice(None, -1),) + inner] = np.where(valid, data, 0)
     stack[(-1,) + inner] = valid
     src_transform = src.window_transform(Window(win.col_off - left, win.row_off - top,
                                                 win.width + left + right, win.height + top + bottom))
-    rows, cols = p.rows.stop - p.rows.start, p.cols.stop - p.cols.start
-    out = np.zeros((len(bands) + 1, rows, cols), dtype=work)
+    out = np.zeros((bands + 1, p.rows.stop - p.rows.start, p.cols.stop - p.cols.start), dtype=work)
     dst_transform = grid.transform @ Affine.translation(p.cols.start, p.rows.start)
-    warp = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
-                dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
-                # a plain kernel: GDAL widens it when downsampling (slower, and it blurs), while the
-                # overview choice already keeps the scale ratio under 2
-                XSCALE=1, YSCALE=1)
+    warp_options = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
+                        dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
+                        # a plain kernel: GDAL widens it when downsampling (slower, and it blurs),
+                        # while the overview choice already keeps the scale ratio under 2
+                        XSCALE=1, YSCALE=1)
     if resampling == "mode":
         stack[-1] *= 255
-        reproject(stack, out, src_alpha=len(bands) + 1, dst_alpha=len(bands) + 1, **warp)
-        support = out[-1] / 255
-        values = out[:-1]
-    else:
-        reproject(stack, out, **warp)
-        support = out[-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(support > 0, out[:-1] / support, 0)
-    mask = support < 0.5
-    full = support > 0.999
-    values = round_into(values, data.dtype)
-    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
+        reproject(stack, out, src_alpha=bands + 1, dst_alpha=bands + 1, **warp_options)
+        return out[:-1], out[-1] / 255
+    reproject(stack, out, **warp_options)
+    support = out[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(support > 0, out[:-1] / support, 0), support
 
 
 def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
