@@ -101,12 +101,11 @@ class First(Operator):
         self.partial = np.zeros(shape[1:], bool)     # holds an edge value, may still be replaced
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = _valid(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & ~filled & (full | ~partial)
         if take.any():
-            region = self.data[:, rows, cols]
-            region[:, take] = data.data[:, take]
+            _put(self.data[:, rows, cols], data, take)
             filled |= take & full
             partial |= take & ~full
             self.done = bool(self.filled.all())
@@ -116,16 +115,26 @@ class First(Operator):
         return np.ma.MaskedArray(self.data, mask=np.broadcast_to(empty, self.shape).copy())
 
 
+def _valid(data: np.ma.MaskedArray) -> np.ndarray:
+    """Cells where every band of an item's pixels is valid."""
+    mask = np.ma.getmaskarray(data)
+    return ~mask[0] if mask.shape[0] == 1 else ~mask.any(axis=0)
+
+
+def _put(region: np.ndarray, data: np.ma.MaskedArray, take: np.ndarray) -> None:
+    """region[:, take] = data[:, take], in place, without gathering the cells into a list first."""
+    np.copyto(region, np.ma.getdata(data), where=take[np.newaxis], casting="unsafe")
+
+
 class Last(First):
     """Each pixel from the last item that has data there: later items overwrite (edge values only
     where no fully supported one exists)."""
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = _valid(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & (full | ~filled)
-        region = self.data[:, rows, cols]
-        region[:, take] = data.data[:, take]
+        _put(self.data[:, rows, cols], data, take)
         filled |= take & full
         partial |= take & ~full
 
@@ -144,14 +153,14 @@ class _Reduce(Operator):
         raise NotImplementedError
 
     def feed(self, data, full, rows, cols, weight=None):
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        valid = _valid(data)
         has_full, count = self.has_full[rows, cols], self.count[rows, cols]
         reset = valid & full & ~has_full                 # the first full value drops edge values
         take = valid & (full | ~has_full)
         first = take & ((count == 0) | reset)
         acc = self.acc[:, rows, cols]
         merged = self.combine(acc, data.data.astype(np.float64), first)
-        acc[:, take] = merged[:, take]
+        np.copyto(acc, merged, where=take[np.newaxis])
         count[reset] = 0
         count += take
         has_full |= valid & full
