@@ -125,7 +125,7 @@ def main() -> None:
     if args.profile:
         kind, urls = lists[args.profile]
         run_once(client, kind, urls)                       # warm: datasets open, caches filled
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time) if args.clock == "cpu" else cProfile.Profile()
         prof.enable()
         for _ in range(2):
             run_once(client, kind, urls)

@@ -113,10 +113,10 @@ def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
     alpha only where some pixel is transparent; JPEG drops it (the caller flattens first)."""
     valid = image[..., 3] > 0
     opaque = bool(valid.all())
-    rgb = np.ascontiguousarray(image[..., :3])
     if fmt == "png":
-        picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
-        return Encoded(_save(picture, "PNG", compress_level=PNG_COMPRESS_LEVEL), "image/png", "png")
+        return Encoded(_save(_png_picture(image, opaque), "PNG", compress_level=PNG_COMPRESS_LEVEL),
+                       "image/png", "png")
+    rgb = np.ascontiguousarray(image[..., :3])
     if fmt == "jpg":
         return Encoded(_jpeg(rgb, quality), "image/jpeg", "jpg")
     if fmt in ("png8", "gif"):
@@ -129,6 +129,16 @@ def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
         picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
         return Encoded(_save(picture, "WEBP", quality=quality, method=0), "image/webp", "webp")
     raise ValueError(f"unknown map format {fmt!r}")
+
+
+def _png_picture(image: np.ndarray, opaque: bool) -> Image.Image:
+    """An RGBA map picture as PNG colour type: RGBA when some pixel is transparent, else RGB — or
+    grey (L) when red, green and blue are equal everywhere (a one-band raster's default rendering),
+    a third of the bytes to deflate for the same decoded pixels."""
+    if not opaque:
+        return _fromarray(np.ascontiguousarray(image))
+    grey = bool((image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all())
+    return _fromarray(np.ascontiguousarray(image[..., 0] if grey else image[..., :3]))
 
 
 def _picture_pixels(raster: Raster) -> tuple[np.ndarray, np.ndarray]:

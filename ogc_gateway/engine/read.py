@@ -7,6 +7,7 @@ pixel is read.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -115,7 +116,7 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
     """The overview and window of `path` that cover its overlap with `grid`; None if they don't meet."""
     ds = pool.get(path)
     try:
-        item_in_grid = _bounds_in(ds.bounds, ds.crs, grid.crs)
+        item_in_grid = _item_bounds_in(tuple(ds.bounds), ds.crs, grid.crs)
     except ValueError:
         return None
     gx0, gy0, gx1, gy1 = grid.bounds
@@ -224,6 +225,13 @@ def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float,
         return reproject_bounds(tuple(bounds), src_crs, dst_crs)
     except InvalidParameter as exc:
         raise ValueError(exc.why) from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
+    """An item's bounds in a grid's CRS: the same few for every request in that CRS, and a
+    densified transformation costs more than the rest of planning a read."""
+    return _bounds_in(bounds, src_crs, dst_crs)
 
 
 def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):
