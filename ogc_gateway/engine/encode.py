@@ -19,6 +19,7 @@ import simplejpeg
 from PIL import Image
 from rasterio.io import MemoryFile
 
+from ogc_gateway.engine import tiff
 from ogc_gateway.engine.errors import InvalidParameter
 from ogc_gateway.engine.requests import Raster
 
@@ -276,6 +277,11 @@ def _geotiff(raster: Raster, compression: str, quality: int) -> bytes:
     if nodata is not None:
         profile["nodata"] = nodata
     values = _filled(raster)
+    if compression == "none" and not nbits and not needs_mask and bands == 1:
+        direct = tiff.geotiff(values, raster.grid.crs, raster.grid.transform, nodata,
+                              raster.band_names[0] if raster.band_names else None, tiled="tiled" in profile)
+        if direct is not None:
+            return direct
 
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
