@@ -35,7 +35,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
 _ALIGNED = 1e-9        # source positions this close to a pixel centre are on it (exact aligned grids)
-_LATTICE = 16          # output cells between exactly transformed positions
+_LATTICE_STEPS = (32, 8)   # output cells between exactly transformed positions: coarse, then fine
 _TOLERANCE = 0.02      # largest error of an interpolated source position, in source pixels
 
 
@@ -55,11 +55,14 @@ def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs
         return separable(data, valid, tx, ty, work)
     if resampling == "cubic":
         return None
-    found = LATTICES.get(grid, src_crs)
-    positions = None if found is None else _source_positions(found, src_transform, rows, cols)
-    if positions is None:
-        return None
-    return gathered(data, valid, *positions, resampling, work)
+    for step in _LATTICE_STEPS:
+        found = LATTICES.get(grid, src_crs, step)
+        if found is None:
+            return None
+        positions = _source_positions(found, src_transform, rows, cols)
+        if positions is not None:
+            return gathered(data, valid, *positions, resampling, work)
+    return None
 
 
 def _north_up(t: Affine) -> bool:
@@ -236,15 +239,15 @@ class Lattices:
         self.size = size
         self._local = threading.local()
 
-    def get(self, grid, src_crs: CRS) -> Lattice | None:
+    def get(self, grid, src_crs: CRS, step: int) -> Lattice | None:
         memo = getattr(self._local, "memo", None)
         if memo is None:
             memo = self._local.memo = OrderedDict()
-        key = (grid.crs.to_wkt(), grid.bounds, grid.width, grid.height, src_crs.to_wkt())
+        key = (grid.crs.to_wkt(), grid.bounds, grid.width, grid.height, src_crs.to_wkt(), step)
         if key in memo:
             memo.move_to_end(key)
             return memo[key]
-        found = memo[key] = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs)
+        found = memo[key] = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
         while len(memo) > self.size:
             memo.popitem(last=False)
         return found
@@ -253,11 +256,12 @@ class Lattices:
 LATTICES = Lattices()
 
 
-def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs: CRS) -> Lattice | None:
-    """The lattice of a grid in `src_crs`, through GDAL's coordinate transformation (so the same
-    datum shifts as its warper); None when some coordinate is not finite or no transformation
-    exists."""
-    rows, cols = _nodes(shape[0]), _nodes(shape[1])
+def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs: CRS, step: int
+            ) -> Lattice | None:
+    """The lattice (every `step` cells) of a grid in `src_crs`, through GDAL's coordinate
+    transformation (so the same datum shifts as its warper); None when some coordinate is not
+    finite or no transformation exists."""
+    rows, cols = _nodes(shape[0], step), _nodes(shape[1], step)
     middle_rows, middle_cols = _middles(rows), _middles(cols)
     nodes = [np.meshgrid(cols, rows), np.meshgrid(middle_cols, middle_rows)]
     cc = np.concatenate([n[0].ravel() for n in nodes])
@@ -293,9 +297,9 @@ def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: sl
     return xs, ys
 
 
-def _nodes(n: int) -> np.ndarray:
-    """Cell indexes 0, _LATTICE, 2 _LATTICE ... and the last cell."""
-    steps = max(1, math.ceil((n - 1) / _LATTICE))
+def _nodes(n: int, step: int) -> np.ndarray:
+    """Cell indexes 0, step, 2 step ... and the last cell (evenly spread)."""
+    steps = max(1, math.ceil((n - 1) / step))
     return np.linspace(0, n - 1, steps + 1)
 
 
