@@ -145,7 +145,7 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
             level = i
     src = pool.get(path, level) if level is not None else ds
     margin = _MARGIN[resampling]
-    win = from_bounds(*src_box, transform=src.transform)
+    win = _window_of(src_box, src.transform)
     c0 = max(0, math.floor(win.col_off) - margin)
     r0 = max(0, math.floor(win.row_off) - margin)
     c1 = min(src.width, math.ceil(win.col_off + win.width) + margin)
@@ -225,6 +225,17 @@ def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float,
         return reproject_bounds(tuple(bounds), src_crs, dst_crs)
     except InvalidParameter as exc:
         raise ValueError(exc.why) from exc
+
+
+def _window_of(bounds, transform: Affine) -> Window:
+    """The fractional window of `bounds` (rasterio's from_bounds, by hand for north-up rasters:
+    its general path costs more than the rest of a plan)."""
+    if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
+        return from_bounds(*bounds, transform=transform)
+    x0, y0, x1, y1 = bounds
+    col0, col1 = (x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a
+    row0, row1 = (y1 - transform.f) / transform.e, (y0 - transform.f) / transform.e
+    return Window(col0, row0, col1 - col0, row1 - row0)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -243,7 +243,7 @@ class Lattices:
         memo = getattr(self._local, "memo", None)
         if memo is None:
             memo = self._local.memo = OrderedDict()
-        key = (grid.crs.to_wkt(), grid.bounds, grid.width, grid.height, src_crs.to_wkt(), step)
+        key = (grid, src_crs, step)
         if key in memo:
             memo.move_to_end(key)
             return memo[key]
