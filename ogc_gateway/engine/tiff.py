@@ -57,8 +57,9 @@ def geotiff(values: np.ndarray, crs, transform, nodata, description: str | None,
             (33922, _DOUBLE, [0.0, 0.0, 0.0, transform.c, transform.f, 0.0]),
             (34735, _SHORT, keys)] + layout
     if description:
-        tags.append((42112, _ASCII, '<GDALMetadata>\n  <Item name="DESCRIPTION" sample="0" '
-                                    f'role="description">{description}</Item>\n</GDALMetadata>\n'))
+        metadata = ('<GDALMetadata>\n  <Item name="DESCRIPTION" sample="0" '
+                    f'role="description">{description}</Item>\n</GDALMetadata>\n')
+        tags.append((42112, _ASCII, metadata))
     if nodata is not None:
         tags.append((42113, _ASCII, "nan" if np.isnan(nodata) else format(float(nodata), ".18g")))
     # Offsets of the pixel data are known once the directory's size is: two passes over the tags.
@@ -74,7 +75,7 @@ def _geokeys(crs) -> list[int] | None:
     """GeoKeyDirectory for a CRS that is exactly an EPSG projected or geographic 2-D CRS."""
     try:
         epsg = crs.to_epsg(confidence_threshold=100)
-    except Exception:                # rasterio/GDAL cannot identify it: GDAL writes it
+    except Exception:  # noqa: BLE001 -- rasterio/GDAL cannot identify it: GDAL writes it
         return None
     if not epsg or not 0 < epsg < 65535:
         return None

@@ -269,7 +269,7 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     x, y = dst_transform * (cc + 0.5, rr + 0.5)
     try:
         sx, sy = transform_points(dst_crs, src_crs, x, y)
-    except Exception:                 # no coordinate operation: GDAL's warper decides
+    except Exception:  # noqa: BLE001 -- no coordinate operation (a GDAL error): the warper decides
         return None
     exact = np.array([sx, sy])
     if not np.isfinite(exact).all():
