@@ -174,8 +174,8 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     valid = src.read_masks(bands, window=p.window).min(axis=0) > 0
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
-    done = warp.resample(data, valid, src.window_transform(p.window), src.crs, grid, p.rows, p.cols,
-                         resampling, work)
+    window_transform = src.transform * Affine.translation(p.window.col_off, p.window.row_off)
+    done = warp.resample(data, valid, window_transform, src.crs, grid, p.rows, p.cols, resampling, work)
     if done is None:
         done = _gdal_warp(src, p, data, valid, grid, resampling, work)
     values, support = done

@@ -175,11 +175,11 @@ def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray
             return out, inside.astype(work)
         return _quotient(out[:-1], out[-1]), out[-1]
     fx, fy = px - 0.5, py - 0.5
-    col, row = np.floor(fx), np.floor(fy)
-    tx, ty = fx - col, fy - row
-    if col.min() >= 0 and row.min() >= 0 and col.max() < width - 1 and row.max() < height - 1:
+    if fx.min() >= 0 and fy.min() >= 0 and fx.max() < width - 1 and fy.max() < height - 1:
         # every tap inside the window (the common case): interpolate along x, then y
-        upper_left = _flat_index(row, col, height, width)
+        col, row = fx.astype(np.intp), fy.astype(np.intp)       # floor, the positions being >= 0
+        tx, ty = fx - col, fy - row
+        upper_left = row * width + col
         upper = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
         upper_left += width
         lower = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
@@ -187,6 +187,8 @@ def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray
         if everywhere:
             return out, np.ones(px.shape, work)
         return _quotient(out[:-1], out[-1]), out[-1]
+    col, row = np.floor(fx), np.floor(fy)
+    tx, ty = fx - col, fy - row
     # some taps outside: each weighed, 0 outside the window
     wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
     wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
