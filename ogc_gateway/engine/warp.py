@@ -300,8 +300,10 @@ def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: sl
 
 
 def _nodes(n: int, step: int) -> np.ndarray:
-    """Cell indexes 0, step, 2 step ... and the last cell (evenly spread)."""
-    steps = max(1, math.ceil((n - 1) / step))
+    """Cell indexes 0, step, 2 step ... and the last cell (evenly spread); one node for one cell."""
+    if n == 1:
+        return np.zeros(1)
+    steps = math.ceil((n - 1) / step)
     return np.linspace(0, n - 1, steps + 1)
 
 
@@ -312,20 +314,23 @@ def _middles(nodes: np.ndarray) -> np.ndarray:
 def _interpolate(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, at_rows: np.ndarray,
                  at_cols: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of (k, len(rows), len(cols)) node values at the cells at_rows x at_cols."""
-    k, t = _between(cols, at_cols)
-    t = t.astype(values.dtype)
-    across = values[:, :, k] + (values[:, :, k + 1] - values[:, :, k]) * t
-    k, t = _between(rows, at_rows)
-    step = np.diff(across, axis=1) if across.shape[1] > 1 else np.zeros_like(across)
-    out = step[:, k]
-    out *= t.astype(values.dtype)[:, np.newaxis]
-    out += across[:, k]
+    return _along(_along(values, cols, at_cols, axis=2), rows, at_rows, axis=1)
+
+
+def _along(values: np.ndarray, nodes: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
+    """Linear interpolation of node values along one axis, at positions `at`."""
+    if len(nodes) == 1:
+        return np.repeat(values, len(at), axis=axis)
+    k, t = _between(nodes, at)
+    shape = [1] * values.ndim
+    shape[axis] = len(at)
+    out = np.take(np.diff(values, axis=axis), k, axis=axis)
+    out *= t.astype(values.dtype).reshape(shape)
+    out += np.take(values, k, axis=axis)
     return out
 
 
 def _between(nodes: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each position, the node interval holding it and the fraction along it."""
-    if len(nodes) == 1:
-        return np.zeros(len(at), np.intp), np.zeros(len(at))
     k = np.clip(np.searchsorted(nodes, at, side="right") - 1, 0, len(nodes) - 2)
     return k, (at - nodes[k]) / (nodes[k + 1] - nodes[k])
