@@ -13,7 +13,8 @@ Workloads (seeded request lists, built from the demo DEM's extent, never from th
 - `wms-tiles`: the same GetMap at Web Mercator tile boxes (WebMercatorQuad) of zooms 9 to 14 that
   meet the mosaic;
 - `wcs10`: WCS 1.0.0 GetCoverage, 512 x 512 float32 GeoTIFF in EPSG:32633 (the native CRS),
-  INTERPOLATION=bilinear, boxes of log-uniform size between half and twice the native resolution.
+  INTERPOLATION=bilinear, boxes of log-uniform size between half and twice the native resolution;
+- `run-<group>`: the URL lists of run.py's groups png, jpg, tiff, wms, wcs, hillshade and ndvi.
 
 Each round requests every URL of a workload once (every answer is checked: HTTP 200 and the
 format's magic bytes); each request is timed by this thread's CPU time (`--clock cpu`, the
@@ -41,7 +42,7 @@ SEED = 13
 DEM = (400_000.0, 5_169_760.0, 430_240.0, 5_200_000.0)    # demo.py: 1008 x 1008 cells of 30 m
 DEM_RES = 30.0
 COUNT = 60
-MAGIC = {"png": b"\x89PNG", "tiff": b"II*\x00"}
+MAGIC = {"png": b"\x89PNG", "tiff": b"II*\x00", "jpg": b"\xff\xd8\xff"}
 WEB_MERCATOR_HALF = 20037508.342789244
 
 
@@ -86,7 +87,17 @@ def workloads() -> dict[str, tuple[str, list[str]]]:
         wcs.append("/ogc/wcs?SERVICE=WCS&VERSION=1.0.0&REQUEST=GetCoverage&COVERAGE=elevation"
                    f"&CRS=EPSG:32633&BBOX={bbox}&WIDTH=512&HEIGHT=512&FORMAT=GeoTIFF"
                    "&INTERPOLATION=bilinear")
-    return {"wms-png": ("png", wms), "wms-tiles": ("png", tiles), "wcs10": ("tiff", wcs)}
+    lists = {"wms-png": ("png", wms), "wms-tiles": ("png", tiles), "wcs10": ("tiff", wcs)}
+    # run.py's groups too (benchmarks/urls.py), for a figure beside its load test
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import urls as url_list
+
+    kinds = {"png": "png", "jpg": "jpg", "tiff": "tiff", "wms": "png", "wcs": "tiff", "hillshade": "png",
+             "ndvi": "png"}
+    for group, found in url_list.build().items():
+        if group in kinds:
+            lists[f"run-{group}"] = (kinds[group], found)
+    return lists
 
 
 def make_client(folder: Path):
