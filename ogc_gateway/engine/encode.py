@@ -18,6 +18,7 @@ import simplejpeg
 from PIL import Image
 from rasterio.io import MemoryFile
 
+from ogc_gateway.engine import png, tiff
 from ogc_gateway.engine.errors import InvalidParameter
 from ogc_gateway.engine.requests import Raster
 
@@ -35,7 +36,8 @@ PICTURE_FORMATS = frozenset({"jpgpng", "png", "png8", "png24", "png32", "jpg", "
 RAW_FORMATS = frozenset({"tiff", "lerc", "bip", "bsq"})
 FORMATS = PICTURE_FORMATS | RAW_FORMATS
 
-# zlib level 2: PNG encoding dominates tile time, and higher levels buy little on imagery.
+# zlib level 2: PNG encoding dominates tile time, and higher levels buy little on imagery
+# (engine/png.py writes 8-bit PNGs; palettes and the other formats go through Pillow).
 PNG_COMPRESS_LEVEL = 2
 OCTET = "application/octet-stream"
 
@@ -65,16 +67,13 @@ def _encode_picture(raster: Raster, fmt: str, quality: int) -> Encoded:
     if fmt == "jpg":
         return Encoded(_jpeg(pixels, quality), "image/jpeg", "jpg")
     if fmt == "png":
-        image = _fromarray(pixels) if opaque else _with_alpha(pixels, valid)
-        return Encoded(_save(image, "PNG", compress_level=PNG_COMPRESS_LEVEL), "image/png", "png")
+        return Encoded(_png(pixels if opaque else _alpha_added(pixels, valid)), "image/png", "png")
     if fmt == "png24":               # 24-bit RGB whatever the band count (one band is grey in RGB)
         rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)
-        return Encoded(_save(_fromarray(np.ascontiguousarray(rgb)), "PNG", compress_level=PNG_COMPRESS_LEVEL),
-                       "image/png", "png")
+        return Encoded(_png(np.ascontiguousarray(rgb)), "image/png", "png")
     if fmt == "png32":
         rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)
-        return Encoded(_save(_with_alpha(rgb, valid), "PNG", compress_level=PNG_COMPRESS_LEVEL),
-                       "image/png", "png")
+        return Encoded(_png(_alpha_added(rgb, valid)), "image/png", "png")
     if fmt == "png8":
         image, transparency = _palette(pixels, valid)
         options = {} if transparency is None else {"transparency": transparency}
@@ -98,10 +97,9 @@ def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
     alpha only where some pixel is transparent; JPEG drops it (the caller flattens first)."""
     valid = image[..., 3] > 0
     opaque = bool(valid.all())
-    rgb = np.ascontiguousarray(image[..., :3])
     if fmt == "png":
-        picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
-        return Encoded(_save(picture, "PNG", compress_level=PNG_COMPRESS_LEVEL), "image/png", "png")
+        return Encoded(_png(_png_channels(image, opaque)), "image/png", "png")
+    rgb = np.ascontiguousarray(image[..., :3])
     if fmt == "jpg":
         return Encoded(_jpeg(rgb, quality), "image/jpeg", "jpg")
     if fmt in ("png8", "gif"):
@@ -114,6 +112,16 @@ def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
         picture = _fromarray(rgb) if opaque else _fromarray(np.ascontiguousarray(image))
         return Encoded(_save(picture, "WEBP", quality=quality, method=0), "image/webp", "webp")
     raise ValueError(f"unknown map format {fmt!r}")
+
+
+def _png_channels(image: np.ndarray, opaque: bool) -> np.ndarray:
+    """The channels of an RGBA map picture a PNG needs: RGBA when some pixel is transparent, else
+    RGB — or grey (L) when red, green and blue are equal everywhere (a one-band raster's default
+    rendering), a third of the bytes to deflate for the same decoded pixels."""
+    if not opaque:
+        return image
+    grey = bool((image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all())
+    return image[..., 0] if grey else image[..., :3]
 
 
 def _picture_pixels(raster: Raster) -> tuple[np.ndarray, np.ndarray]:
@@ -135,10 +143,15 @@ def _fromarray(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels)   # mode follows the shape: L, LA, RGB or RGBA
 
 
-def _with_alpha(pixels: np.ndarray, valid: np.ndarray) -> Image.Image:
+def _alpha_added(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Grey or RGB pixels with an alpha channel: 255 where valid, 0 elsewhere."""
     alpha = np.where(valid, np.uint8(255), np.uint8(0))
     channels = pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
-    return _fromarray(np.concatenate([channels, alpha[..., np.newaxis]], axis=2))
+    return np.concatenate([channels, alpha[..., np.newaxis]], axis=2)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    return png.encode(np.ascontiguousarray(pixels), PNG_COMPRESS_LEVEL)
 
 
 def _palette(pixels: np.ndarray, valid: np.ndarray) -> tuple[Image.Image, int | None]:
@@ -251,6 +264,11 @@ def _geotiff(raster: Raster, compression: str, quality: int) -> bytes:
     if nodata is not None:
         profile["nodata"] = nodata
     values = _filled(raster)
+    if compression == "none" and not nbits and not needs_mask and bands == 1:
+        direct = tiff.geotiff(values, raster.grid.crs, raster.grid.transform, nodata,
+                              raster.band_names[0] if raster.band_names else None, tiled="tiled" in profile)
+        if direct is not None:
+            return direct
 
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), MemoryFile() as memfile:
         with memfile.open(**profile) as dst:

@@ -7,6 +7,7 @@ pixel is read.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -21,6 +22,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
+from . import warp
 from .errors import InvalidParameter
 from .geometry import points_to_crs
 from .grid import reproject_bounds
@@ -126,7 +128,7 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
     """The overview and window of `path` that cover its overlap with `grid`; None if they don't meet."""
     ds = pool.get(path)
     try:
-        item_in_grid = _bounds_in(ds.bounds, ds.crs, grid.crs)
+        item_in_grid = _item_bounds_in(tuple(ds.bounds), ds.crs, grid.crs)
     except ValueError:
         return None
     gx0, gy0, gx1, gy1 = grid.bounds
@@ -155,7 +157,7 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
             level = i
     src = pool.get(path, level) if level is not None else ds
     margin = _MARGIN[resampling]
-    win = from_bounds(*src_box, transform=src.transform)
+    win = _window_of(src_box, src.transform)
     c0 = max(0, math.floor(win.col_off) - margin)
     r0 = max(0, math.floor(win.row_off) - margin)
     c1 = min(src.width, math.ceil(win.col_off + win.width) + margin)
@@ -175,15 +177,30 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     ratio is the valid-weighted value and validity's own warp is each cell's support. A cell at an
     item's edge keeps a value from its valid neighbours but is not `full`: a mosaic prefers a
     neighbouring item's fully supported value there. (Majority cannot weigh: it warps validity
-    as an alpha band instead.)
+    as an alpha band instead.) engine/warp.py computes the usual cases (nearest, bilinear, cubic
+    on north-up grids) in numpy without the warper's per-call set-up; GDAL's warper does the rest.
     """
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
     data = src.read(bands, window=p.window)
     valid = band_validity(src, bands, p.window)
-    n, k = len(bands), valid.shape[0]
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
+    window_transform = src.transform * Affine.translation(p.window.col_off, p.window.row_off)
+    done = warp.resample(data, valid, window_transform, src.crs, grid, p.rows, p.cols, resampling, work)
+    if done is None:
+        done = _gdal_warp(src, p, data, valid, grid, resampling, work)
+    values, support = done                     # support: (k, rows, cols), k = 1 or one per band
+    mask = support < 0.5
+    full = support.max(axis=0) > 0.999
+    values = round_into(values, data.dtype)
+    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
+
+
+def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work):
+    """(values, support) through GDAL's warper, for what engine/warp.py does not do (majority,
+    cubic across CRSs, rotated grids, positions a lattice cannot follow)."""
+    n, k = data.shape[0], valid.shape[0]
     # Where the window meets the raster's edge, a ring of invalid pixels tells the warper that
     # a kernel reaching past the edge lacks support (it would silently renormalise otherwise).
     win = p.window
@@ -200,23 +217,18 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     rows, cols = p.rows.stop - p.rows.start, p.cols.stop - p.cols.start
     out = np.zeros((n + k, rows, cols), dtype=work)
     dst_transform = grid.transform @ Affine.translation(p.cols.start, p.rows.start)
-    warp = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
-                dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
-                # a plain kernel: GDAL widens it when downsampling (slower, and it blurs), while the
-                # overview choice already keeps the scale ratio under 2
-                XSCALE=1, YSCALE=1)
+    warp_options = dict(src_transform=src_transform, src_crs=src.crs, dst_transform=dst_transform,
+                        dst_crs=grid.crs, resampling=_RESAMPLING[resampling], init_dest_nodata=False,
+                        # a plain kernel: GDAL widens it when downsampling (slower, and it blurs),
+                        # while the overview choice already keeps the scale ratio under 2
+                        XSCALE=1, YSCALE=1)
     if resampling == "mode":
-        support = _mode_warp(stack, out, n, warp)
-        values = out[:n]
-    else:
-        reproject(stack, out, **warp)
-        support = out[n:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(support > 0, out[:n] / support, 0)
-    mask = np.broadcast_to(support < 0.5, values.shape).copy()
-    full = support.max(axis=0) > 0.999
-    values = round_into(values, data.dtype)
-    return np.ma.MaskedArray(values, mask=mask), full
+        support = _mode_warp(stack, out, n, warp_options)
+        return out[:n], support
+    reproject(stack, out, **warp_options)
+    support = out[n:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(support > 0, out[:n] / support, 0), support
 
 
 def band_validity(src, bands: list[int], window: Window) -> np.ndarray:
@@ -252,6 +264,24 @@ def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float,
         return reproject_bounds(tuple(bounds), src_crs, dst_crs)
     except InvalidParameter as exc:
         raise ValueError(exc.why) from exc
+
+
+def _window_of(bounds, transform: Affine) -> Window:
+    """The fractional window of `bounds` (rasterio's from_bounds, by hand for north-up rasters:
+    its general path costs more than the rest of a plan)."""
+    if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
+        return from_bounds(*bounds, transform=transform)
+    x0, y0, x1, y1 = bounds
+    col0, col1 = (x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a
+    row0, row1 = (y1 - transform.f) / transform.e, (y0 - transform.f) / transform.e
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
+    """An item's bounds in a grid's CRS: the same few for every request in that CRS, and a
+    densified transformation costs more than the rest of planning a read."""
+    return _bounds_in(bounds, src_crs, dst_crs)
 
 
 def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):

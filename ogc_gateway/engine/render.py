@@ -34,29 +34,39 @@ def picture(raster: Raster, *, band_ids_given: bool, default_band_ids: tuple[int
 
 
 def _stretch(data: np.ma.MaskedArray, mask: np.ndarray, stretch) -> np.ndarray:
+    """Each band from [lo, hi] to 0..255, in float64 (rounded half to even); NaN is 0, and values
+    beyond the range (infinities too) take its ends."""
     out = np.zeros(data.shape, np.uint8)
+    scaled = np.empty(data.shape[1:], np.float64)
     for b in range(data.shape[0]):
-        band = data.data[b].astype(np.float64)
+        band = data.data[b]
         if stretch:
             lo, hi = stretch[b]
         else:
-            values = band[~mask]
+            values = band[~mask].astype(np.float64)
             values = values[np.isfinite(values)]
             lo, hi = (values.min(), values.max()) if values.size else (0.0, 1.0)
         span = (hi - lo) or 1.0
-        scaled = np.nan_to_num((band - lo) * (255.0 / span), nan=0.0, posinf=255.0, neginf=0.0)
-        out[b] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        np.subtract(band, lo, out=scaled, dtype=np.float64)
+        scaled *= 255.0 / span
+        np.clip(scaled, 0, 255, out=scaled)
+        np.rint(scaled, out=scaled)
+        if band.dtype.kind == "f":
+            scaled[np.isnan(scaled)] = 0
+        out[b] = scaled
     return out
 
 
 def rgba(picture_raster: Raster) -> np.ndarray:
     """A rendered picture (1 or 3 uint8 bands) as (rows, cols, 4) RGBA, nodata transparent."""
     data = np.ma.getdata(picture_raster.data)
-    rgb = np.repeat(data[:1], 3, axis=0) if data.shape[0] == 1 else data[:3]
-    alpha = np.where(picture_raster.valid, np.uint8(255), np.uint8(0))
-    out = np.concatenate([rgb, alpha[np.newaxis]], axis=0)
-    out[:3, alpha == 0] = 0
-    return np.ascontiguousarray(np.moveaxis(out, 0, -1))
+    valid = picture_raster.valid
+    out = np.empty(data.shape[1:] + (4,), np.uint8)
+    for channel in range(3):
+        band = data[0] if data.shape[0] == 1 else data[channel]
+        np.multiply(band, valid, out=out[..., channel], casting="unsafe")    # transparent: 0
+    np.multiply(valid, np.uint8(255), out=out[..., 3], casting="unsafe")
+    return out
 
 
 def composite(layers: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,338 @@
+"""Resampling one item's window into (part of) a grid in numpy, without GDAL's warper.
+
+The reader warps value x validity and validity itself with a plain kernel (engine/read.py). GDAL's
+warper (`rasterio.warp.reproject`) does that well but costs about a millisecond of set-up per call
+(datasets, transformer, options) before any pixel, and the reader calls it once per item per request.
+This module computes the same two results directly:
+
+- in the item's own CRS with north-up axes, resampling is separable: each output column has its
+  source taps along x, each row along y, so a 512 x 512 cell block is two passes of row and column
+  gathers (`separable`); grids aligned on the source put all the weight on one tap, so their values
+  are the source values exactly;
+- in another CRS, the source position of each output cell comes from GDAL's own coordinate
+  transformation at a lattice of cells, interpolated between them (checked against exact positions
+  and refused beyond 1/50 of a source pixel — GDAL's warper allows itself 1/8), then the taps are
+  gathered in two dimensions (`gathered`).
+
+Kernels are GDAL's: nearest takes the pixel holding the position, bilinear weighs the 2 x 2 centres
+around it, cubic is Keys' convolution (a = -0.5) over 4 x 4, never widened when downsampling (the
+reader's overview choice keeps the ratio under 2). A tap outside the window counts as an invalid pixel
+(the reader's windows carry a margin, so only the raster's own edge is ever reached). Anything else —
+majority resampling, cubic across CRSs, a rotated grid, positions a lattice cannot follow — returns
+None and the reader uses GDAL.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.warp import transform as transform_points
+
+_ALIGNED = 1e-9        # source positions this close to a pixel centre are on it (exact aligned grids)
+_LATTICE_STEPS = (32, 8)   # output cells between exactly transformed positions: coarse, then fine
+_TOLERANCE = 0.02      # largest error of an interpolated source position, in source pixels
+
+
+def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs: CRS, grid,
+             rows: slice, cols: slice, resampling: str, work) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, support) of the window `data` (n bands, rows, cols) with validity `valid` (k, rows,
+    cols: one layer shared by every band, or one per band) on the cells [rows, cols] of `grid`:
+    values are the valid-weighted kernel means (0 where no valid tap), support (k, rows, cols) the
+    kernel's weight on valid pixels. None: not a case done here."""
+    dst_transform = grid.transform
+    if resampling not in ("nearest", "bilinear", "cubic") or not _north_up(src_transform) \
+            or not _north_up(dst_transform):
+        return None
+    if src_crs == grid.crs:
+        xs = _axis_positions(cols, dst_transform.c, dst_transform.a, src_transform.c, src_transform.a)
+        ys = _axis_positions(rows, dst_transform.f, dst_transform.e, src_transform.f, src_transform.e)
+        tx, ty = _taps(xs, data.shape[2], resampling), _taps(ys, data.shape[1], resampling)
+        return separable(data, valid, tx, ty, work)
+    if resampling == "cubic":
+        return None
+    for step in _LATTICE_STEPS:
+        found = LATTICES.get(grid, src_crs, step)
+        if found is None:
+            return None
+        positions = _source_positions(found, src_transform, rows, cols)
+        if positions is not None:
+            return gathered(data, valid, *positions, resampling, work)
+    return None
+
+
+def _north_up(t: Affine) -> bool:
+    return t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0
+
+
+# --- kernels --------------------------------------------------------------------------------------
+
+def _axis_positions(cells: slice, dst_origin: float, dst_step: float, src_origin: float, src_step: float
+                    ) -> np.ndarray:
+    """Source positions (pixel units, 0 = the window's first edge) of the centres of grid cells
+    `cells` along one axis."""
+    return (dst_origin + (np.arange(cells.start, cells.stop) + 0.5) * dst_step - src_origin) / src_step
+
+
+def _taps(pos: np.ndarray, size: int, resampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel taps at source positions `pos` (any shape) along one axis of `size` pixels:
+    (indices, weights), each (taps,) + pos.shape; a tap outside [0, size) has weight 0 (and a
+    clipped index, so gathering it is harmless)."""
+    if resampling == "nearest":
+        first = np.floor(pos + 1e-10)[np.newaxis]            # as GDAL: the pixel holding it
+        weights = np.ones_like(first)
+    else:
+        centre = pos - 0.5
+        near = np.rint(centre)
+        centre = np.where(np.abs(centre - near) < _ALIGNED, near, centre)
+        base = np.floor(centre)
+        t = centre - base
+        if resampling == "bilinear":
+            first = base[np.newaxis] + np.arange(2).reshape((2,) + (1,) * pos.ndim)
+            weights = np.stack([1 - t, t])
+        else:                                                  # Keys' cubic convolution, a = -0.5
+            first = base[np.newaxis] + np.arange(-1, 3).reshape((4,) + (1,) * pos.ndim)
+            d = np.abs(first - centre)
+            weights = np.where(d <= 1, (1.5 * d - 2.5) * d * d + 1,
+                               np.where(d < 2, ((-0.5 * d + 2.5) * d - 4) * d + 2, 0.0))
+    inside = (first >= 0) & (first < size)
+    return np.clip(first, 0, size - 1).astype(np.intp), np.where(inside, weights, 0.0)
+
+
+# --- same CRS: two passes -------------------------------------------------------------------------
+
+def separable(data: np.ndarray, valid: np.ndarray, tx, ty, work) -> tuple[np.ndarray, np.ndarray]:
+    """Resample along x then y. A window valid everywhere needs no validity plane: its support is
+    the product of the two axes' in-window weights and the values use weights normalised per axis
+    (the same quotient as warping value x validity and validity, factored)."""
+    (ix, wx), (iy, wy) = tx, ty
+    sx, sy = wx.sum(axis=0), wy.sum(axis=0)
+    if valid.all():
+        support = np.outer(sy, sx).astype(work)
+        nx = (wx / np.where(sx > 0, sx, 1)).astype(work)
+        ny = (wy / np.where(sy > 0, sy, 1)).astype(work)
+        values = _two_passes(data.astype(work, copy=False), ix, nx, iy, ny)
+        values[:, support == 0] = 0
+        return values, support[np.newaxis]
+    n = data.shape[0]
+    planes = np.empty((n + valid.shape[0],) + data.shape[1:], work)
+    np.multiply(data, valid, out=planes[:n], casting="unsafe")
+    planes[n:] = valid
+    out = _two_passes(planes, ix, wx.astype(work), iy, wy.astype(work))
+    return _quotient(out[:n], out[n:]), out[n:]
+
+
+def _two_passes(planes: np.ndarray, ix, wx, iy, wy) -> np.ndarray:
+    """sum_k wy[k] * (sum_j wx[j] * planes[:, iy[k], ix[j]]) for (bands, rows, cols) planes."""
+    lo, hi = int(iy.min()), int(iy.max()) + 1
+    rows = planes[:, lo:hi]                        # only the rows some output row uses
+    across = _weighted_taps(rows, ix, wx[:, np.newaxis, :], axis=2)
+    return _weighted_taps(across, iy - lo, wy[:, :, np.newaxis], axis=1)
+
+
+def _weighted_taps(planes, indexes, weights, axis: int) -> np.ndarray:
+    out = None
+    for index, weight in zip(indexes, weights, strict=True):
+        if not weight.any():
+            continue
+        part = np.take(planes, index, axis=axis)
+        part *= weight
+        if out is None:
+            out = part
+        else:
+            out += part
+    if out is None:
+        shape = list(planes.shape)
+        shape[axis] = indexes.shape[1]
+        out = np.zeros(shape, planes.dtype)
+    return out
+
+
+def _quotient(values: np.ndarray, support: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(support > 0, values / support, 0).astype(values.dtype, copy=False)
+
+
+# --- another CRS: gathered taps -------------------------------------------------------------------
+
+def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray, resampling: str,
+             work) -> tuple[np.ndarray, np.ndarray]:
+    """Resample at per-cell source positions (px, py), nearest or bilinear, in two dimensions."""
+    n, (height, width) = data.shape[0], data.shape[1:]
+    everywhere = bool(valid.all())
+    planes = data.astype(work, copy=False) if everywhere else \
+        np.concatenate([np.multiply(data, valid, dtype=work), valid.astype(work)])
+    flat = planes.reshape(planes.shape[0], -1)
+    if resampling == "nearest":
+        col, row = np.floor(px + 1e-10), np.floor(py + 1e-10)        # as GDAL: the pixel holding it
+        inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        out = np.take(flat, _flat_index(row, col, height, width), axis=1)
+        out *= inside
+        if everywhere:
+            return out, inside.astype(work)[np.newaxis]
+        return _quotient(out[:n], out[n:]), out[n:]
+    fx, fy = px - 0.5, py - 0.5
+    if fx.min() >= 0 and fy.min() >= 0 and fx.max() < width - 1 and fy.max() < height - 1:
+        # every tap inside the window (the common case): interpolate along x, then y
+        col, row = fx.astype(np.intp), fy.astype(np.intp)       # floor, the positions being >= 0
+        tx, ty = fx - col, fy - row
+        upper_left = row * width + col
+        upper = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
+        upper_left += width
+        lower = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
+        out = _lerp(upper, lower, ty)
+        if everywhere:
+            return out, np.ones((1,) + px.shape, work)
+        return _quotient(out[:n], out[n:]), out[n:]
+    col, row = np.floor(fx), np.floor(fy)
+    tx, ty = fx - col, fy - row
+    # some taps outside: each weighed, 0 outside the window
+    wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
+    wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
+    out = np.zeros((planes.shape[0],) + px.shape, work)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            part = np.take(flat, _flat_index(row + dy, col + dx, height, width), axis=1)
+            part *= wy[dy] * wx[dx]
+            out += part
+    if everywhere:
+        support = ((wx[0] + wx[1]) * (wy[0] + wy[1]))[np.newaxis]
+        return _quotient(out, support), support
+    return _quotient(out[:n], out[n:]), out[n:]
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """a + t (b - a), in place in b."""
+    b -= a
+    b *= t
+    b += a
+    return b
+
+
+def _flat_index(row: np.ndarray, col: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Indexes into a (height * width) raveled plane, clipped into it."""
+    r = np.clip(row, 0, height - 1).astype(np.intp)
+    r *= width
+    r += np.clip(col, 0, width - 1).astype(np.intp)
+    return r
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Where a grid's cell centres lie in a source CRS, exactly at a lattice of cells: the lattice's
+    cell indexes along each axis, the coordinates there as offsets from `origin` (a point of the
+    grid: float32 offsets keep a millimetre's precision), and the largest miss of linear
+    interpolation at the middles of lattice cells (source CRS units)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    origin: tuple[float, float]
+    offsets: np.ndarray            # (2, len(rows), len(cols)) float32: x and y
+    error: float
+
+
+class Lattices:
+    """The lattices of the few grids being drawn, per thread (a request's items share one)."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._local = threading.local()
+
+    def get(self, grid, src_crs: CRS, step: int) -> Lattice | None:
+        memo = getattr(self._local, "memo", None)
+        if memo is None:
+            memo = self._local.memo = OrderedDict()
+        key = (grid, src_crs, step)
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+        found = memo[key] = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
+        while len(memo) > self.size:
+            memo.popitem(last=False)
+        return found
+
+
+LATTICES = Lattices()
+
+
+def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs: CRS, step: int
+            ) -> Lattice | None:
+    """The lattice (every `step` cells) of a grid in `src_crs`, through GDAL's coordinate
+    transformation (so the same datum shifts as its warper); None when some coordinate is not
+    finite or no transformation exists."""
+    rows, cols = _nodes(shape[0], step), _nodes(shape[1], step)
+    middle_rows, middle_cols = _middles(rows), _middles(cols)
+    nodes = [np.meshgrid(cols, rows), np.meshgrid(middle_cols, middle_rows)]
+    cc = np.concatenate([n[0].ravel() for n in nodes])
+    rr = np.concatenate([n[1].ravel() for n in nodes])
+    x, y = dst_transform * (cc + 0.5, rr + 0.5)
+    try:
+        sx, sy = transform_points(dst_crs, src_crs, x, y)
+    except Exception:  # noqa: BLE001 -- no coordinate operation (a GDAL error): the warper decides
+        return None
+    exact = np.array([sx, sy])
+    if not np.isfinite(exact).all():
+        return None
+    origin = exact[:, :1].copy()
+    exact -= origin
+    n = nodes[0][0].size
+    offsets = exact[:, :n].reshape(2, len(rows), len(cols))
+    middles = _interpolate(offsets, rows, cols, middle_rows, middle_cols)
+    error = float(np.abs(middles - exact[:, n:].reshape(middles.shape)).max(initial=0.0))
+    return Lattice(rows, cols, (float(origin[0, 0]), float(origin[1, 0])), offsets.astype(np.float32), error)
+
+
+def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice):
+    """The window's pixel positions (float32) of grid cells [rows, cols]; None when the lattice
+    misses by more than _TOLERANCE source pixels."""
+    if lat.error > _TOLERANCE * min(abs(src_transform.a), abs(src_transform.e)):
+        return None
+    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, np.arange(rows.start, rows.stop),
+                          np.arange(cols.start, cols.stop))
+    xs += np.float32(lat.origin[0] - src_transform.c)
+    xs *= np.float32(1 / src_transform.a)
+    ys += np.float32(lat.origin[1] - src_transform.f)
+    ys *= np.float32(1 / src_transform.e)
+    return xs, ys
+
+
+def _nodes(n: int, step: int) -> np.ndarray:
+    """Cell indexes 0, step, 2 step ... and the last cell (evenly spread); one node for one cell."""
+    if n == 1:
+        return np.zeros(1)
+    steps = math.ceil((n - 1) / step)
+    return np.linspace(0, n - 1, steps + 1)
+
+
+def _middles(nodes: np.ndarray) -> np.ndarray:
+    return (nodes[:-1] + nodes[1:]) / 2 if len(nodes) > 1 else nodes
+
+
+def _interpolate(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, at_rows: np.ndarray,
+                 at_cols: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of (k, len(rows), len(cols)) node values at the cells at_rows x at_cols."""
+    return _along(_along(values, cols, at_cols, axis=2), rows, at_rows, axis=1)
+
+
+def _along(values: np.ndarray, nodes: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
+    """Linear interpolation of node values along one axis, at positions `at`."""
+    if len(nodes) == 1:
+        return np.repeat(values, len(at), axis=axis)
+    k, t = _between(nodes, at)
+    shape = [1] * values.ndim
+    shape[axis] = len(at)
+    out = np.take(np.diff(values, axis=axis), k, axis=axis)
+    out *= t.astype(values.dtype).reshape(shape)
+    out += np.take(values, k, axis=axis)
+    return out
+
+
+def _between(nodes: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position, the node interval holding it and the fraction along it."""
+    k = np.clip(np.searchsorted(nodes, at, side="right") - 1, 0, len(nodes) - 2)
+    return k, (at - nodes[k]) / (nodes[k + 1] - nodes[k])
