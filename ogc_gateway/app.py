@@ -14,6 +14,7 @@ from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
+from .tilefast import TileShortcut
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -24,6 +25,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(wms_bp)
     app.register_blueprint(wcs_bp)
     app.register_blueprint(wmts_bp)
+    app.wsgi_app = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"])   # cached tiles, before Flask
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
