@@ -49,7 +49,6 @@ import math
 import os
 import platform
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -744,8 +743,8 @@ def ratio(ours: dict | None, theirs: dict | None, key: str = "req_per_s") -> str
 
 
 def table(results: dict, workloads: list[str]) -> str:
-    lines = ["| workload | ogc-gateway req/s | p50 / p95 ms | peer | peer req/s | p50 / p95 ms | ratio "
-             "| errors (ours / peer) | peak worker RSS MiB (ours / peer) | server CPU ms/request (ours / peer) |",
+    lines = [("| workload | ogc-gateway req/s | p50 / p95 ms | peer | peer req/s | p50 / p95 ms | ratio "
+              "| errors (ours / peer) | peak worker RSS MiB (ours / peer) | server CPU ms/request (ours / peer) |"),
              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for w in workloads:
         if w == "seed":
@@ -765,7 +764,9 @@ def table(results: dict, workloads: list[str]) -> str:
     seed = results.get("seed")
     if seed:
         ours, theirs = seed.get("ogc-gateway"), seed.get("MapProxy")
-        rate = lambda r: f"{r['metatiles_per_s']} metatiles/s ({r['seconds']} s)" if r and "metatiles_per_s" in r else "–"  # noqa: E731
+
+        def rate(r: dict | None) -> str:
+            return f"{r['metatiles_per_s']} metatiles/s ({r['seconds']} s)" if r and "metatiles_per_s" in r else "–"
         lines.append(f"| {TITLES['seed']} | {rate(ours)} | | MapProxy seed | {rate(theirs)} | "
                      f"| {ratio(ours, theirs, 'metatiles_per_s')} | | | |")
     return "\n".join(lines)

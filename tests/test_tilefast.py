@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,8 +50,8 @@ def same_answer(first, second) -> None:
 
 @pytest.mark.parametrize("url", [WMTS_REST, WMTS_KVP, IMAGESERVER,
                                  f"/arcgis/rest/services/mosaic/ImageServer/tile/18/{MOSAIC_FULL[0]}/{MOSAIC_FULL[2]}",
-                                 f"/ogc/wmts/tile/1.0.0/mosaic/default/default/WebMercatorQuad/18/{MOSAIC_FULL[0]}/"
-                                 f"{MOSAIC_FULL[2]}.jpg"])
+                                 (f"/ogc/wmts/tile/1.0.0/mosaic/default/default/WebMercatorQuad/18/{MOSAIC_FULL[0]}/"
+                                  f"{MOSAIC_FULL[2]}.jpg")])
 def test_a_cached_tile_is_answered_before_flask_with_the_normal_answer(data_dir, tmp_path, calls, url):
     app = fresh_app(data_dir, tmp_path)
     client, fast = app.test_client(), shortcut(app)
