@@ -17,9 +17,11 @@ from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
 from .rest.views import bp as rest_bp
+from .security.web import EXTENSION as SECURITY
 from .security.web import install as install_security, response_headers
 from .web.pages import bp as web_bp
 from .ops import bp as ops_bp
+from .tilefast import TileShortcut
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
@@ -42,6 +44,8 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
         app.register_blueprint(publish_bp)
     app.register_blueprint(web_bp)          # /, the map viewer, static files, the pages' CSP
     app.register_blueprint(ops_bp)           # /healthz, /readyz, /metrics
+    # cached tiles, before Flask (with security on: public tiles to callers without credentials)
+    app.wsgi_app = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"], app.extensions.get(SECURITY))
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
     observe.install(metrics.observe_engine)

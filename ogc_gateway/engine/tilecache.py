@@ -55,6 +55,7 @@ class StoredTile:
     data: bytes                  # b"": a tile without data
     mtime: float                 # seconds since the epoch, when it was written
     etag: str                    # strong validator, quoted
+    path: Path | None = None     # the file it was read from (the lean path serves it again from there)
 
     @property
     def empty(self) -> bool:
@@ -78,6 +79,11 @@ class TileStore(Protocol):
     def forget_generations(self, service: str, keep: str) -> None: ...
 
 
+def etag(st: os.stat_result) -> str:
+    """A stored tile's strong validator, from its file's size and modification time."""
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
 def _segment(text: str) -> str:
     """A key part as one safe path segment (no separators, no dot-names)."""
     return quote(text, safe="-_").replace(".", "%2E") or "%00"
@@ -89,6 +95,11 @@ class DiskTileStore:
         self.lock_timeout = lock_timeout
         self._forgotten: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
+
+    @staticmethod
+    def segment(text: str) -> str:
+        """A key part as it is written in a path (a service's name as its folder's name)."""
+        return _segment(text)
 
     def path(self, key: TileKey) -> Path:
         return (self.root / _segment(key.service) / _segment(key.generation) / _segment(key.tile_set)
@@ -103,7 +114,7 @@ class DiskTileStore:
                 st = os.fstat(f.fileno())
         except FileNotFoundError:
             return None
-        return StoredTile(data, st.st_mtime, f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
+        return StoredTile(data, st.st_mtime, etag(st), path)
 
     def exists(self, key: TileKey) -> bool:
         return self.path(key).is_file()

@@ -369,13 +369,10 @@ def get_tile_view(kvp: KVP, ep: Endpoint) -> Response:
     gw = gateway()
     server = gw.config.server
     stored = get_tile(layer.service, req, gw.tile_store, metatile_size=server.tile_metatile_size)
-    if stored.empty:
-        matrix = tile_sets(layer.service).sets[req.tile_set].tms.matrices[req.level]
-        body = blank(req.format, matrix.tile_width, matrix.tile_height)
-        resp = Response(body, content_type=MIME[req.format])
-    else:
-        resp = Response(stored.data, content_type=MIME[req.format])
-    return cacheable(resp, stored, server.tile_cache_max_age)
+    matrix = tile_sets(layer.service).sets[req.tile_set].tms.matrices[req.level]
+    empty = blank(req.format, matrix.tile_width, matrix.tile_height)      # a tile without data
+    resp = Response(empty if stored.empty else stored.data, content_type=MIME[req.format])
+    return cacheable(resp, stored, server.tile_cache_max_age, blank=empty)
 
 
 # --- GetFeatureInfo -------------------------------------------------------------------------------
