@@ -135,7 +135,8 @@ class _GatewayApplication(BaseApplication):
             configure_logging(self.gateway_config.server.access_log_format == "json")
         app = create_app(self.gateway_config, sync=False)
         server = self.gateway_config.server
-        return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes)
+        return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes,
+                          threads=server.max_heavy_per_worker + 1)
 
 
 # ---- commands -------------------------------------------------------------------------------------

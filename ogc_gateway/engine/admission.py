@@ -108,8 +108,11 @@ ADMISSION = Admission()
 
 
 def configure(slots_dir: Path | None, per_worker: int, per_host: int | None, heavy_pixels: int) -> None:
+    """The server's admission: a worker runs `per_worker + 1` request threads (asgi.py), so a heavy
+    request beyond those running is refused at once (waiting=0) rather than holding the thread the
+    cheap requests need."""
     global ADMISSION
-    ADMISSION = Admission(slots_dir, per_worker, per_host, heavy_pixels)
+    ADMISSION = Admission(slots_dir, per_worker, per_host, heavy_pixels, waiting=0)
 
 
 def admit(pixels: int, seconds: float, patience: float):
