@@ -8,6 +8,7 @@ asked for, so every answer is checked for that shape before it is used.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -76,3 +77,31 @@ def pool(workers: int) -> ThreadPoolExecutor:
 def compact(value) -> str:
     """A JSON parameter as ArcGIS expects it (no spaces); strings are passed through."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+class ThreadSessions:
+    """One requests.Session per thread (a Session is not documented as thread-safe), with the
+    credentials' headers; picklable, as Spark ships clients to executors: sessions stay behind.
+    A class using it sets `credentials` and `session_workers` and calls `_reset_sessions()`."""
+
+    session_workers = DEFAULT_WORKERS
+
+    def _reset_sessions(self) -> None:
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset_sessions()
+
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = make_session(self.session_workers)
+            s.headers.update(self.credentials.headers)
+        return s

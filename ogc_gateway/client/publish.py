@@ -13,21 +13,22 @@ job status, service deletion. The Spark writer is built on it.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from .gis import Credentials
-from .http import TOKEN_ERRORS, ImageServiceError, json_of, make_session
+from .http import TOKEN_ERRORS, ImageServiceError, ThreadSessions, json_of
 
 JOB_DONE = ("esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut")
 
 
-class PublishingClient:
+class PublishingClient(ThreadSessions):
+    session_workers = 2
+
     def __init__(self, root: str, credentials: Credentials | None = None, timeout: float = 600.0):
         self.root = root.split("?", 1)[0].rstrip("/")
         self.credentials = credentials or Credentials()
         self.timeout = timeout
-        self._local = threading.local()
+        self._reset_sessions()
 
     @classmethod
     def for_options(cls, url: str | None, token: str | None, gis: str | None) -> PublishingClient:
@@ -39,24 +40,6 @@ class PublishingClient:
             raise ValueError("writing an image service needs a registered GIS (option gis), or option url "
                              "(the server's …/arcgis root) with a token")
         return cls(root, creds)
-
-    def __getstate__(self) -> dict:
-        """Picklable (Spark ships clients to executors): sessions are per process and thread."""
-        state = dict(self.__dict__)
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
-
-    @property
-    def session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = make_session(workers=2)
-            s.headers.update(self.credentials.headers)
-        return s
 
     def _call(self, method: str, path: str, data: dict | None = None, files=None) -> dict:
         url = f"{self.root}/{path}"

@@ -7,7 +7,6 @@ parallel by a bounded pool and stitched into one array.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from functools import cached_property
@@ -23,9 +22,9 @@ from .http import (
     DEFAULT_WORKERS,
     TOKEN_ERRORS,
     ImageServiceError,
+    ThreadSessions,
     compact,
     json_of,
-    make_session,
     pool,
     raise_for_error,
 )
@@ -51,7 +50,7 @@ def service_root(url: str) -> str:
     return url[:at + len(marker)]
 
 
-class ImageServiceClient:
+class ImageServiceClient(ThreadSessions):
     """A client of one image service.
 
     `token` (a fixed token) or `gis` (the name of a registered GIS: tokens generated and renewed)
@@ -62,29 +61,11 @@ class ImageServiceClient:
                  timeout: float = 300.0, credentials: Credentials | None = None):
         self.url = service_root(url)
         self.credentials = credentials or Credentials(token=token, gis=gis)
-        self.workers = max(1, int(workers))
+        self.workers = self.session_workers = max(1, int(workers))
         self.timeout = timeout
-        self._local = threading.local()
+        self._reset_sessions()
 
-    def __getstate__(self) -> dict:
-        """Picklable (Spark ships clients to executors): sessions are per process and thread."""
-        state = dict(self.__dict__)
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
-
-    # --- HTTP ---------------------------------------------------------------------------------
-    @property
-    def session(self):
-        """One session per thread (requests.Session is not documented as thread-safe)."""
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = make_session(self.workers)
-            s.headers.update(self.credentials.headers)
-        return s
+    # --- HTTP (one session per thread: http.ThreadSessions) ------------------------------------------
 
     def request(self, operation: str, params: dict, *, method: str = "GET", files=None):
         """One call to `{url}/{operation}` with the token; a token the server rejects is renewed
