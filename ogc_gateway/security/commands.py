@@ -87,14 +87,7 @@ def users_add(name: str, roles: tuple[str, ...], password_stdin: bool, config_fi
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def users_remove(name: str, config_file: str | None) -> None:
     """Remove user NAME; its tokens stop working at once."""
-    path = _guarded(lambda: _users_file(config_file))
-
-    def change():
-        with store.editing(path) as ids:
-            return ids.users.pop(name, None)
-    if _guarded(change) is None:
-        click.echo(f"error: no user named {name!r}", err=True)
-        sys.exit(1)
+    _take_out(config_file, "users", name, "user")
     click.echo(f"Removed user {name}")
 
 
@@ -160,12 +153,17 @@ def keys_list(config_file: str | None) -> None:
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def keys_revoke(name: str, config_file: str | None) -> None:
     """Revoke API key NAME; it stops working at once."""
+    _take_out(config_file, "keys", name, "key")
+    click.echo(f"Revoked key {name}")
+
+
+def _take_out(config_file: str | None, table: str, name: str, what: str) -> None:
+    """Remove entry NAME of the users file's `users` or `keys`; exit 1 when there is none."""
     path = _guarded(lambda: _users_file(config_file))
 
     def change():
         with store.editing(path) as ids:
-            return ids.keys.pop(name, None)
+            return getattr(ids, table).pop(name, None)
     if _guarded(change) is None:
-        click.echo(f"error: no key named {name!r}", err=True)
+        click.echo(f"error: no {what} named {name!r}", err=True)
         sys.exit(1)
-    click.echo(f"Revoked key {name}")
