@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,18 @@ def data_dir(tmp_path_factory) -> Path:
     synth.make_mosaic(root / "mosaic")
     synth.make_timeseries(root / "ts")
     return root
+
+
+def stop_processes(processes, timeout: float = 20) -> None:
+    """Terminate servers a test started (last started first), killing any that do not stop in time."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def make_config(data_dir: Path, cache_dir: Path, **server) -> Config:

@@ -15,6 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from conftest import stop_processes
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
@@ -309,14 +311,7 @@ def test_nginx_in_front_of_two_gateways(tmp_path):
         for _ in range(6):                                                  # round robin over both
             assert requests.get(f"{base}/arcgis/rest/services", params={"f": "json"}).status_code == 200
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
     for n in range(2):
         lines = [line for line in (tmp_path / f"gw{n}" / "out.log").read_text().splitlines()
                  if '"GET /arcgis/rest/services?f=json"' in line]

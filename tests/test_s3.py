@@ -22,6 +22,7 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 import synth
+from conftest import stop_processes
 from ogc_gateway.app import create_app
 from ogc_gateway.cli import cli
 from ogc_gateway.config import load_config
@@ -297,14 +298,7 @@ def test_two_instances_starting_at_once_on_an_empty_shared_catalog_both_come_up(
                                    params={"where": "1=1", "returnCountOnly": "true", "f": "json"}).json()
             assert listing["count"] == 4
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def test_readyz_turns_503_while_the_object_store_is_down(dem_files, tmp_path):
