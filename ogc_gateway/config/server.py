@@ -4,6 +4,7 @@ knobs of its caches, uploads and request admission."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from ..engine.settings import DEFAULT_OGC_CRS, Limits
@@ -46,7 +47,7 @@ def server_section(check: Checker, raw: Any) -> ServerConfig:
         ogc_crs=ogc_crs(check, d.get("ogc_crs"), "server.ogc_crs", DEFAULT_OGC_CRS),
         tile_metatile_size=check.bounded_int(d, "tile_metatile_size", "server", 1, 16, 4),
         tile_cache_max_age=check.bounded_int(d, "tile_cache_max_age", "server", 0, 31_536_000, 3600),
-        data_dir=check.path(d["data_dir"]) if check.text(d, "data_dir", "server") else None,
+        data_dir=optional_folder(check, d, "data_dir", "server"),
         max_upload_bytes=check.positive_int(d, "max_upload_bytes", "server") or 2 * 1024 ** 3,
         upload_ttl_hours=check.bounded_int(d, "upload_ttl_hours", "server", 1, 8760, 24),
         allowed_hosts=host_patterns(d.get("allowed_hosts"), "server.allowed_hosts", check.problem),
@@ -70,3 +71,9 @@ def cache_url(check: Checker, d: dict, key: str, where: str) -> str | None:
         return None
     return value.rstrip("/") if value else None
 
+
+
+def optional_folder(check: Checker, d: dict, key: str, where: str) -> Path | None:
+    """A folder key that may be absent; a number is a folder name, as for cache_dir."""
+    value = check.text(d, key, where)
+    return check.path(value) if value else None
