@@ -47,7 +47,6 @@ def config_from_dict(raw: Any, path: Path) -> Config:
     return config
 
 
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that records duplicate mapping keys, which plain YAML silently overwrites."""
 
@@ -78,7 +77,6 @@ def _parse_yaml(text: str, label: str) -> tuple[Any, list[str]]:
     finally:
         loader.dispose()
     return raw, [f"{label}: {d}" for d in loader.duplicates]
-
 
 
 def build(check: Checker, raw: Any, config_path: Path | None = None) -> tuple[Config | None, list[str]]:

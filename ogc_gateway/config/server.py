@@ -72,7 +72,6 @@ def cache_url(check: Checker, d: dict, key: str, where: str) -> str | None:
     return value.rstrip("/") if value else None
 
 
-
 def optional_folder(check: Checker, d: dict, key: str, where: str) -> Path | None:
     """A folder key that may be absent; a number is a folder name, as for cache_dir."""
     value = check.text(d, key, where)
