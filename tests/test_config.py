@@ -401,3 +401,16 @@ def test_mosaic_keys(tmp_path):
         "bad.yaml: services.t.seamlines: no such file: 't/none.geojson'",
         "bad.yaml: services.t.seamline_blend_width: must be a number of cells, 0 or more, not -1",
     ]
+
+
+def test_folder_keys_written_as_numbers_are_folder_names(tmp_path):
+    """`data_dir: 2024` once raised TypeError from pathlib (a traceback, not a problem list); a
+    number is a folder name, as it always was for cache_dir."""
+    write_tif(tmp_path / "a" / "x.tif")
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("server:\n  data_dir: 2024\n  cache_dir: 7\nservices:\n  s:\n    sources: a/*.tif\n")
+    config = load_config(config_file)
+    assert config.server.data_dir == tmp_path.resolve() / "2024"
+    assert config.server.cache_dir == tmp_path.resolve() / "7"
+    config_file.write_text("server:\n  data_dir: [1]\nservices:\n  s:\n    sources: a/*.tif\n")
+    assert problems_of(config_file) == ["gateway.yaml: server.data_dir: must be a string, not [1]"]

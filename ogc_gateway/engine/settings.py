@@ -1,6 +1,6 @@
-"""The settings the engine works from: small frozen dataclasses that config.py fills from YAML.
+"""The settings the engine works from: small frozen dataclasses that the config package fills from YAML.
 
-They live in the engine so the engine never imports the configuration loader (config.py imports
+They live in the engine so the engine never imports the configuration loader (ogc_gateway.config imports
 these and re-exports them; `from ogc_gateway.config import ...` keeps working).
 """
 

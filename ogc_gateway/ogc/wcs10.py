@@ -324,7 +324,7 @@ def get_coverage(kvp: KVP, ep) -> Response:
     resampling = _interpolation(kvp)
     bounds = reproject_bounds(bbox, crs, out_crs) if out_crs != crs else bbox
     grid = grid_for(out_crs, bounds, size=size, resolution=resolution)
-    limits = gateway().config.server.limits
+    limits = cov.service.info.limits
     if grid.width > limits.max_image_width or grid.height > limits.max_image_height:
         raise OGCError("InvalidParameterValue", f"the coverage would be {grid.width}x{grid.height} pixels; the "
                        f"maximum is {limits.max_image_width}x{limits.max_image_height}",

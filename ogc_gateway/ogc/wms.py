@@ -29,6 +29,7 @@ from . import featureinfo
 from .isolate import each_service
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, Selection, dimension_values, layer_of, select
+from .limits import strictest
 
 log = logging.getLogger("ogc_gateway.wms")
 bp = Blueprint("wms", __name__)
@@ -95,10 +96,10 @@ def handle(ep: Endpoint) -> Response:
             return get_map(kvp, ep, version)
         return get_feature_info(kvp, ep, version)
     except OGCError as exc:
-        return _exception(exc, version, kvp if operation in ("getmap", "map") else None)
+        return _exception(exc, version, kvp if operation in ("getmap", "map") else None, ep)
     except GatewayError as exc:            # the engine's refusals (limits, bad values)
         return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator),
-                          version, kvp if operation in ("getmap", "map") else None)
+                          version, kvp if operation in ("getmap", "map") else None, ep)
     except Exception:                      # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)
         return _exception(OGCError(None, "the server failed to answer; its log has the details", status=500),
@@ -124,7 +125,7 @@ def get_capabilities(kvp: KVP, ep: Endpoint, version: str) -> Response:
     sequence = _update_sequence(ep)
     check_update_sequence(kvp, sequence)
     server = gateway().config.server
-    limits = server.limits
+    limits = strictest(layer.service for layer in ep.layers.values())
     body = render(f"wms_capabilities_{version.replace('.', '_')}.xml", ep=ep, server=server,
                   update_sequence=sequence, formats=list(FORMATS), info_formats=featureinfo.FORMATS,
                   exception_formats=EXCEPTION_FORMATS[version], layer_limit=LAYER_LIMIT,
@@ -195,7 +196,7 @@ def map_view(kvp: KVP, ep: Endpoint, version: str) -> MapView:
     if not (x0 < x1 and y0 < y1):
         raise OGCError("InvalidParameterValue", "BBOX minimum must be less than its maximum", "BBOX")
     width, height = kvp.integer("WIDTH", lo=1), kvp.integer("HEIGHT", lo=1)
-    limits = gateway().config.server.limits
+    limits = strictest(layer.service for layer in layers)
     if width > limits.max_image_width or height > limits.max_image_height:
         raise OGCError("InvalidParameterValue", f"{width}x{height} exceeds the maximum of "
                        f"{limits.max_image_width}x{limits.max_image_height}", "WIDTH")
@@ -336,12 +337,12 @@ def get_legend_graphic(kvp: KVP, ep: Endpoint) -> Response:
 
 # --- exceptions -----------------------------------------------------------------------------------
 
-def _exception(exc: OGCError, version: str, kvp: KVP | None = None) -> Response:
+def _exception(exc: OGCError, version: str, kvp: KVP | None = None, ep: Endpoint | None = None) -> Response:
     """The exception report of `version`, or for GetMap with EXCEPTIONS=INIMAGE/BLANK an image of
     the requested format and size (the message drawn in it, or just the background)."""
     mode = ((kvp.get("EXCEPTIONS") if kvp else None) or "").strip().lower()
     if kvp is not None and (mode.endswith("inimage") or mode.endswith("blank")):
-        image = _exception_image(exc, kvp, drawn=mode.endswith("inimage"))
+        image = _exception_image(exc, kvp, ep, drawn=mode.endswith("inimage"))
         if image is not None:
             return image
     body = render(f"wms_exception_{version.replace('.', '_')}.xml", code=exc.code, locator=exc.locator,
@@ -349,7 +350,7 @@ def _exception(exc: OGCError, version: str, kvp: KVP | None = None) -> Response:
     return Response(body, status=exc.status, content_type=EXCEPTION_MIME[version])
 
 
-def _exception_image(exc: OGCError, kvp: KVP, drawn: bool) -> Response | None:
+def _exception_image(exc: OGCError, kvp: KVP, ep: Endpoint | None, drawn: bool) -> Response | None:
     try:
         raw_format, fmt = _format(kvp)
         width, height = kvp.integer("WIDTH", lo=1), kvp.integer("HEIGHT", lo=1)
@@ -357,7 +358,10 @@ def _exception_image(exc: OGCError, kvp: KVP, drawn: bool) -> Response | None:
         transparent = kvp.flag("TRANSPARENT", False)
     except OGCError:
         return None                 # not enough to draw an image: the XML report says why
-    limits = gateway().config.server.limits
+    if ep is None:
+        return None
+    named = [ep.layers[n.strip()] for n in (kvp.get("LAYERS") or "").split(",") if n.strip() in ep.layers]
+    limits = strictest(layer.service for layer in named or ep.layers.values())
     if fmt == "tiff" or width > limits.max_image_width or height > limits.max_image_height:
         return None
     image = Image.new("RGBA", (width, height), background + ((0,) if transparent and not drawn else (255,)))

@@ -1,6 +1,6 @@
 """The `security:` section and the per-service `access:` key, parsed for the strict validator.
 
-Kept apart from config.py so the validator only calls two functions; every problem is reported
+Kept apart from the config package so the validator only calls two functions; every problem is reported
 through the validator's own `problem(key, what)`, so it names the file and the key like any other.
 """
 
