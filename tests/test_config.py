@@ -414,3 +414,14 @@ def test_folder_keys_written_as_numbers_are_folder_names(tmp_path):
     assert config.server.cache_dir == tmp_path.resolve() / "7"
     config_file.write_text("server:\n  data_dir: [1]\nservices:\n  s:\n    sources: a/*.tif\n")
     assert problems_of(config_file) == ["gateway.yaml: server.data_dir: must be a string, not [1]"]
+
+
+def test_a_crs_url_is_refused_without_fetching_it(tmp_path, monkeypatch):
+    """GDAL downloads a CRS given as a URL; checking a config must stay offline and say what to write."""
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")
+    raw = {"services": {"s": {"sources": [str(tmp_path / "*.tif")], "crs": "http://example.org/crs/a"}}}
+    problems = config_problems(raw, tmp_path / "gateway.yaml")
+    assert any("a URL is not fetched" in p for p in problems), problems
+    ok = {"services": {"s": {"sources": [str(tmp_path / "*.tif")],
+                             "crs": "http://www.opengis.net/def/crs/EPSG/0/32633"}}}
+    assert not [p for p in config_problems(ok, tmp_path / "gateway.yaml") if "services.s.crs" in p]

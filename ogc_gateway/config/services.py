@@ -127,11 +127,19 @@ def catalog(check: Checker, value: str | None, key: str) -> Path | None:
     return path
 
 
+# URLs GDAL would fetch: every scheme except the OGC's own CRS register, which PROJ reads offline
+_FETCHED = re.compile(r"^(?!https?://www\.opengis\.net/def/crs/)[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
 def crs(check: Checker, value: Any, key: str) -> str | None:
     if value is None:
         return None
     from rasterio.crs import CRS
     from rasterio.errors import CRSError
+    if isinstance(value, str) and _FETCHED.match(value.strip()):
+        # GDAL would download any other URL to read it: checking a config must not touch the network
+        check.problem(key, f"not a CRS (a URL is not fetched; try 'EPSG:4326' or a WKT string): {value!r}")
+        return None
     try:
         CRS.from_user_input(value)
     except (CRSError, TypeError, ValueError):
