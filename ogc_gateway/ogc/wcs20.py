@@ -29,22 +29,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import rasterio
 from flask import Response
 from lxml import etree
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
-from rasterio.io import MemoryFile
 from rasterio.warp import calculate_default_transform
 
 from ..engine.bounded import MAX_COORDINATE
+from ..engine.encode import encode
 from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
 from ..engine.requests import Grid, Raster
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, TimeRequest, number as num, parse_instant
-from .coverage import Coverage, geotiff, read
+from .coverage import Coverage, read
 from .layers import subset_values
 
 VERSION = "2.0.1"
@@ -728,14 +727,11 @@ def geotiff_options(kvp: KVP) -> dict:
 
 
 def encode_tiff(raster: Raster, opts: dict) -> bytes:
-    """The GeoTIFF of a raster: the engine's encoder, or with the GEOTIFF:* options when given."""
-    if not opts:
-        return geotiff(raster)
-    data = raster.data
-    bands, rows, cols = data.shape
-    dtype = data.dtype
+    """The GeoTIFF of a raster: the engine's writer, with the GEOTIFF:* options when given (checked
+    here against the data, so a refusal names the parameter at fault)."""
+    dtype = raster.data.dtype
     compress = opts.get("compress")
-    if compress == "JPEG" and (dtype != np.uint8 or bands not in (1, 3)):
+    if compress == "JPEG" and (dtype != np.uint8 or raster.data.shape[0] not in (1, 3)):
         raise OGCError("InvalidParameterValue", "JPEG compression needs 8-bit data with 1 or 3 bands",
                        "geotiff:compression")
     if compress == "CCITTRLE":
@@ -744,31 +740,7 @@ def encode_tiff(raster: Raster, opts: dict) -> bytes:
     if opts.get("predictor") == 3 and dtype.kind != "f":
         raise OGCError("InvalidParameterValue", "the FloatingPoint predictor needs floating-point data",
                        "geotiff:predictor")
-    profile = {"driver": "GTiff", "width": cols, "height": rows, "count": bands, "dtype": dtype.name,
-               "crs": raster.grid.crs, "transform": raster.grid.transform}
-    for key, value in opts.items():
-        if value is not None:
-            profile[key] = value
-    if opts.get("tiled"):
-        profile.setdefault("blockxsize", 256)
-        profile.setdefault("blockysize", 256)
-    nodata = raster.nodata
-    if nodata is not None and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
-            nodata = None
-    valid = raster.valid
-    if nodata is not None:
-        profile["nodata"] = int(nodata) if dtype.kind in "iu" else nodata
-    values = data.filled(0 if nodata is None else nodata)
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), MemoryFile() as memfile:
-        with memfile.open(**profile) as dst:
-            dst.write(values)
-            for i, name in enumerate(raster.band_names, start=1):
-                dst.set_band_description(i, name)
-            if nodata is None and not valid.all():
-                dst.write_mask(np.where(valid, np.uint8(255), np.uint8(0)))
-        return memfile.read()
+    return encode(raster, "tiff", tiff_options=opts or None).data
 
 
 def multipart(gml: str, tiff: bytes, filename: str) -> Response:
