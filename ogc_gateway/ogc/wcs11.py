@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from flask import Response
 from lxml import etree
-from rasterio.warp import calculate_default_transform
 
 from ..engine.bounded import MAX_COORDINATE
 from ..engine.errors import InvalidParameter
 from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
+from ..engine.regrid import default_grid, default_resolution
 from ..engine.requests import Grid
 from ..gateway import gateway
 from ..templates import render
@@ -154,12 +154,7 @@ def native_of(cov: Coverage) -> Native:
     code = _epsg_code(cov.grid.crs)
     if code is not None:
         return Native(code, cov.grid)
-    wgs84 = crs_from_ogc("EPSG:4326")
-    transform, width, height = calculate_default_transform(cov.grid.crs, wgs84, cov.grid.width,
-                                                           cov.grid.height, *cov.grid.bounds)
-    x0, y1 = transform.c, transform.f
-    bounds = (x0, y1 + transform.e * height, x0 + transform.a * width, y1)
-    return Native("EPSG:4326", Grid(wgs84, bounds, width, height))
+    return Native("EPSG:4326", default_grid(cov.grid, crs_from_ogc("EPSG:4326")))
 
 
 # --- GetCapabilities ------------------------------------------------------------------------------
@@ -415,9 +410,7 @@ def output_grid(kvp: KVP, cov: Coverage) -> Grid:
         if native:
             steps = nat.grid.res
         else:
-            transform, _, _ = calculate_default_transform(nat.grid.crs, base, nat.grid.width, nat.grid.height,
-                                                          *nat.grid.bounds)
-            steps = (abs(transform.a), abs(transform.e))
+            steps = default_resolution(nat.grid, base)
     if origin is None:
         if native and all(math.isclose(s, r, rel_tol=1e-9) for s, r in zip(steps, nat.grid.res)):
             g = nat.grid

@@ -33,12 +33,12 @@ from flask import Response
 from lxml import etree
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
-from rasterio.warp import calculate_default_transform
 
 from ..engine.bounded import MAX_COORDINATE
 from ..engine.encode import encode
 from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
+from ..engine.regrid import default_resolution
 from ..engine.requests import Grid, Raster
 from ..gateway import gateway
 from ..templates import render
@@ -520,8 +520,7 @@ def target_grid(cov: Coverage, native: Axes, sub: Axes, out: Axes, trims: dict[i
     if x0 > x1 or y0 > y1:
         raise OGCError("InvalidSubsetting", "the subset does not intersect the coverage", "subset")
     g = cov.grid
-    transform, _, _ = calculate_default_transform(g.crs, out.crs, g.width, g.height, *g.bounds)
-    res = abs(transform.a)
+    res = default_resolution(g, out.crs)[0]
     if x1 - x0 < res:                     # a slice, or a trim thinner than a pixel: one pixel wide
         cx = (x0 + x1) / 2
         x0, x1 = cx - res / 2, cx + res / 2
