@@ -51,18 +51,8 @@ PARAMETERS = ("SERVICE", "VERSION", "REQUEST", "COVERAGE", "CRS", "RESPONSE_CRS"
 
 # --- the dispatcher's interface -----------------------------------------------------------------
 
-def handle(kvp: KVP, ep, operation: str) -> Response:
-    if not ep.coverages:
-        raise OGCError("CoverageNotDefined", "this endpoint has no coverage: there is no such service",
-                       "COVERAGE")
-    if operation == "getcapabilities":
-        return get_capabilities(kvp, ep)
-    if operation == "describecoverage":
-        return describe_coverage(kvp, ep)
-    if operation == "getcoverage":
-        return get_coverage(kvp, ep)
-    raise OGCError("OperationNotSupported", f"REQUEST={kvp.get('REQUEST')!r} is not a WCS 1.0.0 operation "
-                   "(GetCapabilities, DescribeCoverage, GetCoverage)", "REQUEST")
+EMPTY = ("CoverageNotDefined", "this endpoint has no coverage: there is no such service", "COVERAGE", 200)
+UNSUPPORTED = ("REQUEST", 200)
 
 
 def exception(exc: OGCError) -> Response:
@@ -333,3 +323,7 @@ def get_coverage(kvp: KVP, ep) -> Response:
                   dimensions=dimension_parameters(kvp, cov, own=PARAMETERS))
     return Response(geotiff(raster), content_type="image/tiff",
                     headers={"Content-Disposition": f'inline; filename="{cov.id}.tif"'})
+
+
+OPERATIONS = {"getcapabilities": get_capabilities, "describecoverage": describe_coverage,
+              "getcoverage": get_coverage}

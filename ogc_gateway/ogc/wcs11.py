@@ -73,18 +73,8 @@ EXCEPTION_MIME = "application/xml; charset=utf-8"
 
 # --- entry points ---------------------------------------------------------------------------------
 
-def handle(kvp: KVP, ep, operation: str) -> Response:
-    if not ep.coverages:
-        raise OGCError("InvalidParameterValue", "this endpoint serves no coverage (unknown service)",
-                       "service", status=404)
-    if operation == "getcapabilities":
-        return get_capabilities(kvp, ep)
-    if operation == "describecoverage":
-        return describe_coverage(kvp, ep)
-    if operation == "getcoverage":
-        return get_coverage(kvp, ep)
-    raise OGCError("OperationNotSupported", f"REQUEST={kvp.get('REQUEST')} is not a WCS 1.1.1 operation "
-                   "(GetCapabilities, DescribeCoverage, GetCoverage)", "request", status=501)
+EMPTY = ("InvalidParameterValue", "this endpoint serves no coverage (unknown service)", "service", 404)
+UNSUPPORTED = ("request", 501)
 
 
 def exception(exc: OGCError) -> Response:
@@ -626,3 +616,7 @@ def _get_coverage_pairs(root) -> list[tuple[str, str]]:
                 if node is not None:
                     pairs.append((key, ",".join(_text(node).split())))
     return pairs
+
+
+OPERATIONS = {"getcapabilities": get_capabilities, "describecoverage": describe_coverage,
+              "getcoverage": get_coverage}
