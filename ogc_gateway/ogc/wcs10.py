@@ -26,7 +26,7 @@ from flask import Response
 from ..engine.grid import reproject_bounds
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, check_update_sequence, numbers, parse_time
+from .common import KVP, OGCError, TimeRequest, check_update_sequence, number, numbers, parse_time
 from .coverage import (
     Coverage,
     CoverageRequest,
@@ -87,12 +87,6 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _value(value: float) -> str:
-    """A data value such as nodata: an integer without a decimal point."""
-    v = float(value)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-
-
 @dataclass(frozen=True)
 class Offering:
     """A coverage as the WCS 1.0 documents write it (every number already a string)."""
@@ -129,7 +123,7 @@ def offering(cov: Coverage) -> Offering:
         offsets=(f"{_num(rx)} 0", f"0 {_num(-ry)}"),
         bands=tuple((i + 1, name) for i, name in enumerate(cov.band_names)),
         nodata=None if cov.nodata is None or (isinstance(cov.nodata, float) and math.isnan(cov.nodata))
-        else _value(cov.nodata),
+        else number(cov.nodata),
         crs=tuple(layer.crs),
         axes=tuple((d.name, d.name + (f" ({d.unit_symbol})" if d.unit_symbol else ""), d.values, d.default)
                    for d in layer.dimensions))
@@ -258,7 +252,7 @@ def _bands(kvp: KVP, cov: Coverage) -> tuple[int, ...] | None:
     raw, count = kvp.get(key).strip(), len(cov.band_names)
     bands: list[int] = []
 
-    def number(text: str) -> int:
+    def band_number(text: str) -> int:
         try:
             value = float(text.strip())
         except ValueError:
@@ -273,14 +267,14 @@ def _bands(kvp: KVP, cov: Coverage) -> tuple[int, ...] | None:
             pieces = part.split("/")
             if len(pieces) not in (2, 3):
                 raise OGCError("InvalidParameterValue", f"{key}={raw!r}: an interval is min/max[/res]", key)
-            lo, hi = number(pieces[0]), number(pieces[1])
-            step = number(pieces[2]) if len(pieces) == 3 else 1
+            lo, hi = band_number(pieces[0]), band_number(pieces[1])
+            step = band_number(pieces[2]) if len(pieces) == 3 else 1
             if lo > hi:
                 raise OGCError("InvalidParameterValue", f"{key}={raw!r}: the interval's min is above its max",
                                key)
             bands.extend(range(lo, hi + 1, step))
         else:
-            bands.append(number(part))
+            bands.append(band_number(part))
     return tuple(b - 1 for b in bands)
 
 
