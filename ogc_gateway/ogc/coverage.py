@@ -1,14 +1,21 @@
 """A service as a WCS coverage: its native grid, bands and nodata, and the one way every WCS
-version reads it (an ExportRequest with the native pixel type, no stretch, default time = latest).
+version answers a GetCoverage: a version-neutral `CoverageRequest` -> the engine's ExportRequest
+(native pixel type, no stretch, default time = latest) -> the engine's GeoTIFF writer -> a response
+(the GeoTIFF itself, or multipart/related with the version's XML part first).
 
-The WCS modules (wcs10, wcs11, wcs20) only parse their own request syntax and write their own
-documents; the grid and the values come from here, so the three versions cannot disagree.
+The WCS modules (wcs10, wcs11, wcs20) only parse their own request syntax, write their own
+documents and map exceptions; the grid and the values come from here, so the versions cannot
+disagree.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flask import Response
 
 from ..engine.encode import encode
 from ..engine.crsid import epsg_of
@@ -153,9 +160,70 @@ def grid_for(crs, bounds: tuple[float, float, float, float], *, size: tuple[int,
     return Grid(crs, (x0, y0, x1, y1), int(width), int(height))
 
 
-def geotiff(raster: Raster) -> bytes:
-    """A GeoTIFF of the values, with its georeferencing and GDAL_NODATA."""
-    return encode(raster, "tiff").data
+def geotiff(raster: Raster, options: Mapping[str, object] | None = None) -> bytes:
+    """A GeoTIFF of the values, with its georeferencing and GDAL_NODATA (`options`: the client's
+    GeoTIFF creation options, WCS 2.0's GEOTIFF:*)."""
+    return encode(raster, "tiff", tiff_options=options or None).data
+
+
+@dataclass(frozen=True)
+class CoverageRequest:
+    """A GetCoverage of any WCS version, parsed: the coverage, the output grid, 0-based bands (None:
+    all), the engine's resampling, the time and other dimensions asked for (None / absent: their
+    defaults) and the GeoTIFF creation options the client chose (None: the writer's own)."""
+
+    coverage: Coverage
+    grid: Grid
+    bands: tuple[int, ...] | None = None
+    resampling: str = "nearest"
+    time: TimeRequest | None = None
+    time_locator: str = "TIME"
+    dimensions: dict[str, tuple] = field(default_factory=dict)
+    tiff_options: Mapping[str, object] | None = None
+
+    @property
+    def filename(self) -> str:
+        return f"{self.coverage.id}.tif"
+
+
+def coverage_raster(req: CoverageRequest) -> Raster:
+    """The values a GetCoverage asks for."""
+    return read(req.coverage, req.grid, bands=req.bands, resampling=req.resampling, time=req.time,
+                time_locator=req.time_locator, dimensions=req.dimensions)
+
+
+def tiff_response(tiff: bytes, filename: str) -> Response:
+    """The GeoTIFF itself (WCS 1.0, WCS 2.0 without a multipart mediaType)."""
+    return Response(tiff, content_type="image/tiff", headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+def multipart_response(xml: str, xml_type: str, xml_id: str, tiff: bytes, tiff_id: str, filename: str,
+                       root_type: str) -> Response:
+    """multipart/related: the version's XML part first (its reference to `cid:<tiff_id>` names the
+    second), then the GeoTIFF in binary (WCS 1.1 Coverages, GMLCOV multipart for WCS 2.0). The
+    boundary is quoted: QGIS takes everything after "boundary=" up to the next '"' as it."""
+    boundary = "wcs-" + uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Type: {xml_type}\r\nContent-ID: <{xml_id}>\r\n\r\n"
+            f"{xml}\r\n--{boundary}\r\nContent-Type: image/tiff\r\nContent-Transfer-Encoding: binary\r\n"
+            f"Content-ID: <{tiff_id}>\r\nContent-Disposition: inline; filename=\"{filename}\"\r\n\r\n")
+    body = head.encode("utf-8") + tiff + f"\r\n--{boundary}--\r\n".encode()
+    return Response(body, content_type=f'multipart/related; boundary="{boundary}"; type="{root_type}"; '
+                                       f'start="<{xml_id}>"')
+
+
+def coverage_in(ep, identifier: str, locator: str) -> Coverage:
+    """The coverage an endpoint offers under `identifier`; another is NoSuchCoverage (each version
+    maps the code to its own)."""
+    cov = ep.coverages.get(identifier.strip())
+    if cov is None:
+        raise OGCError("NoSuchCoverage", f"there is no coverage {identifier.strip()!r} (coverages: "
+                       f"{', '.join(ep.coverages)})", locator)
+    return cov
+
+
+def update_sequence(ep) -> int:
+    """The endpoint's update sequence: the latest catalog change of its coverages (0: none)."""
+    return max((c.service.catalog.last_change() for c in ep.coverages.values()), default=0)
 
 
 def time_window_iso(cov: Coverage) -> tuple[str, str] | None:

@@ -14,12 +14,13 @@ from PIL import Image
 from ..engine.errors import InvalidParameter
 from ..engine.export import rule_distribution
 from ..engine.functions import parse_rendering_rule
-from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
+from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
 from ..engine.legend import Legend, draw, legend
 from ..engine.multidim import Multidimensional
 from ..engine.service import ImageService
 from ..engine.requests import DimensionSelection, MosaicRule, TimeWindow
 from .common import OGCError, TimeRequest, iso, parse_instant
+from .crs import epsg_code, inverted
 
 WGS84 = crs_from_ogc("EPSG:4326")
 
@@ -122,11 +123,6 @@ def _legend_size(service: ImageService, style: Style) -> tuple[int, int]:
         return picture.size
 
 
-def _code_of(crs) -> str | None:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else None
-
-
 def layer_of(service: ImageService) -> Layer:
     """The layer of a service, built once per service object: a service rebuilt on a changed
     catalog (gateway.py) builds its own."""
@@ -138,7 +134,7 @@ def _layer(service: ImageService) -> Layer:
     the server's list when the service has none); CRS:84 gets a bounding box too, for WMS 1.3.0."""
     info, cfg = service.info, service.config
     codes = []
-    for code in [_code_of(info.crs), *cfg.ogc_crs]:
+    for code in [epsg_code(info.crs), *cfg.ogc_crs]:
         if code and code not in codes:
             codes.append(code)
     geographic = reproject_bounds(info.extent, info.crs, WGS84)
@@ -150,7 +146,7 @@ def _layer(service: ImageService) -> Layer:
             bounds = extent_in(info.extent, info.crs, crs_from_ogc(code))
         except InvalidParameter:
             continue
-        bboxes.append(BBox(code, bounds, axis_inverted(code)))
+        bboxes.append(BBox(code, bounds, inverted(code)))
     styles = [Style("default", "Default rendering", None)]
     styles += [Style(t.name, t.description or f"{t.function} template", t.name) for t in info.templates]
     styles = [replace(s, legend_size=_legend_size(service, s)) for s in styles]

@@ -1,6 +1,9 @@
 """WCS at /arcgis/services/{name}/ImageServer/WCSServer (one coverage) and /ogc/wcs (every service):
-routes, version choice, and the hand-over to the module of each version (wcs10, wcs11, wcs20),
-which parses its own KVP or XML body and writes its own documents and exceptions."""
+routes, version choice and the one operation dispatch, handing over to the module of each version
+(wcs10, wcs11, wcs20), which parses its own KVP or XML body and writes its own documents and
+exceptions. Each version module offers: OPERATIONS (lower-case name -> answer), EMPTY (the error
+of an endpoint without coverages, or None), UNSUPPORTED (OperationNotSupported's locator, None for
+the operation's name, and status), kvp_from_xml and exception."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from . import wcs10, wcs11, wcs20
 from .isolate import each_service
 from .common import KVP, OGCError, negotiate
 from .coverage import Coverage, coverage_of
+from .xmlpost import MAX_BODY, parse as parse_xml
 
 log = logging.getLogger("ogc_gateway.wcs")
 bp = Blueprint("wcs", __name__)
@@ -25,7 +29,6 @@ VERSIONS = ("1.0.0", "1.1.1", "2.0.1")
 MODULES = {"1.0.0": wcs10, "1.1.1": wcs11, "2.0.1": wcs20}
 ALIASES = {"1.0": "1.0.0", "1.0.0": "1.0.0", "1.1": "1.1.1", "1.1.0": "1.1.1", "1.1.1": "1.1.1",
            "1.1.2": "1.1.1", "2.0": "2.0.1", "2.0.0": "2.0.1", "2.0.1": "2.0.1"}
-MAX_BODY = 1_000_000          # bytes of an XML request body
 
 
 @dataclass(frozen=True)
@@ -49,22 +52,6 @@ def service_wcs(name: str):
 def combined_wcs():
     gw = gateway()
     return handle(Endpoint(f"{gw.base_url()}/ogc/wcs?{token_query()}", each_service(gw.services, coverage_of)))
-
-
-def parse_xml(body: bytes) -> etree._Element:
-    """An XML request body, parsed without DTDs, entities or network access."""
-    if len(body) > MAX_BODY:
-        raise OGCError("InvalidParameterValue", "the request body is too large", "request")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False)
-    try:
-        root = etree.fromstring(body, parser)
-    except etree.XMLSyntaxError as exc:
-        raise OGCError("InvalidEncodingSyntax", f"the request body is not well-formed XML ({exc})", "request",
-                       status=400)
-    if root is None:
-        raise OGCError("InvalidParameterValue", "the request body is empty", "request")
-    return root
 
 
 _NAMESPACE_VERSIONS = {"http://www.opengis.net/wcs": "1.0.0", "http://www.opengis.net/wcs/1.1": "1.1.1",
@@ -105,6 +92,21 @@ def _version_of(kvp: KVP, operation: str) -> str:
     return ALIASES[asked]
 
 
+def dispatch(version: str, kvp: KVP, ep: Endpoint, operation: str) -> Response:
+    """The answer of `version`'s module to `operation` (lower-case)."""
+    module = MODULES[version]
+    if not ep.coverages and module.EMPTY is not None:
+        code, message, locator, status = module.EMPTY
+        raise OGCError(code, message, locator, status=status)
+    answer = module.OPERATIONS.get(operation)
+    if answer is None:
+        asked = kvp.get("REQUEST")
+        locator, status = module.UNSUPPORTED
+        raise OGCError("OperationNotSupported", f"REQUEST={asked!r} is not a WCS {version} operation "
+                       "(GetCapabilities, DescribeCoverage, GetCoverage)", locator or asked, status=status)
+    return answer(kvp, ep)
+
+
 def handle(ep: Endpoint) -> Response:
     version = "2.0.1"
     try:
@@ -124,7 +126,7 @@ def handle(ep: Endpoint) -> Response:
         if not operation:
             raise OGCError("MissingParameterValue", "parameter REQUEST is required", "REQUEST", status=400)
         version = _version_of(kvp, operation)
-        return MODULES[version].handle(kvp, ep, operation)
+        return dispatch(version, kvp, ep, operation)
     except OGCError as exc:
         return MODULES[version].exception(exc)
     except GatewayError as exc:            # the engine's refusals (limits, bad values)

@@ -23,12 +23,24 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from ..engine.errors import GatewayError
-from ..engine.grid import crs_from_ogc, reproject_bounds
+from ..engine.grid import reproject_bounds
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, check_update_sequence, numbers, parse_time
-from .coverage import Coverage, dimension_parameters, geotiff, grid_for, read, resampling_of
+from .common import KVP, OGCError, TimeRequest, check_update_sequence, number, numbers, parse_time
+from .coverage import (
+    Coverage,
+    CoverageRequest,
+    coverage_in,
+    coverage_raster,
+    dimension_parameters,
+    geotiff,
+    grid_for,
+    resampling_of,
+    tiff_response,
+    update_sequence,
+)
+from .crs import epsg_code as _epsg_code
+from .crs import parse as parse_crs
 
 VERSION = "1.0.0"
 EXCEPTION_MIME = "application/vnd.ogc.se_xml"
@@ -51,18 +63,8 @@ PARAMETERS = ("SERVICE", "VERSION", "REQUEST", "COVERAGE", "CRS", "RESPONSE_CRS"
 
 # --- the dispatcher's interface -----------------------------------------------------------------
 
-def handle(kvp: KVP, ep, operation: str) -> Response:
-    if not ep.coverages:
-        raise OGCError("CoverageNotDefined", "this endpoint has no coverage: there is no such service",
-                       "COVERAGE")
-    if operation == "getcapabilities":
-        return get_capabilities(kvp, ep)
-    if operation == "describecoverage":
-        return describe_coverage(kvp, ep)
-    if operation == "getcoverage":
-        return get_coverage(kvp, ep)
-    raise OGCError("OperationNotSupported", f"REQUEST={kvp.get('REQUEST')!r} is not a WCS 1.0.0 operation "
-                   "(GetCapabilities, DescribeCoverage, GetCoverage)", "REQUEST")
+EMPTY = ("CoverageNotDefined", "this endpoint has no coverage: there is no such service", "COVERAGE", 200)
+UNSUPPORTED = ("REQUEST", 200)
 
 
 def exception(exc: OGCError) -> Response:
@@ -83,17 +85,6 @@ def kvp_from_xml(root) -> KVP:
 def _num(value: float) -> str:
     """A coordinate, exactly (shortest round-trip form)."""
     return repr(float(value))
-
-
-def _value(value: float) -> str:
-    """A data value such as nodata: an integer without a decimal point."""
-    v = float(value)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-
-
-def _epsg_code(crs) -> str | None:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else None
 
 
 @dataclass(frozen=True)
@@ -132,7 +123,7 @@ def offering(cov: Coverage) -> Offering:
         offsets=(f"{_num(rx)} 0", f"0 {_num(-ry)}"),
         bands=tuple((i + 1, name) for i, name in enumerate(cov.band_names)),
         nodata=None if cov.nodata is None or (isinstance(cov.nodata, float) and math.isnan(cov.nodata))
-        else _value(cov.nodata),
+        else number(cov.nodata),
         crs=tuple(layer.crs),
         axes=tuple((d.name, d.name + (f" ({d.unit_symbol})" if d.unit_symbol else ""), d.values, d.default)
                    for d in layer.dimensions))
@@ -163,17 +154,13 @@ def _service(ep) -> dict:
 
 # --- GetCapabilities ----------------------------------------------------------------------------
 
-def _update_sequence(ep) -> int:
-    return max(cov.service.catalog.last_change() for cov in ep.coverages.values())
-
-
 def get_capabilities(kvp: KVP, ep) -> Response:
     raw_section = (kvp.get("SECTION") or "").strip() or "/"
     if raw_section.lower() not in SECTIONS:
         raise OGCError("InvalidParameterValue", f"SECTION={raw_section!r} is not one of /, "
                        "/WCS_Capabilities/Service, /WCS_Capabilities/Capability, "
                        "/WCS_Capabilities/ContentMetadata", "SECTION")
-    sequence = _update_sequence(ep)
+    sequence = update_sequence(ep)
     check_update_sequence(kvp, sequence)
     body = render("wcs10_capabilities.xml", section=SECTIONS[raw_section.lower()], update_sequence=sequence,
                   url=ep.url, service=_service(ep), offerings=[offering(c) for c in ep.coverages.values()],
@@ -183,19 +170,11 @@ def get_capabilities(kvp: KVP, ep) -> Response:
 
 # --- DescribeCoverage ---------------------------------------------------------------------------
 
-def _coverage(ep, name: str, locator: str = "COVERAGE") -> Coverage:
-    cov = ep.coverages.get(name)
-    if cov is None:
-        raise OGCError("CoverageNotDefined", f"there is no coverage {name!r} (coverages: "
-                       f"{', '.join(ep.coverages)})", locator)
-    return cov
-
-
 def describe_coverage(kvp: KVP, ep) -> Response:
     raw = kvp.get("COVERAGE")
     names = [n.strip() for n in raw.split(",") if n.strip()] if raw and raw.strip() else list(ep.coverages)
-    coverages = [_coverage(ep, name) for name in dict.fromkeys(names)]
-    body = render("wcs10_describe_coverage.xml", update_sequence=_update_sequence(ep),
+    coverages = [coverage_in(ep, name, "COVERAGE") for name in dict.fromkeys(names)]
+    body = render("wcs10_describe_coverage.xml", update_sequence=update_sequence(ep),
                   offerings=[offering(c) for c in coverages], format=FORMAT, interpolations=INTERPOLATIONS)
     return Response(body, content_type=CAPABILITIES_MIME)
 
@@ -205,10 +184,7 @@ def describe_coverage(kvp: KVP, ep) -> Response:
 def _crs(cov: Coverage, code: str, locator: str):
     """A CRS the coverage is offered in (EPSG:n as advertised; other spellings of the same EPSG code,
     such as CRS:84 or a URN, are read in x/y order too, as WCS 1.0 does)."""
-    try:
-        crs = crs_from_ogc(code)
-    except GatewayError:
-        raise OGCError("InvalidParameterValue", f"{locator}={code!r} is not a known CRS", locator)
+    crs = parse_crs(code, "InvalidParameterValue", f"{locator}={code!r} is not a known CRS", locator)
     if _epsg_code(crs) not in cov.layer.crs:
         raise OGCError("InvalidParameterValue", f"{locator}={code!r} is not offered for {cov.id} "
                        f"({', '.join(cov.layer.crs)})", locator)
@@ -276,7 +252,7 @@ def _bands(kvp: KVP, cov: Coverage) -> tuple[int, ...] | None:
     raw, count = kvp.get(key).strip(), len(cov.band_names)
     bands: list[int] = []
 
-    def number(text: str) -> int:
+    def band_number(text: str) -> int:
         try:
             value = float(text.strip())
         except ValueError:
@@ -291,14 +267,14 @@ def _bands(kvp: KVP, cov: Coverage) -> tuple[int, ...] | None:
             pieces = part.split("/")
             if len(pieces) not in (2, 3):
                 raise OGCError("InvalidParameterValue", f"{key}={raw!r}: an interval is min/max[/res]", key)
-            lo, hi = number(pieces[0]), number(pieces[1])
-            step = number(pieces[2]) if len(pieces) == 3 else 1
+            lo, hi = band_number(pieces[0]), band_number(pieces[1])
+            step = band_number(pieces[2]) if len(pieces) == 3 else 1
             if lo > hi:
                 raise OGCError("InvalidParameterValue", f"{key}={raw!r}: the interval's min is above its max",
                                key)
             bands.extend(range(lo, hi + 1, step))
         else:
-            bands.append(number(part))
+            bands.append(band_number(part))
     return tuple(b - 1 for b in bands)
 
 
@@ -311,7 +287,7 @@ def _interpolation(kvp: KVP) -> str:
 
 def get_coverage(kvp: KVP, ep) -> Response:
     name = kvp.required("COVERAGE").strip()
-    cov = _coverage(ep, name)
+    cov = coverage_in(ep, name, "COVERAGE")
     _format(kvp)
     crs_code = kvp.required("CRS").strip()
     crs = _crs(cov, crs_code, "CRS")
@@ -329,7 +305,10 @@ def get_coverage(kvp: KVP, ep) -> Response:
         raise OGCError("InvalidParameterValue", f"the coverage would be {grid.width}x{grid.height} pixels; the "
                        f"maximum is {limits.max_image_width}x{limits.max_image_height}",
                        "WIDTH" if size else "RESX")
-    raster = read(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="TIME",
-                  dimensions=dimension_parameters(kvp, cov, own=PARAMETERS))
-    return Response(geotiff(raster), content_type="image/tiff",
-                    headers={"Content-Disposition": f'inline; filename="{cov.id}.tif"'})
+    req = CoverageRequest(cov, grid, bands=bands, resampling=resampling, time=time, time_locator="TIME",
+                          dimensions=dimension_parameters(kvp, cov, own=PARAMETERS))
+    return tiff_response(geotiff(coverage_raster(req)), req.filename)
+
+
+OPERATIONS = {"getcapabilities": get_capabilities, "describecoverage": describe_coverage,
+              "getcoverage": get_coverage}

@@ -18,7 +18,6 @@ from PIL import Image, ImageDraw, ImageFont
 from ..engine.encode import MAP_FORMATS, encode, encode_rgba
 from ..engine.errors import GatewayError
 from ..engine.export import export
-from ..engine.grid import axis_inverted, crs_from_ogc
 from ..engine.legend import draw
 from ..engine.render import composite, flatten, picture, rgba
 from ..engine.requests import ExportRequest, Grid
@@ -27,6 +26,7 @@ from ..security.caller import token_query
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
+from . import crs as ogc_crs
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, Selection, dimension_values, layer_of, select
 from .limits import strictest
@@ -186,12 +186,9 @@ def map_view(kvp: KVP, ep: Endpoint, version: str) -> MapView:
     extra = {"CRS:84"} if version == "1.3.0" else set()
     if any(code.upper() not in {c.upper() for c in layer.crs} | extra for layer in layers):
         raise OGCError(bad_crs, f"{crs_key}={code} is not offered by every layer asked for", crs_key)
-    try:
-        crs = crs_from_ogc(code)
-    except GatewayError:
-        raise OGCError(bad_crs, f"{crs_key}={code} is not a known CRS", crs_key)
+    crs = ogc_crs.parse(code, bad_crs, f"{crs_key}={code} is not a known CRS", crs_key)
     x0, y0, x1, y1 = numbers(kvp.required("BBOX"), "BBOX", 4)
-    if version == "1.3.0" and axis_inverted(code):
+    if version == "1.3.0" and ogc_crs.inverted(code):
         x0, y0, x1, y1 = y0, x0, y1, x1
     if not (x0 < x1 and y0 < y1):
         raise OGCError("InvalidParameterValue", "BBOX minimum must be less than its maximum", "BBOX")

@@ -24,6 +24,7 @@ from ..security.caller import token_query, token_suffix
 from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
+from .crs import epsg_code, ordered
 from .isolate import each_service
 from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
@@ -197,7 +198,7 @@ def _exception(exc: OGCError) -> Response:
 # --- GetCapabilities ------------------------------------------------------------------------------
 
 def _corner(x: float, y: float, inverted: bool) -> str:
-    return f"{_num(y)} {_num(x)}" if inverted else f"{_num(x)} {_num(y)}"
+    return " ".join(_num(v) for v in ordered(x, y, inverted))
 
 
 def _box(bounds, inverted: bool) -> dict:
@@ -394,7 +395,7 @@ def get_feature_info(kvp: KVP, ep: Endpoint) -> Response:
     y = y1 - (j + 0.5) * matrix.cell_size
     count = kvp.integer("FEATURE_COUNT", lo=1, required=False) or 1
     result = featureinfo.query(layer, tms.crs, x, y, req.time, None, count)
-    crs_code = f"EPSG:{tms.crs.to_epsg()}" if tms.crs.to_epsg() else tms.crs_urn
+    crs_code = epsg_code(tms.crs) or tms.crs_urn
     body, mime = featureinfo.render_as(info_format, [result], (x, y), crs_code)
     return Response(body, content_type=mime)
 

@@ -10,12 +10,12 @@ from functools import partial
 from typing import Any, Iterable, Mapping
 
 from rasterio.crs import CRS
-from rasterio.warp import transform as transform_points
 
 from ..engine import bounded
 from ..engine.errors import InvalidParameter
 from ..engine.esrijson import number as _float, ordered_corners
 from ..engine.grid import parse_sr
+from ..engine.regrid import reproject_point
 from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
 from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
 from ..engine.functions import parse_rendering_rule
@@ -331,10 +331,5 @@ def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:
     x, y = _float(value["x"], "mosaicRule"), _float(value["y"], "mosaicRule")
     if value.get("spatialReference"):
         crs = parse_sr(value["spatialReference"], "mosaicRule")
-        if crs != service_crs:
-            try:
-                xs, ys = transform_points(crs, service_crs, [x], [y])
-            except Exception as exc:  # rasterio/PROJ: no coordinate operation between the two
-                raise InvalidParameter("mosaicRule", f"viewpoint cannot be transformed ({exc})")
-            x, y = xs[0], ys[0]
+        x, y = reproject_point(x, y, crs, service_crs, "mosaicRule", "viewpoint")
     return x, y
