@@ -72,6 +72,7 @@ class ServerConfig:
     access_log: bool = True                      # one line per request on stdout under `serve`
     access_log_format: str = "text"              # text | json
     cache_url: str | None = None                 # s3://bucket/prefix: tiles and f=json outputs shared there
+    catalog_url: str | None = None               # postgresql://...: every service's catalog in PostGIS, shared
 
     @property
     def published_data_dir(self) -> Path:
@@ -96,7 +97,7 @@ SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_e
                "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
                "upload_ttl_hours", "max_request_bytes", "tile_cache_max_bytes", "output_max_bytes",
                "heavy_request_pixels", "max_heavy_per_worker", "max_heavy_per_host", "access_log",
-               "access_log_format", "cache_url") + LIMIT_KEYS
+               "access_log_format", "cache_url", "catalog_url") + LIMIT_KEYS
 SERVICE_KEYS = ("title", "description", "copyright_text", "sources", "catalog", "crs", "time_field",
                 "end_time_field", "default_mosaic_method", "default_band_ids", "default_resampling",
                 "tile_scheme", "tile_matrix_sets", "raster_functions", "keywords", "ogc_crs", "attribution",
@@ -431,6 +432,7 @@ class _Builder:
             access_log=self.flag(d, "access_log", "server", True),
             access_log_format=self.choice(d, "access_log_format", "server", ("text", "json"), "text"),
             cache_url=self.cache_url(d, "cache_url", "server"),
+            catalog_url=self.catalog_url(d, "catalog_url", "server"),
         )
 
     def choice(self, d: dict, key: str, where: str, allowed: tuple[str, ...], default: str) -> str:
@@ -440,6 +442,13 @@ class _Builder:
         if value not in allowed:
             self.problem(f"{where}.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
             return default
+        return value
+
+    def catalog_url(self, d: dict, key: str, where: str) -> str | None:
+        value = self.text(d, key, where)          # never echoed: it may hold a password
+        if value is not None and not re.match(r"^postgres(ql)?://\S+$", value):
+            self.problem(f"{where}.{key}", "must be a postgresql://user:password@host:port/database URL")
+            return None
         return value
 
     def cache_url(self, d: dict, key: str, where: str) -> str | None:

@@ -34,24 +34,41 @@ __all__ = [
     "BUILTIN_FIELDS", "DATE", "DOUBLE", "GEOMETRY", "HEAD_FIELDS", "IDENTIFIER", "INTEGER", "OID", "STRING",
     "TAIL_FIELDS", "BandStats", "Catalog", "CatalogInfo", "ConfigError", "Field", "Item", "Order", "Progress",
     "Reader", "SqliteStore", "Store", "SyncReport", "check_attributes", "convert", "infer_type", "iso_to_epoch_ms",
-    "native_grid", "time_value",
+    "drop_store", "native_grid", "open_store", "time_value",
 ]
 
 _FEW = 1000        # candidates an R*Tree may hand a query before an index walk does better
 
 
+def open_store(url: str | None, db_path: Path, service: str) -> Store:
+    """The store of one service's catalog: PostGIS at `url` (`server.catalog_url`) when given,
+    else the SQLite file `db_path`. psycopg is imported only then (the `[postgis]` extra)."""
+    if url:
+        from .postgis import PostgisStore
+        return PostgisStore(url, service, items_ddl([], PostgisStore.types, if_not_exists=True))
+    return SqliteStore(db_path, items_ddl([], SqliteStore.types, if_not_exists=True))
+
+
+def drop_store(url: str, service: str) -> None:
+    """Remove a service's catalog from the PostGIS database at `url` (a deleted service)."""
+    from .postgis import PostgisStore
+    PostgisStore.drop(url, service)
+
+
 class Catalog(Sync, Attributes, Seamlines, Selection):
     """One service's items. Readers (every worker) only query; `sync()` is the one writer.
 
-    `store` is where the tables live: by default the SQLite file `db_path`."""
+    `store` is where the tables live: given, else the PostGIS database at `url`
+    (`server.catalog_url`), else the SQLite file `db_path` (the default)."""
 
-    def __init__(self, db_path: Path, service: ServiceConfig, store: Store | None = None):
+    def __init__(self, db_path: Path, service: ServiceConfig, store: Store | None = None, *,
+                 url: str | None = None):
         self.db_path = Path(db_path)
         self.service = service
         self._info: tuple[int, CatalogInfo] | None = None
         self._sizes: tuple[int, float] | None = None
         self._shapes: tuple[int, dict[int, Any]] | None = None
-        self.store = store or SqliteStore(self.db_path, items_ddl([], SqliteStore.types, if_not_exists=True))
+        self.store = store or open_store(url, self.db_path, service.name)
 
     @staticmethod
     def _few_limit() -> int:
