@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS fields (
     position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, alias TEXT NOT NULL,
     length INTEGER);
 """
+_LIKE_ESCAPE = re.compile(r"\bLIKE \? ESCAPE \?")
+_LIKE = re.compile(r"\bLIKE \?(?! ESCAPE)")
 _INDEXES = ("minx", "miny", "maxx", "maxy", "time_start", "time_end")
 _CREATE_LOCK = 0x6F67635F67617465          # one creation at a time in a database (CREATE EXTENSION too)
 
@@ -190,7 +192,13 @@ class PostgisStore(Store):
         return f"GREATEST({a}, {b})"
 
     def condition(self, sql: str) -> str:
-        return "TRUE" if sql == "1" else sql
+        """SQLite's LIKE ignores case and has no escape character unless one is given: ILIKE with
+        ESCAPE '' matches the same rows. (The compiled SQL holds only compiler tokens, quoted
+        columns and `?`s, so the LIKE tokens are the compiler's.)"""
+        if sql == "1":
+            return "TRUE"
+        sql = _LIKE_ESCAPE.sub("ILIKE ? ESCAPE ?", sql)
+        return _LIKE.sub("ILIKE ? ESCAPE ''", sql)
 
     def ping(self) -> None:
         try:

@@ -178,7 +178,10 @@ class Selection:
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [self.store.no_limit if limit is None else int(limit), int(offset)]
-        return self.store.con().execute(sql, params)
+        try:
+            return self.store.con().execute(sql, params)
+        except self.store.value_errors as exc:     # e.g. a number compared with a text field (PostGIS)
+            raise InvalidParameter("where", f"the where clause does not fit the fields' types ({exc})") from None
 
     def _order_sql(self, order: Order) -> tuple[list[str], list]:
         """ORDER BY terms (and their parameters) of a mosaic order."""
