@@ -309,13 +309,12 @@ class _Progress:
 def _catalog(config: Config, name: str, *, first_sync: bool = True):
     """The catalog of one configured service, synchronised first if it never was."""
     from .engine import s3
-    from .engine.catalog import Catalog
-    from .engine.service import catalog_path
+    from .engine.service import open_catalog
 
     s3.configure_gdal()
     if name not in config.services:
         raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
-    cat = Catalog(catalog_path(config, name), config.services[name])
+    cat = open_catalog(config, config.services[name])
     if first_sync and not cat.last_change():
         with _Progress(f"{name}: first sync") as progress:
             cat.sync(progress)

@@ -16,6 +16,7 @@ from ogc_gateway.config import ServiceConfig
 from ogc_gateway.engine import catalog as catalog_module
 from ogc_gateway.engine.catalog import Catalog, Order
 from ogc_gateway.engine.where import compile_where
+from pgserver import module_stores, pg_url, stores  # noqa: F401 (fixtures)
 
 WKT = CRS.from_epsg(32633).to_wkt()
 START = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -29,7 +30,7 @@ def record(west: float, north: float, tags: dict, size: int = 100) -> dict:
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
+def catalog(tmp_path_factory, module_stores):
     """400 scenes of 1 km on a jittered 20 x 20 grid (700 m apart); some without a date or a value."""
     rnd = random.Random(3)
     records = []
@@ -40,7 +41,7 @@ def catalog(tmp_path_factory):
         if k % 7:
             tags["acquired"] = (START + timedelta(hours=rnd.uniform(0, 20000))).isoformat(timespec="seconds")
         records.append((f"/synthetic/s{k:03d}.tif", record(west, north, tags)))
-    cat = Catalog(tmp_path_factory.mktemp("sel") / "c.sqlite",
+    cat = module_stores.open(tmp_path_factory.mktemp("sel") / "c.sqlite",
                   ServiceConfig(name="sel", sources=("/synthetic/*.tif",), time_field="acquired"))
     cat.add_records(records)
     return cat
@@ -131,7 +132,7 @@ def rows(cat: Catalog):
         cat.attribute_fields()
 
 
-def test_adding_items_one_by_one_derives_what_a_rebuild_does(tmp_path, monkeypatch):
+def test_adding_items_one_by_one_derives_what_a_rebuild_does(stores, tmp_path, monkeypatch):
     """Rows that fit the fields are written alone; a widened type, a new field or plain dates
     turning into date-times rebuild everything - with the same result either way."""
     incremental = []
@@ -149,13 +150,13 @@ def test_adding_items_one_by_one_derives_what_a_rebuild_does(tmp_path, monkeypat
         ("/synthetic/8.tif", record(504500, 5001000, {"acquired": "2024-01-12T06:00:00",           # a time of day
                                                       "until": "2024-02-12T06:00:00"})),
     ]
-    stepwise = Catalog(tmp_path / "a.sqlite", cfg)
+    stepwise = stores.open(tmp_path / "a.sqlite", cfg)
     stepwise.add_records(first)
     for entry in later:
         incremental.clear()
         stepwise.add_records([entry])
         assert (incremental[0] is not None) == (entry is later[0])
-        rebuilt = Catalog(tmp_path / f"b{entry[0][-5]}.sqlite", cfg)
+        rebuilt = stores.open(tmp_path / f"b{entry[0][-5]}.sqlite", cfg)
         rebuilt.add_records(first + later[:later.index(entry) + 1])
         assert rows(stepwise) == rows(rebuilt)
     fields = {f.name: f.type for f in stepwise.attribute_fields()}
@@ -164,7 +165,7 @@ def test_adding_items_one_by_one_derives_what_a_rebuild_does(tmp_path, monkeypat
 
 # --- given seamlines -------------------------------------------------------------------------------------
 
-def test_given_seamlines_are_stored_and_the_others_cut(tmp_path):
+def test_given_seamlines_are_stored_and_the_others_cut(stores, tmp_path):
     geojson = tmp_path / "seams.geojson"
     seam = box(500100, 4999100, 500600, 5000000)
     geojson.write_text(json.dumps({
@@ -172,7 +173,7 @@ def test_given_seamlines_are_stored_and_the_others_cut(tmp_path):
         "features": [{"type": "Feature", "properties": {"Name": "0"}, "geometry": seam.__geo_interface__},
                      {"type": "Feature", "properties": {"name": "nothing"}, "geometry": seam.__geo_interface__}]}))
     cfg = ServiceConfig(name="seam", sources=("/synthetic/*.tif",), seamlines=geojson)
-    cat = Catalog(tmp_path / "s.sqlite", cfg)
+    cat = stores.open(tmp_path / "s.sqlite", cfg)
     cat.add_records([(f"/synthetic/{k}.tif", record(500000 + k * 600, 5000000, {})) for k in range(2)])
     shapes = cat.seamlines([1, 2])
     assert shapes[1].equals(seam)
@@ -180,11 +181,11 @@ def test_given_seamlines_are_stored_and_the_others_cut(tmp_path):
     assert shapes[2].equals(box(500800, 4999000, 501600, 5000000))
 
 
-def test_a_bad_seamline_file_is_a_config_problem(tmp_path):
+def test_a_bad_seamline_file_is_a_config_problem(stores, tmp_path):
     bad = tmp_path / "seams.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": [{"properties": {"name": "0"}, '
                    '"geometry": {"type": "Point", "coordinates": [15, 45]}}]}')
-    cat = Catalog(tmp_path / "s.sqlite", ServiceConfig(name="seam", sources=("/x/*.tif",), seamlines=bad))
+    cat = stores.open(tmp_path / "s.sqlite", ServiceConfig(name="seam", sources=("/x/*.tif",), seamlines=bad))
     with pytest.raises(catalog_module.ConfigError, match="a seamline is a polygon, not a Point"):
         cat.add_records([("/synthetic/0.tif", record(500000, 5000000, {}))])
     assert shape({"type": "Point", "coordinates": [15, 45]})        # the file itself is valid GeoJSON

@@ -59,6 +59,7 @@ class ServerConfig:
     access_log: bool = True                      # one line per request on stdout under `serve`
     access_log_format: str = "text"              # text | json
     cache_url: str | None = None                 # s3://bucket/prefix: tiles and f=json outputs shared there
+    catalog_url: str | None = None               # postgresql://...: every service's catalog in PostGIS, shared
 
     @property
     def published_data_dir(self) -> Path:

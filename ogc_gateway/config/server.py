@@ -18,7 +18,7 @@ SERVER_KEYS = ("title", "public_url", "cache_dir", "proxy_headers", "rest_http_e
                "tile_cache_max_age", "allowed_hosts", "cors_origins", "data_dir", "max_upload_bytes",
                "upload_ttl_hours", "max_request_bytes", "tile_cache_max_bytes", "output_max_bytes",
                "heavy_request_pixels", "max_heavy_per_worker", "max_heavy_per_host", "access_log",
-               "access_log_format", "cache_url") + LIMIT_KEYS
+               "access_log_format", "cache_url", "catalog_url") + LIMIT_KEYS
 CACHE_DIR_NAME = ".ogc-gateway-cache"
 
 
@@ -61,7 +61,16 @@ def server_section(check: Checker, raw: Any) -> ServerConfig:
         access_log=check.flag(d, "access_log", "server", True),
         access_log_format=check.choice(d, "access_log_format", "server", ("text", "json"), "text"),
         cache_url=cache_url(check, d, "cache_url", "server"),
+        catalog_url=catalog_url(check, d, "catalog_url", "server"),
     )
+
+
+def catalog_url(check: Checker, d: dict, key: str, where: str) -> str | None:
+    value = check.text(d, key, where)          # never echoed: it may hold a password
+    if value is not None and not re.match(r"^postgres(ql)?://\S+$", value):
+        check.problem(f"{where}.{key}", "must be a postgresql://user:password@host:port/database URL")
+        return None
+    return value
 
 
 def cache_url(check: Checker, d: dict, key: str, where: str) -> str | None:

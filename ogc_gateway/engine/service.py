@@ -137,6 +137,12 @@ def catalog_path(config: Deployment, name: str) -> Path:
     return config.server.cache_dir / "catalogs" / f"{name}.sqlite"
 
 
+def open_catalog(config: Deployment, svc: ServiceConfig) -> Catalog:
+    """A service's catalog where the deployment keeps it: the shared PostGIS database of
+    `server.catalog_url`, else the SQLite file under the cache folder."""
+    return Catalog(catalog_path(config, svc.name), svc, url=config.server.catalog_url)
+
+
 def open_services(config: Deployment, *, sync: bool = True) -> dict[str, ImageService]:
     """Every configured service, its catalog synchronised with its sources when `sync` is true.
 
@@ -145,10 +151,8 @@ def open_services(config: Deployment, *, sync: bool = True) -> dict[str, ImageSe
     """
     services, problems = {}, []
     for name, svc in config.services.items():
-        path = catalog_path(config, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            catalog = Catalog(path, svc)
+            catalog = open_catalog(config, svc)
             if sync:
                 catalog.sync()
             service = ImageService(svc, catalog)

@@ -128,6 +128,9 @@ class _Server(Protocol):
     @property
     def cache_dir(self) -> Path: ...
 
+    @property
+    def catalog_url(self) -> str | None: ...
+
 
 class Deployment(Protocol):
     """What the engine reads of a whole configuration (config.Config): its services and the

@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 from ..config import Config, ServiceConfig, published_service
 from ..engine import overviews
-from ..engine.catalog import Catalog
+from ..engine.catalog import Catalog, drop_store
 from ..engine.errors import ConfigError, InvalidParameter, NotFound
-from ..engine.service import ImageService, catalog_path
+from ..engine.service import ImageService, catalog_path, open_catalog
 
 log = logging.getLogger("ogc_gateway.publish")
 
@@ -73,7 +73,7 @@ class PublishedServices:
 
     def open(self, svc: ServiceConfig) -> ImageService:
         """The service on the catalog its job built (no sync: the files are ours)."""
-        return ImageService(svc, Catalog(catalog_path(self.config, svc.name), svc))
+        return ImageService(svc, open_catalog(self.config, svc))
 
     # ---- changes (run as jobs) ---------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ class PublishedServices:
                 for path in placed:
                     overviews.build(str(path))
             svc = self.service_config(name, raw)
-            catalog = Catalog(catalog_path(self.config, name), svc)
+            catalog = open_catalog(self.config, svc)
             catalog.sync()
             info = ImageService(svc, catalog).info
             message(f"{name}: {info.item_count} rasters, {info.band_count} band(s) of {info.dtype}")
@@ -114,7 +114,7 @@ class PublishedServices:
     def edit(self, name: str, raw: dict, message: Callable[[str], None]) -> dict:
         self.definition(name)
         svc = _validated(lambda: self.service_config(name, raw))
-        Catalog(catalog_path(self.config, name), svc).sync()      # a new time field re-derives the items
+        open_catalog(self.config, svc).sync()      # a new time field re-derives the items
         self._write(name, raw)
         message(f"{name}: definition replaced")
         return {"serviceName": name, "type": "ImageServer"}
@@ -177,6 +177,8 @@ def _validated(build: Callable[[], ServiceConfig]) -> ServiceConfig:
 
 
 def _remove_catalog(config: Config, name: str) -> None:
+    if config.server.catalog_url:
+        drop_store(config.server.catalog_url, name)
     db = catalog_path(config, name)
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)
