@@ -8,6 +8,7 @@ the other CRS (a 4326 box over a UTM service is not a rectangle there).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -26,7 +27,8 @@ MAX_SAMPLES = 1000           # getSamples answers at most this many locations pe
 
 # Query geometry (first) against an item's footprint (second), as ArcGIS's esriSpatialRelEnum
 # defines them: "Contains" = the query geometry contains the footprint, "Within" = it lies inside it.
-SPATIAL_RELATIONS = {
+# The query's spatial relations: relation(query geometry, footprint)
+SPATIAL_RELATIONS: dict[str, Callable[[BaseGeometry, BaseGeometry], bool]] = {
     "intersects": lambda q, f: q.intersects(f),
     "contains": lambda q, f: q.contains(f),
     "within": lambda q, f: q.within(f),

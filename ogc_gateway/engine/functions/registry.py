@@ -66,7 +66,7 @@ class FunctionContext:
     read: Callable[[int | None, Grid, str | None], Raster]
     distribution: Callable[[Any, bool], tuple[BandDistribution, ...]]
     service_crs: Any
-    colortable: Callable[[], dict | None] = lambda: None
+    colortable: Callable[[], dict[int, tuple[int, int, int, int]] | None] = lambda: None   # value -> RGBA
     pad: int = 0
     resampling: str | None = None            # Resample's override of the request's resampling
     cache: dict = field(default_factory=dict)
