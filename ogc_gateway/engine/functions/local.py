@@ -9,9 +9,14 @@ which use the inputs that have a value, and IsNull, which is 1 exactly there. Re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from .registry import Function, Signature, fail, finish, register
+from ..requests import Raster as RasterValue
+from ..requests import RenderingRule
+from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, RasterOrNumber, Rasters
 
 
@@ -193,14 +198,14 @@ class Local(Function):
     def rasters(self, args) -> tuple:
         return args["Rasters"]
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         lo, hi = arity(self.operation(args))
         n = len(self.rasters(args))
         if not lo <= n <= hi:
             want = f"{lo}" if lo == hi else f"{lo} to {hi}"
             raise ArgError(f"Rasters: {OPERATIONS[self.operation(args)]} takes {want} inputs, not {n}")
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         data, masks, grid, types = _inputs(rule, ctx, self.rasters(args))
         options = {"PercentileValue": args.get("PercentileValue", 90.0),
@@ -209,7 +214,7 @@ class Local(Function):
         values, mask = compute(rule, self.operation(args), data, masks, options)
         return finish(grid, values, mask, _out_type(types))
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         parts = [source(v) for v in self.rasters(rule.arguments)]
         bands = {p.bands for p in parts} - {1}
         if len(bands) > 1:
@@ -234,7 +239,7 @@ class Arithmetic(Local):
     def rasters(self, args):
         return (args["Raster"], args["Raster2"])
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if "Raster2" not in args:
             raise ArgError("Raster2 is required (a raster or a number)")
 

@@ -14,11 +14,14 @@ from a low-resolution render), so adjacent tiles stretch alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..requests import RenderingRule
 from .distribution import BandDistribution
-from .registry import Function, FunctionContext, fail, finish, register
+from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Kind, Number, Numbers, Raster, short
 
 NONE, STDDEV, HISTEQ, MINMAX, PERCENT, SIGMOID = 0, 3, 4, 5, 6, 9
@@ -70,7 +73,7 @@ class Stretch(Function):
             Arg("SigmoidStrengthLevel", Number(1, 6, integer=True), 2))
     summary = "Stretches values onto Min..Max (StandardDeviation, MinimumMaximum, PercentClip, ...)."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if args["Min"] == args["Max"]:
             raise ArgError("Min and Max must differ")
         if args["MinPercent"] + args["MaxPercent"] >= 100:
@@ -147,7 +150,7 @@ class Stretch(Function):
         lo, hi = sorted((args["Min"], args["Max"]))
         return "U8" if 0 <= lo and hi <= 255 else "F32"
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         if rule.arguments["StretchType"] == NONE:
             return inner
