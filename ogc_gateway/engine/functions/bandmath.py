@@ -121,7 +121,7 @@ def formula(method: int, text: str) -> Formula:
     return Formula(compiled, tuple(bindings), tuple(sorted(constants.items())), out_names)
 
 
-def _check_bands(rule, arg: str, bands: tuple[int, ...], count: int) -> None:
+def _check_bands(rule: RenderingRule, arg: str, bands: tuple[int, ...], count: int) -> None:
     bad = [b for b in bands if b >= count]
     if bad:
         raise fail(rule, arg, f"refers to band {bad[0] + 1} (1-based), but the input has {count} bands")
@@ -170,7 +170,7 @@ class NDVI(Function):
             MISSING, TOLERANCE)
     summary = "(IR - Red) / (IR + Red): -1..1 as F32 (ScientificOutput), else NDVI * 100 + 100 as U8."
 
-    def _bands(self, rule, names: tuple[str, ...]) -> tuple[int, int]:
+    def _bands(self, rule: RenderingRule, names: tuple[str, ...]) -> tuple[int, int]:
         args = rule.arguments
         out = []
         for which in ("Visible", "Infrared"):

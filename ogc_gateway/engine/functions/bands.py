@@ -64,7 +64,7 @@ def band_by_wavelength(names: tuple[str, ...], wavelength: float, tolerance: flo
     return i if best or abs((lo + hi) / 2 - w) <= tol else None
 
 
-def _selection(rule, names: tuple[str, ...]) -> list[int]:
+def _selection(rule: RenderingRule, names: tuple[str, ...]) -> list[int]:
     args = rule.arguments
     method = args.get("Method") or next((m for m, k in ((1, "BandIDs"), (2, "BandNames"), (3, "BandWavelengths"))
                                         if args.get(k)), 1)
@@ -145,7 +145,7 @@ class Grayscale(Function):
                 doc="a weight per band (default: equal)"))
     summary = "One band: the weighted mean of the input's bands."
 
-    def _weights(self, rule, bands: int) -> np.ndarray:
+    def _weights(self, rule: RenderingRule, bands: int) -> np.ndarray:
         given = rule.arguments.get("ConversionParameters")
         if given is None:
             return np.full(bands, 1.0 / bands)
@@ -153,7 +153,8 @@ class Grayscale(Function):
             raise fail(rule, "ConversionParameters", f"gives {len(given)} weights; the input has {bands} bands")
         if sum(given) <= 0:
             raise fail(rule, "ConversionParameters", "must not all be zero")
-        return np.array(given) / sum(given)
+        weights: np.ndarray = np.array(given) / sum(given)
+        return weights
 
     def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])

@@ -57,7 +57,7 @@ USER = -1
 _SIZE = Number(1, MAX_KERNEL, integer=True)
 
 
-def _odd(args, *keys) -> None:
+def _odd(args: dict[str, Any], *keys) -> None:
     for key in keys:
         if key in args and args[key] % 2 == 0:
             raise ArgError(f"{key} must be odd (the kernel is centred on the cell), not {args[key]}")
@@ -85,12 +85,12 @@ class Convolution(Function):
         _odd(args, "Columns", "Rows")
 
     @staticmethod
-    def kernel(args) -> np.ndarray:
+    def kernel(args: dict[str, Any]) -> np.ndarray:
         if args["Type"] == USER:
             return np.array(args["Kernel"], dtype=np.float64).reshape(args["Rows"], args["Columns"])
         return np.array(KERNELS[args["Type"]][1], dtype=np.float64)
 
-    def reach(self, rule) -> int:
+    def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
         return max(self.kernel(rule.arguments).shape) // 2
 
@@ -156,11 +156,11 @@ class Statistics(Function):
     def check(self, args: dict[str, Any]) -> None:
         _odd(args, "KernelColumns", "KernelRows")
 
-    def reach(self, rule) -> int:
+    def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
         return max(rule.arguments["KernelColumns"], rule.arguments["KernelRows"]) // 2
 
-    def _pixel_type(self, rule, pixel_type: str) -> str:
+    def _pixel_type(self, rule: RenderingRule, pixel_type: str) -> str:
         return "F32" if rule.arguments["Type"] in (3, 4) else pixel_type
 
     def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:

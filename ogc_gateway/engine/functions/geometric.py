@@ -33,7 +33,7 @@ class CellSize(Kind):
 
     what = "a cell size {\"x\": .., \"y\": ..} or a number"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         if isinstance(value, dict):
             x, y = value.get("x"), value.get("y", value.get("x"))
         else:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..requests import Grid, RenderingRule
 from ..requests import Raster as RasterValue
-from ..requests import RenderingRule
 from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, RasterOrNumber, Rasters
 
@@ -106,7 +106,8 @@ def arity(op: int) -> tuple[int, int]:
     return 1, 32
 
 
-def _inputs(rule, ctx, values) -> tuple[list[np.ndarray], list[np.ndarray], object, list[str]]:
+def _inputs(rule: RenderingRule, ctx: FunctionContext, values: list[Any]
+            ) -> tuple[list[np.ndarray], list[np.ndarray], Grid, list[str]]:
     """(bands, rows, cols) float values and masks of each input (constants as one band), the grid,
     and the inputs' pixel types."""
     rasters = [ctx.raster(v) for v in values if not isinstance(v, (int, float))]
@@ -138,7 +139,7 @@ def _out_type(types) -> str:
     return "F64" if "F64" in types else "F32"
 
 
-def compute(rule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict
+def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict
             ) -> tuple[np.ndarray, np.ndarray]:
     """Values and nodata mask of operation `op` over the inputs."""
     any_missing = np.logical_or.reduce(masks)
@@ -192,10 +193,10 @@ class Local(Function):
             Arg("PercentileInterpolationType", Choice({0: "AutoDetect", 1: "Nearest", 2: "Linear"}), 0))
     summary = "Cell-by-cell maths and statistics over rasters and constants (ArcGIS operation codes)."
 
-    def operation(self, args) -> int:
+    def operation(self, args: dict[str, Any]) -> int:
         return args["Operation"]
 
-    def rasters(self, args) -> tuple:
+    def rasters(self, args: dict[str, Any]) -> tuple:
         return args["Rasters"]
 
     def check(self, args: dict[str, Any]) -> None:
@@ -233,10 +234,10 @@ class Arithmetic(Local):
             Local.args[2], Local.args[3])
     summary = "Raster (op) Raster2: Plus, Minus, Multiply, Divide, Power, Mode (remainder)."
 
-    def operation(self, args):
+    def operation(self, args: dict[str, Any]):
         return self._OPS[args["Operation"]]
 
-    def rasters(self, args):
+    def rasters(self, args: dict[str, Any]):
         return (args["Raster"], args["Raster2"])
 
     def check(self, args: dict[str, Any]) -> None:
@@ -249,7 +250,7 @@ class _Conditional(Local):
 
     op = CON
 
-    def operation(self, args):
+    def operation(self, args: dict[str, Any]):
         return self.op
 
 

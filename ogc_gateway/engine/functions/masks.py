@@ -35,7 +35,7 @@ class ValueLists(Kind):
 
     what = "a list with, per band, a string of space-separated values"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         if len(items) > 1024:
             raise ArgError("holds more than 1024 bands")
@@ -55,7 +55,7 @@ class Pairs(Numbers):
         super().__init__(max_length=20000)
         self.what = "a list of [from, to] pairs, flattened"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         values = super().parse(value)
         if len(values) % 2:
             raise ArgError(f"must hold pairs [from, to, from, to, ...]; {len(values)} values is odd")
@@ -119,7 +119,7 @@ class Remap(Function):
         return data == lo if lo == hi else (data >= lo) & (data < hi)
 
     @staticmethod
-    def _pixel_type(args, pixel_type: str) -> str:
+    def _pixel_type(args: dict[str, Any], pixel_type: str) -> str:
         """The input's type when it can hold every output value, else F32."""
         dtype = np.dtype(PIXEL_TYPES[pixel_type])
         if dtype.kind in "iu" and all(representable(v, dtype, pixel_type) for v in args.get("OutputValues", ())):
@@ -166,7 +166,7 @@ class Shape:
 class ShapeKind(Kind):
     what = "polygon or envelope JSON"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         if isinstance(value, str):
             try:
                 value = bounded.loads(value, "geometry")
@@ -196,7 +196,7 @@ class Clip(Function):
             raise ArgError("give ClippingGeometry (or Extent)")
 
     @staticmethod
-    def _outside(shape: Shape, ctx, grid) -> np.ndarray:
+    def _outside(shape: Shape, ctx: FunctionContext, grid) -> np.ndarray:
         geometry = to_crs(shape.geometry, shape.crs or ctx.service_crs, grid.crs)
         return geometry_mask([geometry], out_shape=(grid.height, grid.width), transform=grid.transform)
 

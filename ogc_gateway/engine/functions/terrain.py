@@ -91,7 +91,7 @@ def cell_metres(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
 class Surface:
     """The DEM around each output cell, its metric cell sizes and horizontal gradients."""
 
-    def __init__(self, rule, ctx, remove_edge: bool = False):
+    def __init__(self, rule: RenderingRule, ctx: FunctionContext, remove_edge: bool = False):
         dem = ctx.raster(rule.arguments["Raster"], extra=1)
         z = dem.data.data[0].astype(np.float64)
         invalid = np.ma.getmaskarray(dem.data)[0]
@@ -111,7 +111,7 @@ class Surface:
         gy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8 * self.dy) * zfactor
         return gx, gy
 
-    def zfactor(self, args):
+    def zfactor(self, args: dict[str, Any]):
         z = args["ZFactor"]
         if args.get("SlopeType") == SCALED:
             z = z + ((self.dx + self.dy) / 2) ** args["PSPower"] * args["PSZFactor"]
@@ -145,7 +145,7 @@ class Hillshade(Function):
     summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
 
     @staticmethod
-    def shade(rule, ctx) -> tuple[Surface, np.ndarray]:
+    def shade(rule: RenderingRule, ctx: FunctionContext) -> tuple[Surface, np.ndarray]:
         args = rule.arguments
         s = Surface(rule, ctx, args["RemoveEdgeEffect"])
         gx, gy = s.gradients(s.zfactor(args))
