@@ -15,7 +15,7 @@ import fcntl
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Iterator
@@ -80,7 +80,7 @@ class Admission:
             with self._guard:
                 self._queued -= 1
 
-    def _host_slot(self, until: float) -> IO | None:
+    def _host_slot(self, until: float) -> IO[bytes] | None:
         if self.slots_dir is None:
             return None
         self.slots_dir.mkdir(parents=True, exist_ok=True)
@@ -115,5 +115,5 @@ def configure(slots_dir: Path | None, per_worker: int, per_host: int | None, hea
     ADMISSION = Admission(slots_dir, per_worker, per_host, heavy_pixels, waiting=0)
 
 
-def admit(pixels: int, seconds: float, patience: float):
+def admit(pixels: int, seconds: float, patience: float) -> AbstractContextManager[None]:
     return ADMISSION.admit(pixels, seconds, patience)

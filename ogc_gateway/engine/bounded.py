@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, NoReturn
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _no_constant(text: str):
+def _no_constant(text: str) -> NoReturn:
     raise ValueError(f"{text} is not a number JSON allows")
 
 

@@ -34,7 +34,8 @@ def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
 
 
-def _limb_points(src, dst, ax, ay, bx, by):
+def _limb_points(src: CRS, dst: CRS, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray,
+                 by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bisect between points a (valid) and b (invalid) pairwise; the last valid points found."""
     for _ in range(BISECTIONS):
         mx, my = (ax + bx) / 2, (ay + by) / 2

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import TooLarge
 from .requests import PIXEL_TYPES
+from .settings import Limits
 
 
 def bytes_per_value(pixel_type: str | None) -> int:
@@ -18,14 +19,14 @@ def bytes_per_value(pixel_type: str | None) -> int:
     return np.dtype(PIXEL_TYPES.get((pixel_type or "F64").upper(), "float64")).itemsize
 
 
-def check_band_count(limits, count: int, name: str = "bandIds") -> None:
+def check_band_count(limits: Limits, count: int, name: str = "bandIds") -> None:
     """No request may ask for more than `max_output_bands` bands (10,000 bandIds made a 328 MB TIFF)."""
     if count > limits.max_output_bands:
         raise TooLarge(name, f"{count} bands asked for; at most {limits.max_output_bands} bands per "
                              f"request (max_output_bands)")
 
 
-def check_output_size(limits, width: int, height: int, bands: int, pixel_types: tuple[str | None, ...],
+def check_output_size(limits: Limits, width: int, height: int, bands: int, pixel_types: tuple[str | None, ...],
                       name: str = "size") -> None:
     """width x height x bands x bytes per value must fit `max_output_bytes`; the widest of the pixel
     types the raster passes through counts."""
@@ -48,7 +49,7 @@ _SORTING_FACTOR = 10
 _SORTING_STATISTICS = (5, 6, 7)
 
 
-def rule_units(rule, pixels: int, bands: int) -> float:
+def rule_units(rule: object, pixels: int, bands: int) -> float:
     """Work units of a rendering rule over `pixels` output cells of `bands` bands: every function
     costs pixels x bands x its kernel area (1 for a per-cell function); a function's raster inputs
     (nested rules) add their own."""
@@ -68,12 +69,12 @@ def rule_units(rule, pixels: int, bands: int) -> float:
     return units
 
 
-def rule_seconds(rule, width: int, height: int, bands: int) -> float:
+def rule_seconds(rule: object, width: int, height: int, bands: int) -> float:
     """Estimated seconds of a rendering rule's functions over a grid (on the fast side)."""
     return rule_units(rule, width * height, bands) / _UNITS_PER_SECOND
 
 
-def check_time(limits, rule, width: int, height: int, bands: int) -> None:
+def check_time(limits: Limits, rule: object, width: int, height: int, bands: int) -> None:
     """Refuse, before any read, a rendering rule whose estimated cost exceeds max_request_seconds."""
     seconds = rule_seconds(rule, width, height, bands)
     if seconds > limits.max_request_seconds:

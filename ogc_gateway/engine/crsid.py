@@ -22,7 +22,7 @@ MIN_CONFIDENCE = 70
 @functools.lru_cache(maxsize=128)
 def epsg_of(crs: CRS) -> int | None:
     """The one EPSG code that matches `crs` with confidence >= MIN_CONFIDENCE, else None."""
-    epsg = crs.to_epsg()
+    epsg: int | None = crs.to_epsg()   # rasterio ships no types
     if epsg is not None:
         return epsg
     try:

@@ -29,27 +29,38 @@ def number(value: Any, name: str) -> float:
     return number
 
 
-def _coords(value: Any, name: str, depth: int, counter: VertexCounter | None = None) -> list:
-    """Nested coordinate lists as floats (only x and y of each position are used); vertices are
-    counted as they are read, so an oversized geometry stops at the limit, not after it is built."""
+def _position(value: Any, name: str, counter: VertexCounter) -> list[float]:
+    """A position [x, y] as floats (only x and y are used), counted as it is read."""
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise InvalidParameter(name, "a position must be [x, y]")
+    counter.add()
+    xy = [number(value[0], name), number(value[1], name)]
+    check_coordinates(xy, name)
+    return xy
+
+
+def _positions(value: Any, name: str, counter: VertexCounter | None = None) -> list[list[float]]:
+    """A list of positions; vertices are counted as they are read, so an oversized geometry stops at the
+    limit, not after it is built."""
     counter = counter or VertexCounter(name)
-    if depth == 0:
-        if not isinstance(value, (list, tuple)) or len(value) < 2:
-            raise InvalidParameter(name, "a position must be [x, y]")
-        counter.add()
-        xy = [number(value[0], name), number(value[1], name)]
-        check_coordinates(xy, name)
-        return xy
     if not isinstance(value, list):
         raise InvalidParameter(name, "expected a list of coordinates")
-    if depth == 1:
-        counter.add(0 if len(value) <= counter.limit - counter.count else len(value))
-    return [_coords(v, name, depth - 1, counter) for v in value]
+    counter.add(0 if len(value) <= counter.limit - counter.count else len(value))
+    return [_position(v, name, counter) for v in value]
 
 
-def _polygon(rings: list, name: str) -> BaseGeometry:
+def _parts(value: Any, name: str) -> list[list[list[float]]]:
+    """A list of lists of positions (the paths of a polyline, the rings of a polygon), one count for all."""
+    counter = VertexCounter(name)
+    if not isinstance(value, list):
+        raise InvalidParameter(name, "expected a list of coordinates")
+    return [_positions(v, name, counter) for v in value]
+
+
+def _polygon(rings: list[list[list[float]]], name: str) -> BaseGeometry:
     """Esri rings (outer rings and holes, in any order) as one valid (multi)polygon."""
-    shells, holes = [], []
+    shells: list[BaseGeometry] = []
+    holes: list[BaseGeometry] = []
     for ring in rings:
         if len(ring) < 3:
             raise InvalidParameter(name, "a ring needs at least three points")
@@ -78,17 +89,17 @@ def from_json(value: Any, name: str = "geometry") -> tuple[BaseGeometry, Any]:
         check_coordinates(xy, name)
         return Point(*xy), crs
     if "points" in value:
-        points = _coords(value["points"], name, 1)
+        points = _positions(value["points"], name)
         if not points:
             raise InvalidParameter(name, "the multipoint has no points")
         return MultiPoint(points), crs
     if "paths" in value:
-        paths = _coords(value["paths"], name, 2)
+        paths = _parts(value["paths"], name)
         if not paths or any(len(p) < 2 for p in paths):
             raise InvalidParameter(name, "every path needs at least two points")
         return (LineString(paths[0]) if len(paths) == 1 else MultiLineString(paths)), crs
     if "rings" in value:
-        return _polygon(_coords(value["rings"], name, 2), name), crs
+        return _polygon(_parts(value["rings"], name), name), crs
     if all(k in value for k in ("xmin", "ymin", "xmax", "ymax")):
         x0, y0, x1, y1 = (number(value[k], name) for k in ("xmin", "ymin", "xmax", "ymax"))
         check_coordinates((x0, y0, x1, y1), name)

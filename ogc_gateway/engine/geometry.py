@@ -8,14 +8,16 @@ the other CRS (a 4326 box over a UTM service is not a rectangle there).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
-from shapely.geometry import Point, box
+from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import InvalidParameter
@@ -25,7 +27,8 @@ MAX_SAMPLES = 1000           # getSamples answers at most this many locations pe
 
 # Query geometry (first) against an item's footprint (second), as ArcGIS's esriSpatialRelEnum
 # defines them: "Contains" = the query geometry contains the footprint, "Within" = it lies inside it.
-SPATIAL_RELATIONS = {
+# The query's spatial relations: relation(query geometry, footprint)
+SPATIAL_RELATIONS: dict[str, Callable[[BaseGeometry, BaseGeometry], bool]] = {
     "intersects": lambda q, f: q.intersects(f),
     "contains": lambda q, f: q.contains(f),
     "within": lambda q, f: q.within(f),
@@ -64,7 +67,7 @@ def to_crs(geom: BaseGeometry, src: CRS, dst: CRS, *, name: str = "geometry") ->
     return out
 
 
-def points_to_crs(xs, ys, src: CRS, dst: CRS) -> tuple[np.ndarray, np.ndarray]:
+def points_to_crs(xs: npt.ArrayLike, ys: npt.ArrayLike, src: CRS, dst: CRS) -> tuple[np.ndarray, np.ndarray]:
     """Coordinate arrays from `src` to `dst`; points that cannot be moved come back as NaN."""
     xs, ys = np.asarray(xs, dtype="f8"), np.asarray(ys, dtype="f8")
     if src == dst:
@@ -75,10 +78,12 @@ def points_to_crs(xs, ys, src: CRS, dst: CRS) -> tuple[np.ndarray, np.ndarray]:
 
 def clockwise_rings(geom: BaseGeometry) -> list[list[list[float]]]:
     """Esri polygon rings: outer rings clockwise, holes counter-clockwise (ArcGIS JSON's rule)."""
-    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+    polys = list(geom.geoms) if isinstance(geom, MultiPolygon) else [geom]
     rings = []
-    for poly in polys:
-        poly = shapely.geometry.polygon.orient(poly, sign=-1.0)
+    for part in polys:
+        if not isinstance(part, Polygon):
+            raise TypeError(f"polygon rings of a {part.geom_type}")
+        poly = shapely.geometry.polygon.orient(part, sign=-1.0)
         rings.append([[x, y] for x, y in poly.exterior.coords])
         rings.extend([[x, y] for x, y in hole.coords] for hole in poly.interiors)
     return rings
@@ -86,22 +91,21 @@ def clockwise_rings(geom: BaseGeometry) -> list[list[list[float]]]:
 
 def sample_line(line: BaseGeometry, distance: float | None, count: int | None) -> list[Point]:
     """Points along a (multi)line: every `distance`, or `count` evenly spaced, or its vertices."""
-    parts = list(line.geoms) if line.geom_type == "MultiLineString" else [line]
+    parts = list(line.geoms) if isinstance(line, MultiLineString) else [line]
     if distance is None and count is None:
         points = [Point(c) for part in parts for c in part.coords]
     else:
         total = sum(p.length for p in parts)
-        if count is not None:
-            distance = total / max(count - 1, 1)
-        if distance <= 0:
+        step = total / max(count - 1, 1) if count is not None else distance
+        if step is None or step <= 0:
             raise InvalidParameter("sampleDistance", "must be positive")
-        if total / distance + len(parts) > MAX_SAMPLES:
+        if total / step + len(parts) > MAX_SAMPLES:
             raise InvalidParameter("sampleDistance", f"the line would give more than {MAX_SAMPLES} samples")
         points = []
         for part in parts:
-            n = int(math.floor(part.length / distance + 1e-9))
-            points += [part.interpolate(k * distance) for k in range(n + 1)]
-            if part.length - n * distance > 1e-9 * max(part.length, 1):
+            n = int(math.floor(part.length / step + 1e-9))
+            points += [part.interpolate(k * step) for k in range(n + 1)]
+            if part.length - n * step > 1e-9 * max(part.length, 1):
                 points.append(Point(part.coords[-1]))
     if len(points) > MAX_SAMPLES:
         raise InvalidParameter("geometry", f"{len(points)} locations; at most {MAX_SAMPLES} per request")
@@ -134,15 +138,14 @@ def sample_area(area: BaseGeometry, distance: float | None, count: int | None) -
 def sample_points(geom: BaseGeometry, distance: float | None = None, count: int | None = None
                   ) -> list[Point]:
     """The locations getSamples answers for any geometry."""
-    kind = geom.geom_type
-    if kind == "Point":
+    if isinstance(geom, Point):
         return [geom]
-    if kind == "MultiPoint":
+    if isinstance(geom, MultiPoint):
         points = list(geom.geoms)
         if len(points) > MAX_SAMPLES:
             raise InvalidParameter("geometry", f"{len(points)} points; at most {MAX_SAMPLES} per request")
         return points
-    if kind in ("LineString", "MultiLineString"):
+    if isinstance(geom, (LineString, MultiLineString)):
         return sample_line(geom, distance, count)
     return sample_area(geom, distance, count)
 

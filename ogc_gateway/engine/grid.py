@@ -81,7 +81,7 @@ def _crs_from_wkt(wkt: str) -> CRS:
 
 
 @functools.lru_cache(maxsize=256)
-def sr_json(crs: CRS) -> dict:
+def sr_json(crs: CRS) -> dict[str, int | str]:
     """ArcGIS spatial-reference JSON: wkid plus latestWkid (102100 for Web Mercator), else WKT."""
     epsg = crs.to_epsg()
     if epsg == 3857:
@@ -101,13 +101,14 @@ def _esri_wkt_or_own(crs: CRS) -> str:
     """Esri's WKT1 when it means the same CRS; else GDAL's own WKT (Esri's dialect drops some
     parameters, e.g. a geostationary projection's sweep axis, and the CRS a client sends back
     would then be another one)."""
-    esri = crs.to_wkt(version="WKT1_ESRI")
+    esri: str = crs.to_wkt(version="WKT1_ESRI")     # (rasterio ships no types)
     try:
         if CRS.from_wkt(esri) == crs:
             return esri
     except CRSError:
         pass
-    return crs.to_wkt()
+    own: str = crs.to_wkt()
+    return own
 
 
 def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
@@ -115,10 +116,11 @@ def reproject_bounds(bounds: tuple[float, float, float, float], src: CRS, dst: C
     """Bounds of a box after reprojection (edges densified, so curved edges are covered)."""
     if src == dst:
         return bounds
+    out: tuple[float, float, float, float] | None
     try:
         out = transform_bounds(src, dst, *bounds, densify_pts=21)
     except Exception:                 # rasterio/PROJ: a point off the projection's domain, or no operation
-        out = (math.inf,) * 4
+        out = (math.inf, math.inf, math.inf, math.inf)
     if not all(math.isfinite(v) for v in out) or not edges_exist(bounds, src, dst):
         out = finite_bounds(bounds, src, dst)     # only the part of the box that exists in dst
         if out is None:
@@ -207,5 +209,6 @@ def extent_in(bounds: tuple[float, float, float, float], src: CRS, dst: CRS
             raise InvalidParameter("crs", "the extent lies outside the area where the CRS is used")
     out = reproject_bounds((w, s, e, n), wgs84, dst)
     if epsg == 3857:         # its area of use (85.06 degrees) reaches past the square world of its tiles
-        out = tuple(max(-WEB_MERCATOR_HALF, min(WEB_MERCATOR_HALF, v)) for v in out)
+        x0, y0, x1, y1 = (max(-WEB_MERCATOR_HALF, min(WEB_MERCATOR_HALF, v)) for v in out)
+        out = (x0, y0, x1, y1)
     return out

@@ -28,7 +28,7 @@ class Histogram:
     max: float
     counts: tuple[int, ...]
 
-    def json(self) -> dict:
+    def json(self) -> dict[str, int | float | list[int]]:
         return {"size": self.size, "min": self.min, "max": self.max, "counts": list(self.counts)}
 
 
@@ -65,7 +65,7 @@ def _counts(values: np.ndarray, size: int, a: float, b: float) -> np.ndarray:
 def service_histograms(service: ImageService) -> list[Histogram]:
     """Histograms of the whole service over the ranges of its statistics, from every item's
     decimated pixels (at most 256 a side, as the statistics were gathered); once per worker."""
-    def compute():
+    def compute() -> list[Histogram]:
         info = service.info
         shapes = [bins(info.pixel_type, s.min, s.max) for s in info.stats]
         counts = [np.zeros(size, dtype=np.int64) for size, _, _ in shapes]
@@ -79,4 +79,5 @@ def service_histograms(service: ImageService) -> list[Histogram]:
                 acc += _counts(values[np.isfinite(values)], size, a, b)
         return [Histogram(size, a, b, tuple(int(c) for c in acc))
                 for (size, a, b), acc in zip(shapes, counts, strict=True)]
-    return service.cached("histograms", compute)
+    found: list[Histogram] = service.cached("histograms", compute)   # (service.py: untyped)
+    return found

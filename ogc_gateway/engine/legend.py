@@ -53,7 +53,7 @@ def legend(info: ServiceInfo, band_ids: tuple[int, ...] | None = None, rule: Ren
     """What the default rendering of (bands of) the service, or of a rendering rule's output, shows.
     `distributions(rule)` gives a rule's processed statistics (for the High / Low labels)."""
     names, ranges = info.band_names, [(s.min, s.max) for s in info.stats]
-    if not is_raw(rule):
+    if rule is not None and not is_raw(rule):
         colored = _colored(info, rule, distributions)
         if colored is not None:
             return colored

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from . import read as reader
 from .errors import TooLarge
@@ -25,6 +25,8 @@ from .requests import ExportRequest, Grid, Raster, RenderingRule
 from .service import ImageService
 
 # The export path's reader: the mosaic (oid None) or one item (the "$<oid>" raster) on a request's grid.
+# A colour table as rasterio gives it: value -> (red, green, blue, alpha)
+ColorTable = dict[int, tuple[int, int, int, int]]
 Read = Callable[[ImageService, ExportRequest, "int | None"], Raster]
 
 RENDER_SIZE = 256
@@ -32,13 +34,17 @@ _KEPT = 64                  # ad-hoc rules remembered per service and worker
 _POINTS = 4096              # order statistics kept per band (percentiles to 1/4096)
 
 
-class _Recent:
+V = TypeVar("V")
+
+
+class _Recent(Generic[V]):
     """A small least-recently-used memo, safe across threads (a value may be computed twice)."""
 
-    def __init__(self, size: int):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+    def __init__(self, size: int) -> None:
+        self.size, self._lock = size, threading.Lock()
+        self._items: OrderedDict[str, V] = OrderedDict()
 
-    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get(self, key: str, compute: Callable[[], V]) -> V:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -62,9 +68,10 @@ def overview_grid(service: ImageService) -> Grid:
 def rule_distribution(service: ImageService, rule: RenderingRule, read: Read) -> tuple[BandDistribution, ...] | None:
     """Per band, the distribution of a rule's output over the service; None when the service is too
     large to render whole at low resolution (more items than max_mosaic_image_count)."""
-    memo = service.cached("processed-distributions", lambda: _Recent(_KEPT))
+    memo: _Recent[tuple[BandDistribution, ...] | None] = service.cached(   # (service.py: untyped)
+        "processed-distributions", lambda: _Recent(_KEPT))
 
-    def compute():
+    def compute() -> tuple[BandDistribution, ...] | None:
         req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling="nearest")
         try:
             out = apply(rule, context(service, req, read))
@@ -87,9 +94,9 @@ def distribution(service: ImageService, value: Any, shape: bool, read: Read) -> 
                  for s, h in zip(stats, service_histograms(service)))
 
 
-def colortable(service: ImageService) -> dict | None:
+def colortable(service: ImageService) -> ColorTable | None:
     """The colour table of the service's first band (from its first item), if it has one."""
-    def compute():
+    def compute() -> ColorTable | None:
         items = service.catalog.items()
         if not items:
             return None
@@ -97,13 +104,14 @@ def colortable(service: ImageService) -> dict | None:
             return dict(reader.POOL.get(items[0].path).colormap(1))
         except ValueError:
             return None
-    return service.cached("colortable", compute)
+    table: ColorTable | None = service.cached("colortable", compute)   # (service.py: untyped)
+    return table
 
 
 def context(service: ImageService, req: ExportRequest, read: Read) -> FunctionContext:
     """What raster functions may ask for while answering `req`: its mosaic or one item on any grid
     (through `read`), distributions, the service's CRS and colour table."""
-    def read_on(oid: int | None, grid: Grid, resampling: str | None):
+    def read_on(oid: int | None, grid: Grid, resampling: str | None) -> Raster:
         sub = ExportRequest(grid=grid, mosaic_rule=req.mosaic_rule, time=req.time,
                             resampling=resampling or req.resampling)
         return read(service, sub, oid)

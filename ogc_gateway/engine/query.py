@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from .catalog import Item
+from .catalog import Item, Order
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
 from .mosaic import order_of
@@ -134,16 +134,20 @@ def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry 
         offset += page
 
 
-def _by_member_value(items: list[Item], order) -> list[Item]:
+def _by_member_value(items: list[Item], order: Order) -> list[Item]:
     """Band members sorted on a value the catalog does not hold (each carries it among its
     attributes), as the catalog sorts a field: |value - base| when a base is given, members
     without a value last, ties by OBJECTID."""
+    field = order.field
+    if field is None:
+        return items
+
     def distance(item: Item) -> float:
-        value = float(item.attributes[order.field])
+        value = float(item.attributes[field])
         return abs(value - order.base) if order.base is not None else value
-    present = sorted((i for i in items if i.attributes.get(order.field) is not None),
+    present = sorted((i for i in items if i.attributes.get(field) is not None),
                      key=lambda i: (distance(i), i.oid), reverse=not order.ascending)
-    return present + [i for i in items if i.attributes.get(order.field) is None]
+    return present + [i for i in items if i.attributes.get(field) is None]
 
 
 def query(service: ImageService, q: CatalogQuery) -> QueryResult:
@@ -183,7 +187,11 @@ def query(service: ImageService, q: CatalogQuery) -> QueryResult:
                        exceeded=q.offset + len(shown) < len(matched))
 
 
-def related(service: ImageService, found: list[tuple[int, tuple]], geometry, relation: str) -> list[tuple[int, tuple]]:
+Bounds = tuple[float, float, float, float]
+
+
+def related(service: ImageService, found: list[tuple[int, Bounds]], geometry: BaseGeometry, relation: str
+            ) -> list[tuple[int, Bounds]]:
     """The (OBJECTID, bounds) whose footprint stands in `relation` to `geometry` (both in the service
     CRS). A footprint whose box lies inside the geometry intersects it, and is contained by it,
     without being loaded."""

@@ -16,7 +16,8 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import shapes
-from shapely.geometry import box, shape
+from rasterio.io import DatasetReader
+from shapely.geometry import Polygon, box, shape
 
 from . import sources
 from .badfiles import BAD_FILE_ERRORS
@@ -36,7 +37,7 @@ class BandStats:
 
 
 
-def _partial_stats(ds, data: np.ma.MaskedArray) -> list[list[float | None]]:
+def _partial_stats(ds: DatasetReader, data: np.ma.MaskedArray) -> list[list[float | None]]:
     """Per band [count, sum, sum of squares, min, max] of valid pixels from a decimated read.
 
     Sums are scaled by the decimation factor so that items of different sizes weigh by their true
@@ -77,7 +78,7 @@ def read_raster(path: str) -> dict[str, Any]:
         }
 
 
-def on_earth(ds, shape: tuple[int, int]) -> np.ndarray | None:
+def on_earth(ds: DatasetReader, shape: tuple[int, int]) -> np.ndarray | None:
     """Which cells of a (rows, cols) lattice over the file lie on the Earth (have a longitude and
     latitude), or None when all do. A geostationary full disk's corners do not: its footprint is the
     disk, so that it can be taken into other CRSs at all."""
@@ -129,9 +130,10 @@ def data_outline(coarse: np.ma.MaskedArray, width: int, height: int,
         earth = shapely.union_all([shape(g) for g, _ in shapes(exists.astype("uint8"), mask=exists,
                                                                transform=Affine.scale(step_x, step_y))])
         region = region.intersection(earth.buffer(-step, join_style="mitre"))
-    if region.geom_type != "Polygon":
-        region = region.convex_hull
-    ring = shapely.segmentize(region.exterior, max(width, height) / _DENSIFY)   # curves survive reprojection
+    outline = region if isinstance(region, Polygon) else region.convex_hull
+    if not isinstance(outline, Polygon):
+        raise ValueError(f"the footprint is a {outline.geom_type}, not an area")
+    ring = shapely.segmentize(outline.exterior, max(width, height) / _DENSIFY)   # curves survive reprojection
     return [(float(x), float(y)) for x, y in ring.coords]
 
 
@@ -177,7 +179,7 @@ def ring_polygons(rings: list[list[tuple[float, float]]]) -> np.ndarray:
         return np.empty(0, dtype=object)
     coords = np.concatenate([np.asarray(r, dtype="f8") for r in rings])
     index = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    return shapely.polygons(shapely.linearrings(coords, indices=index))
+    return np.asarray(shapely.polygons(shapely.linearrings(coords, indices=index)), dtype=object)
 
 
 def ring_bounds(ring: list[tuple[float, float]]) -> tuple[float, float, float, float]:
@@ -190,7 +192,8 @@ def aggregate_stats(partials: list[list[list[float | None]]], band_count: int) -
     a band with no valid pixel anywhere gets zeros."""
     out = []
     for b in range(band_count):
-        parts = [p[b] for p in partials if b < len(p) and p[b][0]]
+        # a band with a count has all five numbers (min and max are None only when it has none)
+        parts = [[0.0 if v is None else v for v in p[b]] for p in partials if b < len(p) and p[b][0]]
         n = sum(p[0] for p in parts)
         if not n:
             out.append(BandStats(0.0, 0.0, 0.0, 0.0))

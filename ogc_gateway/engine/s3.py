@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
+# boto3 ships no types (and the engine does not depend on a stubs package for it): its S3 client is Any
+S3Client = Any
+
 _lock = threading.Lock()
-_clients: dict[tuple, object] = {}
+_clients: dict[tuple[int, str | None, str | None], S3Client] = {}
 
 
 def split(url: str) -> tuple[str, str]:
@@ -53,7 +57,7 @@ def configure_gdal() -> None:
     os.environ.setdefault("AWS_VIRTUAL_HOSTING", "FALSE")
 
 
-def client():
+def client() -> S3Client:
     """A boto3 S3 client for the current environment (one per process and endpoint; boto3 clients
     are thread-safe). Short timeouts: a readiness probe must not hang on a dead endpoint."""
     configure_gdal()

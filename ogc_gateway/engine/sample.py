@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 
 import numpy as np
+from rasterio.crs import CRS
 from shapely.geometry import Point
 
 from . import read as reader
@@ -67,7 +68,7 @@ def mosaic_value(service: ImageService, req: SampleRequest, x: float, y: float,
     raster = export(service, ExportRequest(grid=grid, mosaic_rule=req.mosaic_rule,
                                            rendering_rule=rendering_rule, time=req.time,
                                            resampling=req.resampling))
-    values = raster.data[:, 0, 0].astype("f8")
+    values: np.ma.MaskedArray = np.ma.asarray(raster.data[:, 0, 0], dtype="f8")
     return None if np.ma.getmaskarray(values).all() else values
 
 
@@ -109,13 +110,14 @@ def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[R
     return Identified((x, y), value, processed, tuple(found))
 
 
-def _sample(service: ImageService, item, x: float, y: float, crs, resampling: str) -> np.ma.MaskedArray:
+def _sample(service: ImageService, item: Item, x: float, y: float, crs: CRS, resampling: str) -> np.ma.MaskedArray:
     """One item's values at a point; no data when its file can no longer be read (logged)."""
     try:
-        return reader.sample(item.path, [x], [y], crs, resampling)[0]
+        values: np.ma.MaskedArray = reader.sample(item.path, [x], [y], crs, resampling)[0]   # (read.py: untyped)
+        return values
     except BAD_FILE_ERRORS as exc:
         left_out(item.path, exc)
-        return np.ma.masked_all((service.info.band_count,), dtype="f8")
+        return np.ma.MaskedArray(np.zeros(service.info.band_count), mask=True)
 
 
 def get_samples(service: ImageService, req: SampleRequest, first_value_only: bool = True) -> list[Sample]:

@@ -60,7 +60,7 @@ def _nearer_halves(near: np.ndarray, far: np.ndarray, a: np.ndarray, b: np.ndarr
     mid = (near + far) / 2
     corners = [mid + reach * tangent, mid + reach * (tangent + 2 * normal),
                mid + reach * (2 * normal - tangent), mid - reach * tangent]
-    return shapely.polygons(np.stack(corners, axis=1))
+    return np.asarray(shapely.polygons(np.stack(corners, axis=1)), dtype=object)   # (an array in, an array out)
 
 
 def pixel_centres(grid: Grid, rows: slice, cols: slice, crs: CRS) -> tuple[np.ndarray, np.ndarray]:

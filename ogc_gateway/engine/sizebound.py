@@ -14,7 +14,12 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tilecache import DiskTileStore, TileKey
 
 log = logging.getLogger("ogc_gateway.cache")
 
@@ -36,7 +41,7 @@ class FolderBound:
         self._since = self._step            # the first write looks at once (a cache left from before)
         self._guard = threading.Lock()
 
-    def wrote(self, sizes) -> None:
+    def wrote(self, sizes: Iterable[int]) -> None:
         """Count files just written (their byte sizes); trim when enough has been written."""
         with self._guard:
             self._since += sum(disk_bytes(n) for n in sizes)
@@ -82,7 +87,7 @@ class FolderBound:
         return removed
 
 
-def _walk(root: Path):
+def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     """(path, stat) of every regular file under root, skipping names that start with '.'."""
     stack = [str(root)]
     while stack:
@@ -102,7 +107,7 @@ def _walk(root: Path):
                 continue
 
 
-def bounded_tile_store(root: Path, max_bytes: int):
+def bounded_tile_store(root: Path, max_bytes: int) -> DiskTileStore:
     """The disk tile store, kept within `max_bytes` (oldest tiles go first)."""
     from .tilecache import DiskTileStore
 
@@ -111,7 +116,7 @@ def bounded_tile_store(root: Path, max_bytes: int):
             super().__init__(root)
             self.bound = FolderBound(root, max_bytes)
 
-        def put(self, tiles) -> None:
+        def put(self, tiles: list[tuple[TileKey, bytes]]) -> None:
             super().put(tiles)
             self.bound.wrote([len(data) for _, data in tiles])
 

@@ -15,6 +15,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from . import s3
@@ -36,7 +37,7 @@ def normalize(path: str) -> str:
     return path if is_remote(path) else os.path.normpath(os.path.abspath(path))
 
 
-def glob_regex(pattern: str) -> re.Pattern:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     """A compiled regex matching what the glob matches, `**/` spanning segments."""
     out, i = [], 0
     while i < len(pattern):
@@ -89,7 +90,7 @@ def _s3_listing(pattern: str) -> dict[str, tuple[int, int] | None]:
     prefix = prefix[:prefix.rfind("/") + 1]
     wanted = glob_regex(key)
     paginator = s3.client().get_paginator("list_objects_v2")
-    found = {}
+    found: dict[str, tuple[int, int] | None] = {}
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()):
             if wanted.match(obj["Key"]) and not obj["Key"].endswith("/"):
@@ -97,7 +98,7 @@ def _s3_listing(pattern: str) -> dict[str, tuple[int, int] | None]:
     return found
 
 
-def _stamp(modified) -> int:
+def _stamp(modified: datetime) -> int:
     """LastModified in whole seconds as ns: a listing may carry milliseconds where HEAD (an HTTP
     date) has seconds, and both must give the same stamp for an unchanged object."""
     return int(modified.timestamp()) * 1_000_000_000

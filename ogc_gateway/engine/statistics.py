@@ -12,15 +12,17 @@ import math
 
 import numpy as np
 from rasterio.features import geometry_mask
+from shapely.geometry.base import BaseGeometry
 
 from .errors import InvalidParameter, TooLarge
 from .export import export
-from .histograms import Histogram, histogram, service_histograms  # noqa: F401  (this module's API too)
+from .histograms import Histogram, histogram
+from .histograms import service_histograms as service_histograms  # this module's API too
 from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, TimeWindow
 from .service import ImageService
 
 
-def band_statistics(values: np.ndarray) -> dict:
+def band_statistics(values: np.ndarray) -> dict[str, float | int | None]:
     values = values[np.isfinite(values)].astype("f8")
     if values.size == 0:
         return {"min": None, "max": None, "mean": None, "standardDeviation": None, "median": None,
@@ -30,7 +32,7 @@ def band_statistics(values: np.ndarray) -> dict:
             "count": int(values.size), "skipX": 1, "skipY": 1}
 
 
-def region(service: ImageService, geometry, *, mosaic_rule: MosaicRule | None = None,
+def region(service: ImageService, geometry: BaseGeometry, *, mosaic_rule: MosaicRule | None = None,
            rendering_rule: RenderingRule | None = None, pixel_size: float | None = None,
            time: TimeWindow | None = None) -> Raster:
     """The processed pixels of a polygon or envelope (service CRS), masked outside it."""
@@ -65,5 +67,5 @@ def raster_histograms(raster: Raster) -> list[Histogram]:
     return [histogram(band.compressed(), raster.pixel_type) for band in raster.data]
 
 
-def raster_statistics(raster: Raster) -> list[dict]:
+def raster_statistics(raster: Raster) -> list[dict[str, float | int | None]]:
     return [band_statistics(band.compressed()) for band in raster.data]

@@ -21,7 +21,7 @@ import os
 import shutil
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -46,7 +46,7 @@ class TileKey:
     col: int
 
     @property
-    def metatile_prefix(self) -> tuple:
+    def metatile_prefix(self) -> tuple[str, str, str, str, str, str, str]:
         return (self.service, self.generation, self.tile_set, self.style, self.time, self.format, self.level)
 
 
@@ -71,7 +71,7 @@ class TileStore(Protocol):
 
     def put(self, tiles: list[tuple[TileKey, bytes]]) -> None: ...
 
-    def lock(self, key: TileKey, metatile: tuple[int, int, int, int]): ...
+    def lock(self, key: TileKey, metatile: tuple[int, int, int, int]) -> AbstractContextManager[bool]: ...
 
     def clean(self, service: str, generation: str, tile_set: str | None = None, style: str | None = None,
               time: str | None = None, format: str | None = None, levels: set[str] | None = None) -> int: ...
@@ -194,5 +194,8 @@ class DiskTileStore:
         stale = [p for p in folder.iterdir() if p.is_dir() and p.name != _segment(keep)]
         if stale:
             log.info("%s: removing %d outdated tile cache generation(s)", service, len(stale))
-            threading.Thread(target=lambda: [shutil.rmtree(p, ignore_errors=True) for p in stale],
-                             daemon=True).start()
+
+            def remove() -> None:
+                for p in stale:
+                    shutil.rmtree(p, ignore_errors=True)
+            threading.Thread(target=remove, daemon=True).start()

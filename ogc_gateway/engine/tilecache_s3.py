@@ -15,18 +15,22 @@ bucket.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import s3
 from .tilecache import EXTENSIONS, DiskTileStore, StoredTile, TileKey, _segment
 
 
-def _missing(exc) -> bool:
-    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+def _missing(exc: Exception) -> bool:
+    """A botocore ClientError saying the object is not there (botocore ships no types: its response is read
+    through getattr)."""
+    response: dict[str, dict[str, str]] = getattr(exc, "response", {})
+    return response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 class S3TileStore:
-    def __init__(self, url: str, lock_root: Path, lock_timeout: float = 60.0):
+    def __init__(self, url: str, lock_root: Path, lock_timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
         self.bucket, prefix = s3.split(self.url)
         self.prefix = "/".join(p for p in (prefix.strip("/"), "tiles") if p)
@@ -67,7 +71,7 @@ class S3TileStore:
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(tiles)))) as pool:
             list(pool.map(one, tiles))               # a metatile's PUTs overlap; errors propagate
 
-    def lock(self, key: TileKey, metatile: tuple[int, int, int, int]):
+    def lock(self, key: TileKey, metatile: tuple[int, int, int, int]) -> AbstractContextManager[bool]:
         return self._local.lock(key, metatile)
 
     def clean(self, service: str, generation: str, tile_set: str | None = None, style: str | None = None,

@@ -46,7 +46,8 @@ class TileSets:
 
 def tile_sets(service: ImageService) -> TileSets:
     """Computed once per service (and again after a catalog change, with the service's memo)."""
-    return service.cached("tile_sets", lambda: _tile_sets(service))
+    sets: TileSets = service.cached("tile_sets", lambda: _tile_sets(service))   # (service.py: untyped)
+    return sets
 
 
 def _tile_sets(service: ImageService) -> TileSets:

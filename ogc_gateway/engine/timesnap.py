@@ -11,20 +11,25 @@ before it. Distinct keys are then bounded by the catalog (pairs of its times), n
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from typing import TYPE_CHECKING
 
 from .requests import TimeWindow
 
+if TYPE_CHECKING:
+    from .service import ImageService
 
-def _bounds(service) -> tuple[list[int], list[int]]:
+
+def _bounds(service: ImageService) -> tuple[list[int], list[int]]:
     """(item starts, item ends), each distinct and ascending; memoised per service (a catalog change
     builds a new service object)."""
-    def compute():
+    def compute() -> tuple[list[int], list[int]]:
         rows = service.catalog.time_bounds()
         return sorted({s for s, _ in rows}), sorted({e for _, e in rows})
-    return service.cached("time_bounds", compute)
+    bounds: tuple[list[int], list[int]] = service.cached("time_bounds", compute)   # (service.py: untyped)
+    return bounds
 
 
-def time_key(service, time: TimeWindow | None) -> str:
+def time_key(service: ImageService, time: TimeWindow | None) -> str:
     """The cache key of a request time: 'all' without one; else the snapped window, or 'none' when it
     selects no item."""
     if time is None:

@@ -126,7 +126,7 @@ def _inverted(crs: CRS) -> bool:
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
 
 
-def _matrix(identifier: str, cell: float, mpu: float, origin, tile: tuple[int, int],
+def _matrix(identifier: str, cell: float, mpu: float, origin: tuple[float, float], tile: tuple[int, int],
             size: tuple[int, int]) -> TileMatrix:
     return TileMatrix(identifier, cell, cell * mpu / PIXEL_SIZE, origin, tile[0], tile[1], size[0], size[1])
 

@@ -180,7 +180,7 @@ def _region(p: Params, service: ImageService, geometry_required: bool = True):
 
 def compute_histograms(p: Params, service: ImageService, with_statistics: bool = False) -> dict:
     raster = _region(p, service)
-    body = {"histograms": [h.json() for h in raster_histograms(raster)]}
+    body: dict[str, object] = {"histograms": [h.json() for h in raster_histograms(raster)]}
     if with_statistics:
         body = {"statistics": raster_statistics(raster)} | body
     return body

@@ -10,13 +10,17 @@ formula is written in the expression grammar (expression.py) and compiled the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..requests import Raster as RasterValue
+from ..requests import RenderingRule
 from .bands import MISSING, TOLERANCE, band_by_name, band_by_wavelength
 from .expression import Expression, compile_expression
-from .registry import Function, Signature, fail, finish, register
+from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, Raster, Text
 
 # code: (name, band names in BandIndexes order, constants with defaults, formula or formulas)
@@ -117,7 +121,7 @@ def formula(method: int, text: str) -> Formula:
     return Formula(compiled, tuple(bindings), tuple(sorted(constants.items())), out_names)
 
 
-def _check_bands(rule, arg: str, bands: tuple[int, ...], count: int) -> None:
+def _check_bands(rule: RenderingRule, arg: str, bands: tuple[int, ...], count: int) -> None:
     bad = [b for b in bands if b >= count]
     if bad:
         raise fail(rule, arg, f"refers to band {bad[0] + 1} (1-based), but the input has {count} bands")
@@ -131,7 +135,7 @@ class BandArithmetic(Function):
                 doc="the expression (Method 0) or the 1-based band numbers of the index"))
     summary = "A user expression over B1..Bn, or an index (NDVI, SAVI, EVI, NDWI ...), as F32."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if "BandIndexes" not in args:
             raise ArgError("BandIndexes is required (an expression such as \"(B4 - B3) / (B4 + B3)\", "
                            "or the band numbers of the index)")
@@ -140,7 +144,7 @@ class BandArithmetic(Function):
         except ArgError as exc:
             raise ArgError(f"BandIndexes: {exc}")
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         f: Formula = rule.arguments["BandIndexes"]
         _check_bands(rule, "BandIndexes", f.bands(), raster.data.shape[0])
@@ -148,7 +152,7 @@ class BandArithmetic(Function):
         mask = np.ma.getmaskarray(raster.data)[list(f.bands())].any(axis=0)
         return finish(raster.grid, f.evaluate(data), mask, "F32", f.names)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         f: Formula = rule.arguments["BandIndexes"]
         _check_bands(rule, "BandIndexes", f.bands(), inner.bands)
@@ -166,7 +170,7 @@ class NDVI(Function):
             MISSING, TOLERANCE)
     summary = "(IR - Red) / (IR + Red): -1..1 as F32 (ScientificOutput), else NDVI * 100 + 100 as U8."
 
-    def _bands(self, rule, names: tuple[str, ...]) -> tuple[int, int]:
+    def _bands(self, rule: RenderingRule, names: tuple[str, ...]) -> tuple[int, int]:
         args = rule.arguments
         out = []
         for which in ("Visible", "Infrared"):
@@ -187,7 +191,7 @@ class NDVI(Function):
             out.append(i)
         return out[0], out[1]
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         red_b, ir_b = self._bands(rule, raster.band_names)
         red, ir = (raster.data.data[b].astype(np.float64) for b in (red_b, ir_b))
@@ -198,7 +202,7 @@ class NDVI(Function):
             return finish(raster.grid, ndvi, mask, "F32", ("NDVI",))
         return finish(raster.grid, ndvi * 100 + 100, mask, "U8", ("NDVI",), nodata=None)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         self._bands(rule, inner.band_names())
         return Signature(1, "F32" if rule.arguments["ScientificOutput"] else "U8", ("NDVI",))

@@ -10,10 +10,14 @@ nanometres when 100 or more.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .registry import Function, Signature, fail, finish, pixel_type_of_values, register
+from ..requests import Raster as RasterValue
+from ..requests import RenderingRule
+from .registry import Function, FunctionContext, Signature, fail, finish, pixel_type_of_values, register
 from .schema import Arg, Choice, Number, Numbers, Raster, Rasters, Texts
 
 # usual band names -> wavelength range in micrometres
@@ -60,7 +64,7 @@ def band_by_wavelength(names: tuple[str, ...], wavelength: float, tolerance: flo
     return i if best or abs((lo + hi) / 2 - w) <= tol else None
 
 
-def _selection(rule, names: tuple[str, ...]) -> list[int]:
+def _selection(rule: RenderingRule, names: tuple[str, ...]) -> list[int]:
     args = rule.arguments
     method = args.get("Method") or next((m for m, k in ((1, "BandIDs"), (2, "BandNames"), (3, "BandWavelengths"))
                                         if args.get(k)), 1)
@@ -97,13 +101,13 @@ class ExtractBand(Function):
             MISSING, TOLERANCE)
     summary = "Some bands of the input, in the order asked (by index, name or wavelength)."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         idx = _selection(rule, raster.band_names)
         return finish(raster.grid, raster.data.data[idx], np.ma.getmaskarray(raster.data)[idx],
                       raster.pixel_type, tuple(raster.band_names[i] for i in idx), nodata=raster.nodata)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         names = inner.band_names()
         idx = _selection(rule, names)
@@ -118,7 +122,7 @@ class CompositeBand(Function):
                 doc="accepted; every input is read on the request's grid"))
     summary = "The bands of several rasters, one after the other."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         rasters = [ctx.raster(r) for r in rule.arguments["Rasters"]]
         pixel_type = pixel_type_of_values(*(r.pixel_type for r in rasters))
         values = np.concatenate([r.data.data.astype(np.float64) for r in rasters])
@@ -127,7 +131,7 @@ class CompositeBand(Function):
         nodata = rasters[0].nodata if len({r.nodata for r in rasters}) == 1 else "auto"
         return finish(rasters[0].grid, values, mask, pixel_type, names, nodata=nodata)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         parts = [source(r) for r in rule.arguments["Rasters"]]
         nodata = parts[0].nodata if len({p.nodata for p in parts}) == 1 else "auto"
         return Signature(sum(p.bands for p in parts), pixel_type_of_values(*(p.pixel_type for p in parts)),
@@ -141,7 +145,7 @@ class Grayscale(Function):
                 doc="a weight per band (default: equal)"))
     summary = "One band: the weighted mean of the input's bands."
 
-    def _weights(self, rule, bands: int) -> np.ndarray:
+    def _weights(self, rule: RenderingRule, bands: int) -> np.ndarray:
         given = rule.arguments.get("ConversionParameters")
         if given is None:
             return np.full(bands, 1.0 / bands)
@@ -149,16 +153,17 @@ class Grayscale(Function):
             raise fail(rule, "ConversionParameters", f"gives {len(given)} weights; the input has {bands} bands")
         if sum(given) <= 0:
             raise fail(rule, "ConversionParameters", "must not all be zero")
-        return np.array(given) / sum(given)
+        weights: np.ndarray = np.array(given) / sum(given)
+        return weights
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         weights = self._weights(rule, raster.data.shape[0])
         values = np.tensordot(weights, raster.data.data.astype(np.float64), axes=1)
         mask = np.ma.getmaskarray(raster.data).any(axis=0)
         return finish(raster.grid, values, mask, raster.pixel_type, ("Gray",), nodata=raster.nodata)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         self._weights(rule, inner.bands)
         return Signature(1, inner.pixel_type, ("Gray",), inner.nodata)

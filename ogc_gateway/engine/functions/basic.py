@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..requests import Raster as RasterValue
+from ..requests import RenderingRule
 from .registry import Function, FunctionContext, register
 from .schema import Arg, Raster
 
@@ -13,7 +14,7 @@ class NoneFunction(Function):
     args = (Arg("Raster", Raster(), doc="the input"),)
     summary = "The service's values as they are."
 
-    def apply(self, rule, ctx: FunctionContext) -> RasterValue:
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         return ctx.raster(rule.arguments["Raster"])
 
 

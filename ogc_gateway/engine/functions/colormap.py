@@ -8,10 +8,12 @@ input's value range — its statistics, not the request's pixels, so tiles agree
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..requests import Raster as RasterValue
 from ..requests import RenderingRule
 from .ramps import (NAMED_COLORMAPS, ColormapKind, Ramp, RampKind, colormap_name, random_colors)
 from .registry import Function, FunctionContext, Signature, fail, finish, register
@@ -38,7 +40,7 @@ class ColormapFunction(Function):
                 doc="a ramp name or Esri colour-ramp JSON"))
     summary = "Colours one band: an explicit colormap, a named colormap or a colour ramp."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         given = [k for k in ("Colormap", "ColormapName", "ColorRamp") if k in args]
         if len(given) != 1:
             raise ArgError("give exactly one of Colormap, ColormapName or ColorRamp"
@@ -46,7 +48,7 @@ class ColormapFunction(Function):
         if "ColormapName" in args:
             args["ColormapName"] = colormap_name(args["ColormapName"])
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         source = rule.arguments["Raster"]
         raster = ctx.raster(source)
         band = raster.data.data[0].astype(np.float64)
@@ -64,7 +66,7 @@ class ColormapFunction(Function):
             rgb = np.moveaxis(NAMED_COLORMAPS[args["ColormapName"]][index], -1, 0)
         return finish(raster.grid, rgb, mask, "U8", RGB_NAMES, nodata=None)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(3, "U8", RGB_NAMES)
 
 
@@ -73,7 +75,7 @@ class ColormapToRGB(Function):
     args = (Arg("Raster", Raster()),)
     summary = "A single band with a colour table (or Colormap's output) as 3-band RGB."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         if raster.data.shape[0] >= 3:
             return finish(raster.grid, raster.data.data[:3], np.ma.getmaskarray(raster.data)[:3], "U8", RGB_NAMES,
@@ -87,7 +89,7 @@ class ColormapToRGB(Function):
         rgb, missing = colormap.lookup(raster.data.data[0].astype(np.float64))
         return finish(raster.grid, rgb, np.ma.getmaskarray(raster.data)[0] | missing, "U8", RGB_NAMES, nodata=None)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(3, "U8", RGB_NAMES)
 
 

@@ -9,12 +9,17 @@ hold data (and, with FillNoDataOnly, fills only the nodata cells, keeping the ot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import deadline
+from ..requests import Raster as RasterValue
+from ..requests import RenderingRule
 from .local import mode
-from .registry import Function, Signature, finish, register
+from .registry import Function, FunctionContext, Signature, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, Numbers, Raster
 
 MAX_KERNEL = 25
@@ -52,7 +57,7 @@ USER = -1
 _SIZE = Number(1, MAX_KERNEL, integer=True)
 
 
-def _odd(args, *keys) -> None:
+def _odd(args: dict[str, Any], *keys) -> None:
     for key in keys:
         if key in args and args[key] % 2 == 0:
             raise ArgError(f"{key} must be odd (the kernel is centred on the cell), not {args[key]}")
@@ -66,7 +71,7 @@ class Convolution(Function):
             Arg("Kernel", Numbers(min_length=1, max_length=MAX_KERNEL ** 2), doc="row-major weights"))
     summary = "Weighted sum over a kernel (smoothing, sharpening, edges, or your own kernel)."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if args["Type"] != USER:
             return
         kernel = args.get("Kernel")
@@ -80,16 +85,16 @@ class Convolution(Function):
         _odd(args, "Columns", "Rows")
 
     @staticmethod
-    def kernel(args) -> np.ndarray:
+    def kernel(args: dict[str, Any]) -> np.ndarray:
         if args["Type"] == USER:
             return np.array(args["Kernel"], dtype=np.float64).reshape(args["Rows"], args["Columns"])
         return np.array(KERNELS[args["Type"]][1], dtype=np.float64)
 
-    def reach(self, rule) -> int:
+    def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
         return max(self.kernel(rule.arguments).shape) // 2
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         kernel = self.kernel(rule.arguments)
         extra = self.reach(rule)
         raster = ctx.raster(rule.arguments["Raster"], extra=extra)
@@ -109,7 +114,7 @@ class Convolution(Function):
             out += weight * np.where(hole, centre, window)
         return finish(ctx.target, out, centre_invalid, "F32", raster.band_names)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         return Signature(inner.bands, "F32", inner.names)
 
@@ -148,17 +153,17 @@ class Statistics(Function):
             Arg("FillNoDataOnly", Boolean(), False, doc="fill nodata cells only; others keep their value"))
     summary = "Focal statistics of each cell's neighbourhood."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         _odd(args, "KernelColumns", "KernelRows")
 
-    def reach(self, rule) -> int:
+    def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
         return max(rule.arguments["KernelColumns"], rule.arguments["KernelRows"]) // 2
 
-    def _pixel_type(self, rule, pixel_type: str) -> str:
+    def _pixel_type(self, rule: RenderingRule, pixel_type: str) -> str:
         return "F32" if rule.arguments["Type"] in (3, 4) else pixel_type
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         extra = self.reach(rule)
         kr, kc = args["KernelRows"] // 2, args["KernelColumns"] // 2
@@ -182,7 +187,7 @@ class Statistics(Function):
         nodata = raster.nodata if pixel_type == raster.pixel_type else "auto"
         return finish(ctx.target, np.stack(out), np.stack(mask), pixel_type, raster.band_names, nodata=nodata)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         pixel_type = self._pixel_type(rule, inner.pixel_type)
         return Signature(inner.bands, pixel_type, inner.names, inner.nodata if pixel_type == inner.pixel_type else "auto")

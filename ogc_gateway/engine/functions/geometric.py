@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-from ..requests import Grid
-from .registry import Function, finish, register
+from ..requests import Grid, RenderingRule
+from ..requests import Raster as RasterValue
+from .registry import Function, FunctionContext, finish, register
 from .schema import Anything, Arg, ArgError, Boolean, Choice, Kind, Number, Raster, short
 
 RESAMPLING = {0: "NearestNeighbor", 1: "Bilinear", 2: "Cubic", 3: "Majority", 4: "BilinearInterpolationPlus",
@@ -31,7 +33,7 @@ class CellSize(Kind):
 
     what = "a cell size {\"x\": .., \"y\": ..} or a number"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         if isinstance(value, dict):
             x, y = value.get("x"), value.get("y", value.get("x"))
         else:
@@ -51,12 +53,12 @@ class Resample(Function):
             Arg("OutputCellsize", CellSize(), aliases=("OutputCellSize",)))
     summary = "Reads its input with another resampling (and at a coarser cell size)."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if args["ResamplingType"] not in _READER:
             raise ArgError(f"ResamplingType {args['ResamplingType']} ({RESAMPLING[args['ResamplingType']]}) "
                            "is not supported (0 NearestNeighbor to 6 BilinearGaussBlurPlus)")
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         inner = replace(ctx, resampling=_READER[args["ResamplingType"]])
         cells = args.get("OutputCellsize")
@@ -85,7 +87,7 @@ class Geometric(Function):
             Arg("CorrectGeoid", Boolean()), Arg("Tolerance", Number(lo=0)), Arg("DEM", Raster()))
     summary = "Pass-through: rasters are already on the request's grid."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         return ctx.raster(rule.arguments["Raster"])
 
 

@@ -9,9 +9,14 @@ which use the inputs that have a value, and IsNull, which is 1 exactly there. Re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from .registry import Function, Signature, fail, finish, register
+from ..requests import Grid, RenderingRule
+from ..requests import Raster as RasterValue
+from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Number, RasterOrNumber, Rasters
 
 
@@ -101,7 +106,8 @@ def arity(op: int) -> tuple[int, int]:
     return 1, 32
 
 
-def _inputs(rule, ctx, values) -> tuple[list[np.ndarray], list[np.ndarray], object, list[str]]:
+def _inputs(rule: RenderingRule, ctx: FunctionContext, values: list[Any]
+            ) -> tuple[list[np.ndarray], list[np.ndarray], Grid, list[str]]:
     """(bands, rows, cols) float values and masks of each input (constants as one band), the grid,
     and the inputs' pixel types."""
     rasters = [ctx.raster(v) for v in values if not isinstance(v, (int, float))]
@@ -133,7 +139,7 @@ def _out_type(types) -> str:
     return "F64" if "F64" in types else "F32"
 
 
-def compute(rule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict
+def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict
             ) -> tuple[np.ndarray, np.ndarray]:
     """Values and nodata mask of operation `op` over the inputs."""
     any_missing = np.logical_or.reduce(masks)
@@ -187,20 +193,20 @@ class Local(Function):
             Arg("PercentileInterpolationType", Choice({0: "AutoDetect", 1: "Nearest", 2: "Linear"}), 0))
     summary = "Cell-by-cell maths and statistics over rasters and constants (ArcGIS operation codes)."
 
-    def operation(self, args) -> int:
+    def operation(self, args: dict[str, Any]) -> int:
         return args["Operation"]
 
-    def rasters(self, args) -> tuple:
+    def rasters(self, args: dict[str, Any]) -> tuple:
         return args["Rasters"]
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         lo, hi = arity(self.operation(args))
         n = len(self.rasters(args))
         if not lo <= n <= hi:
             want = f"{lo}" if lo == hi else f"{lo} to {hi}"
             raise ArgError(f"Rasters: {OPERATIONS[self.operation(args)]} takes {want} inputs, not {n}")
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         data, masks, grid, types = _inputs(rule, ctx, self.rasters(args))
         options = {"PercentileValue": args.get("PercentileValue", 90.0),
@@ -209,7 +215,7 @@ class Local(Function):
         values, mask = compute(rule, self.operation(args), data, masks, options)
         return finish(grid, values, mask, _out_type(types))
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         parts = [source(v) for v in self.rasters(rule.arguments)]
         bands = {p.bands for p in parts} - {1}
         if len(bands) > 1:
@@ -228,13 +234,13 @@ class Arithmetic(Local):
             Local.args[2], Local.args[3])
     summary = "Raster (op) Raster2: Plus, Minus, Multiply, Divide, Power, Mode (remainder)."
 
-    def operation(self, args):
+    def operation(self, args: dict[str, Any]):
         return self._OPS[args["Operation"]]
 
-    def rasters(self, args):
+    def rasters(self, args: dict[str, Any]):
         return (args["Raster"], args["Raster2"])
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if "Raster2" not in args:
             raise ArgError("Raster2 is required (a raster or a number)")
 
@@ -244,7 +250,7 @@ class _Conditional(Local):
 
     op = CON
 
-    def operation(self, args):
+    def operation(self, args: dict[str, Any]):
         return self.op
 
 

@@ -13,7 +13,9 @@ inside when its centre is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rasterio.features import geometry_mask
@@ -22,8 +24,9 @@ from .. import bounded
 from ..errors import InvalidParameter
 from ..esrijson import from_json
 from ..geometry import to_crs
-from ..requests import PIXEL_TYPES, representable
-from .registry import Function, Signature, finish, register
+from ..requests import PIXEL_TYPES, RenderingRule, representable
+from ..requests import Raster as RasterValue
+from .registry import Function, FunctionContext, Signature, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Kind, Numbers, Raster
 
 
@@ -32,7 +35,7 @@ class ValueLists(Kind):
 
     what = "a list with, per band, a string of space-separated values"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         if len(items) > 1024:
             raise ArgError("holds more than 1024 bands")
@@ -52,7 +55,7 @@ class Pairs(Numbers):
         super().__init__(max_length=20000)
         self.what = "a list of [from, to] pairs, flattened"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         values = super().parse(value)
         if len(values) % 2:
             raise ArgError(f"must hold pairs [from, to, from, to, ...]; {len(values)} values is odd")
@@ -71,7 +74,7 @@ class Mask(Function):
                                                {"esriNoDataMatchAny": 0, "esriNoDataMatchAll": 1}), 0))
     summary = "Nodata where bands hold listed values or leave their included ranges."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         args = rule.arguments
         data = raster.data.data.astype(np.float64)
@@ -104,7 +107,7 @@ class Remap(Function):
             Arg("AllowUnmatched", Boolean(), True, doc="keep cells no range matches (else nodata)"))
     summary = "Replaces value ranges by values (classification)."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         ranges, values = args.get("InputRanges", ()), args.get("OutputValues", ())
         if len(ranges) != len(values):
             raise ArgError(f"OutputValues gives {len(values)} values for {len(ranges)} InputRanges pairs")
@@ -116,14 +119,14 @@ class Remap(Function):
         return data == lo if lo == hi else (data >= lo) & (data < hi)
 
     @staticmethod
-    def _pixel_type(args, pixel_type: str) -> str:
+    def _pixel_type(args: dict[str, Any], pixel_type: str) -> str:
         """The input's type when it can hold every output value, else F32."""
         dtype = np.dtype(PIXEL_TYPES[pixel_type])
         if dtype.kind in "iu" and all(representable(v, dtype, pixel_type) for v in args.get("OutputValues", ())):
             return pixel_type
         return "F32"
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         args = rule.arguments
         data = raster.data.data.astype(np.float64)
@@ -142,7 +145,7 @@ class Remap(Function):
         nodata = raster.nodata if pixel_type == raster.pixel_type else "auto"
         return finish(raster.grid, out, mask, pixel_type, raster.band_names, nodata=nodata)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         pixel_type = self._pixel_type(rule.arguments, inner.pixel_type)
         return Signature(inner.bands, pixel_type, inner.names, inner.nodata if pixel_type == inner.pixel_type else "auto")
@@ -163,7 +166,7 @@ class Shape:
 class ShapeKind(Kind):
     what = "polygon or envelope JSON"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         if isinstance(value, str):
             try:
                 value = bounded.loads(value, "geometry")
@@ -188,16 +191,16 @@ class Clip(Function):
             Arg("Extent", ShapeKind(), doc="an envelope; nothing outside it is kept"))
     summary = "Keeps the inside (ClipType 1) or the outside (2) of a polygon or envelope."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if "ClippingGeometry" not in args and "Extent" not in args:
             raise ArgError("give ClippingGeometry (or Extent)")
 
     @staticmethod
-    def _outside(shape: Shape, ctx, grid) -> np.ndarray:
+    def _outside(shape: Shape, ctx: FunctionContext, grid) -> np.ndarray:
         geometry = to_crs(shape.geometry, shape.crs or ctx.service_crs, grid.crs)
         return geometry_mask([geometry], out_shape=(grid.height, grid.width), transform=grid.transform)
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])
         args = rule.arguments
         mask = np.ma.getmaskarray(raster.data)

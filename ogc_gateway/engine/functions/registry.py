@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import deadline
 from ..errors import InvalidParameter
@@ -66,10 +67,12 @@ class FunctionContext:
     read: Callable[[int | None, Grid, str | None], Raster]
     distribution: Callable[[Any, bool], tuple[BandDistribution, ...]]
     service_crs: Any
-    colortable: Callable[[], dict | None] = lambda: None
+    colortable: Callable[[], dict[int, tuple[int, int, int, int]] | None] = lambda: None   # value -> RGBA
     pad: int = 0
     resampling: str | None = None            # Resample's override of the request's resampling
-    cache: dict = field(default_factory=dict)
+    # rasters read for this request: (oid, bounds, width, height, resampling) -> raster
+    cache: dict[tuple[int | None, tuple[float, float, float, float], int, int, str | None], Raster] = \
+        field(default_factory=dict)
 
     @property
     def target(self) -> Grid:
@@ -196,7 +199,7 @@ def cast(raster: Raster, pixel_type: str) -> Raster:
                    pixel_type=pixel_type, nodata=nodata)
 
 
-def finish(grid: Grid, values: np.ndarray, mask: np.ndarray, pixel_type: str,
+def finish(grid: Grid, values: np.ndarray, mask: npt.ArrayLike, pixel_type: str,
            names: tuple[str, ...] | None = None, nodata: Any = "auto") -> Raster:
     """A function's result on `grid`: (bands, rows, cols) `values` (any dtype; NaN and
     infinities become nodata) as `pixel_type`, integers rounded and clamped. `nodata` "auto" is
@@ -215,7 +218,7 @@ def finish(grid: Grid, values: np.ndarray, mask: np.ndarray, pixel_type: str,
     nodata = nodata_for(pixel_type, nodata)
     names = names if names and len(names) == out.shape[0] else \
         tuple(f"Band_{i + 1}" for i in range(out.shape[0]))
-    return Raster(np.ma.MaskedArray(out, mask=mask.copy()), grid, names, pixel_type, nodata)
+    return Raster(np.ma.MaskedArray(out, mask=np.array(mask, dtype=bool)), grid, names, pixel_type, nodata)
 
 
 def nodata_for(pixel_type: str, nodata: Any) -> float | None:
@@ -226,7 +229,8 @@ def nodata_for(pixel_type: str, nodata: Any) -> float | None:
         nodata = F32_NODATA if dtype.kind == "f" else None
     if nodata is not None and not representable(nodata, dtype, pixel_type):
         return None
-    return nodata
+    given: float | None = nodata
+    return given
 
 
 def pixel_type_of_values(*types: str) -> str:

@@ -14,11 +14,15 @@ from a low-resolution render), so adjacent tiles stretch alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from ..requests import Raster as RasterValue
 from ..requests import RenderingRule
 from .distribution import BandDistribution
-from .registry import Function, FunctionContext, fail, finish, register
+from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Kind, Number, Numbers, Raster, short
 
 NONE, STDDEV, HISTEQ, MINMAX, PERCENT, SIGMOID = 0, 3, 4, 5, 6, 9
@@ -31,7 +35,7 @@ class StatisticsKind(Kind):
 
     what = "a list of [min, max, mean, stddev] per band"
 
-    def parse(self, value):
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, list) or not 1 <= len(value) <= 1024:
             raise ArgError(f"must be {self.what}, not {short(value)}")
         rows = []
@@ -70,13 +74,13 @@ class Stretch(Function):
             Arg("SigmoidStrengthLevel", Number(1, 6, integer=True), 2))
     summary = "Stretches values onto Min..Max (StandardDeviation, MinimumMaximum, PercentClip, ...)."
 
-    def check(self, args):
+    def check(self, args: dict[str, Any]) -> None:
         if args["Min"] == args["Max"]:
             raise ArgError("Min and Max must differ")
         if args["MinPercent"] + args["MaxPercent"] >= 100:
             raise ArgError("MinPercent + MaxPercent must be less than 100")
 
-    def apply(self, rule: RenderingRule, ctx: FunctionContext):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         source = args["Raster"]
         raster = ctx.raster(source)
@@ -101,7 +105,8 @@ class Stretch(Function):
         return finish(raster.grid, np.stack(bands), mask, self._pixel_type(args), raster.band_names)
 
     @staticmethod
-    def _distributions(rule, ctx, raster, source, data, mask) -> list[BandDistribution]:
+    def _distributions(rule: RenderingRule, ctx: FunctionContext, raster: RasterValue, source: Any, data: np.ndarray,
+                       mask: np.ndarray) -> list[BandDistribution]:
         args = rule.arguments
         n = data.shape[0]
         shape = args["StretchType"] in (HISTEQ, PERCENT)
@@ -118,7 +123,7 @@ class Stretch(Function):
         return list(found)
 
     @staticmethod
-    def _unit(kind: int, args, dist: BandDistribution):
+    def _unit(kind: int, args: dict[str, Any], dist: BandDistribution) -> Callable[[np.ndarray], np.ndarray]:
         """The band's map onto 0..1."""
         if kind == HISTEQ:
             return dist.cdf
@@ -136,18 +141,18 @@ class Stretch(Function):
         return lambda x: np.clip((x - lo) / span, 0.0, 1.0)
 
     @staticmethod
-    def _gammas(rule, bands: int) -> list[float] | None:
+    def _gammas(rule: RenderingRule, bands: int) -> list[float] | None:
         gamma = rule.arguments.get("Gamma")
         if not rule.arguments["UseGamma"] or not gamma:
             return None
         return [gamma[min(b, len(gamma) - 1)] for b in range(bands)]
 
     @staticmethod
-    def _pixel_type(args) -> str:
+    def _pixel_type(args: dict[str, Any]) -> str:
         lo, hi = sorted((args["Min"], args["Max"]))
         return "U8" if 0 <= lo and hi <= 255 else "F32"
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         inner = source(rule.arguments["Raster"])
         if rule.arguments["StretchType"] == NONE:
             return inner

@@ -16,16 +16,19 @@ edge get a value). RemoveEdgeEffect makes those cells nodata instead, as gdaldem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from pyproj import CRS as ProjCRS
 from pyproj import Proj, Transformer
 
-from ..requests import Grid
+from ..requests import Grid, RenderingRule
+from ..requests import Raster as RasterValue
 from .colormap import RGB_NAMES, ramp_position
 from .ramps import ColormapKind, RampKind, named_ramp
-from .registry import Function, Signature, finish, register
+from .registry import Function, FunctionContext, Signature, finish, register
 from .schema import Arg, Boolean, Choice, Number, Raster
 
 DEGREE, PERCENT_RISE, SCALED = 1, 2, 3
@@ -88,7 +91,7 @@ def cell_metres(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
 class Surface:
     """The DEM around each output cell, its metric cell sizes and horizontal gradients."""
 
-    def __init__(self, rule, ctx, remove_edge: bool = False):
+    def __init__(self, rule: RenderingRule, ctx: FunctionContext, remove_edge: bool = False):
         dem = ctx.raster(rule.arguments["Raster"], extra=1)
         z = dem.data.data[0].astype(np.float64)
         invalid = np.ma.getmaskarray(dem.data)[0]
@@ -108,7 +111,7 @@ class Surface:
         gy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8 * self.dy) * zfactor
         return gx, gy
 
-    def zfactor(self, args):
+    def zfactor(self, args: dict[str, Any]):
         z = args["ZFactor"]
         if args.get("SlopeType") == SCALED:
             z = z + ((self.dx + self.dy) / 2) ** args["PSPower"] * args["PSZFactor"]
@@ -142,17 +145,17 @@ class Hillshade(Function):
     summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
 
     @staticmethod
-    def shade(rule, ctx) -> tuple[Surface, np.ndarray]:
+    def shade(rule: RenderingRule, ctx: FunctionContext) -> tuple[Surface, np.ndarray]:
         args = rule.arguments
         s = Surface(rule, ctx, args["RemoveEdgeEffect"])
         gx, gy = s.gradients(s.zfactor(args))
         return s, hillshade(gx, gy, args["Azimuth"], args["Altitude"], args["HillshadeType"] == 1)
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         s, shade = self.shade(rule, ctx)
         return finish(s.grid, 255.0 * shade, s.mask, "U8", ("Hillshade",), nodata=None)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(1, "U8", ("Hillshade",))
 
 
@@ -161,7 +164,7 @@ class Slope(Function):
     args = (_DEM,) + _SURFACE
     summary = "Steepness: degrees (SlopeType 1, 3) or percent rise (2)."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         s = Surface(rule, ctx, args["RemoveEdgeEffect"])
         gx, gy = s.gradients(s.zfactor(args))
@@ -169,7 +172,7 @@ class Slope(Function):
         values = 100.0 * rise if args["SlopeType"] == PERCENT_RISE else np.degrees(np.arctan(rise))
         return finish(s.grid, values, s.mask, "F32", ("Slope",))
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(1, "F32", ("Slope",))
 
 
@@ -178,14 +181,14 @@ class Aspect(Function):
     args = (_DEM,)
     summary = "Downslope direction, degrees clockwise from north; -1 where flat."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         s = Surface(rule, ctx)
         gx, gy = s.gradients(1.0)
         aspect = np.degrees(np.arctan2(-gx, -gy)) % 360.0
         aspect = np.where((gx == 0) & (gy == 0), -1.0, aspect)
         return finish(s.grid, aspect, s.mask, "F32", ("Aspect",))
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(1, "F32", ("Aspect",))
 
 
@@ -194,7 +197,7 @@ class Curvature(Function):
     args = (_DEM, Arg("Type", Choice({0: "Standard", 1: "Profile", 2: "Planform"}), 0), _Z)
     summary = "Curvature of the surface (Zevenbergen and Thorne), 1/100 z-units."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         s = Surface(rule, ctx)
         z1, z2, z3, z4, z5, z6, z7, z8, z9 = (v * rule.arguments["ZFactor"] for v in s.z)
         dx, dy = s.dx, s.dy
@@ -215,7 +218,7 @@ class Curvature(Function):
                     values = np.where(g2h2 > 0, 2 * (d * h * h + e * g * g - f * g * h) / g2h2, 0.0) * 100
         return finish(s.grid, values, s.mask, "F32", ("Curvature",))
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(1, "F32", ("Curvature",))
 
 
@@ -227,7 +230,7 @@ class ShadedRelief(Hillshade):
             doc="stretched over the elevation range (default Elevation #1)"))
     summary = "Elevation colours shaded by the hillshade, 3-band RGB."
 
-    def apply(self, rule, ctx):
+    def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         args = rule.arguments
         s, shade = self.shade(rule, ctx)
         elevation = s.z[4]
@@ -238,7 +241,7 @@ class ShadedRelief(Hillshade):
             colors = ramp.at(ramp_position(ctx, s.pixel_type, elevation, args["Raster"]))
         return finish(s.grid, colors * shade, s.mask, "U8", RGB_NAMES, nodata=None)
 
-    def describe(self, rule, source):
+    def describe(self, rule: RenderingRule, source: Callable[[Any], Signature]) -> Signature:
         return Signature(3, "U8", RGB_NAMES)
 
 
