@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .engine.errors import ConfigError
-from .engine.names import canonical_mosaic_method, canonical_resampling
+from .engine.names import Resampling, canonical_mosaic_method, canonical_resampling
 from .engine.settings import (DEFAULT_OGC_CRS, Attribution, DimensionConfig, FunctionTemplate, Limits,  # noqa: F401
                               MetadataUrl, ServiceConfig, VariableConfig)
 from .security.settings import (SECURITY_KEYS, SecurityConfig, access_value, host_patterns, origin_list,
@@ -811,12 +811,12 @@ class _Builder:
     def resampling(self, d: dict, where: str) -> str:
         value = self.text(d, "default_resampling", where)
         if value is None:
-            return "bilinear"
+            return Resampling.BILINEAR
         canonical = canonical_resampling(value)
         if canonical is None:
             self.problem(f"{where}.default_resampling",
                          f"unknown resampling {value!r} (Nearest, Bilinear, Cubic or Majority)")
-            return "bilinear"
+            return Resampling.BILINEAR
         return canonical
 
     def tile_scheme(self, d: dict, where: str) -> str:

@@ -20,6 +20,7 @@ from rasterio.io import MemoryFile
 
 from ogc_gateway.engine import png, tiff
 from ogc_gateway.engine.errors import InvalidParameter
+from ogc_gateway.engine.names import Compression, OutputFormat
 from ogc_gateway.engine.requests import Raster
 
 
@@ -32,9 +33,9 @@ class Encoded:
     extension: str          # without dot: "png", "jpg", "tif", "lerc", "bip", ...
 
 
-PICTURE_FORMATS = frozenset({"jpgpng", "png", "png8", "png24", "png32", "jpg", "bmp", "gif"})
-RAW_FORMATS = frozenset({"tiff", "lerc", "bip", "bsq"})
-FORMATS = PICTURE_FORMATS | RAW_FORMATS
+PICTURE_FORMATS = frozenset(f for f in OutputFormat if f.picture)
+RAW_FORMATS = frozenset(f for f in OutputFormat if not f.picture)
+FORMATS = frozenset(OutputFormat)
 
 # zlib level 2: PNG encoding dominates tile time, and higher levels buy little on imagery
 # (engine/png.py writes 8-bit PNGs; palettes and the other formats go through Pillow).
@@ -42,48 +43,50 @@ PNG_COMPRESS_LEVEL = 2
 OCTET = "application/octet-stream"
 
 
-def encode(raster: Raster, fmt: str, *, quality: int = 75, compression: str = "none",
-           tolerance: float | None = None, lerc_version: int = 2) -> Encoded:
-    """Encode `raster` as `fmt` (lower-case, already validated)."""
-    if fmt in PICTURE_FORMATS:
+def encode(raster: Raster, fmt: OutputFormat | str, *, quality: int = 75,
+           compression: Compression | str = Compression.NONE, tolerance: float | None = None,
+           lerc_version: int = 2) -> Encoded:
+    """Encode `raster` as `fmt` (an OutputFormat or its value, already validated by the face)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}")
+    fmt, compression = OutputFormat(fmt), Compression(compression)
+    if fmt.picture:
         return _encode_picture(raster, fmt, quality)
-    if fmt == "tiff":
+    if fmt is OutputFormat.TIFF:
         return Encoded(_geotiff(raster, compression, quality), "image/tiff", "tif")
-    if fmt == "lerc":
+    if fmt is OutputFormat.LERC:
         return Encoded(_lerc(raster, tolerance, lerc_version), OCTET, "lerc")
-    if fmt in ("bip", "bsq"):
-        return Encoded(_interleaved(raster, fmt), OCTET, fmt)
-    raise ValueError(f"unknown output format {fmt!r}")
+    return Encoded(_interleaved(raster, fmt), OCTET, fmt.value)
 
 
 # ---------------------------------------------------------------------------------------------
 # Pictures
 
-def _encode_picture(raster: Raster, fmt: str, quality: int) -> Encoded:
+def _encode_picture(raster: Raster, fmt: OutputFormat, quality: int) -> Encoded:
     pixels, valid = _picture_pixels(raster)
     opaque = bool(valid.all())
-    if fmt == "jpgpng":
-        fmt = "jpg" if opaque else "png32"
-    if fmt == "jpg":
+    if fmt is OutputFormat.JPGPNG:
+        fmt = OutputFormat.JPG if opaque else OutputFormat.PNG32
+    if fmt is OutputFormat.JPG:
         return Encoded(_jpeg(pixels, quality), "image/jpeg", "jpg")
-    if fmt == "png":
+    if fmt is OutputFormat.PNG:
         return Encoded(_png(pixels if opaque else _alpha_added(pixels, valid)), "image/png", "png")
-    if fmt == "png24":               # 24-bit RGB whatever the band count (one band is grey in RGB)
+    if fmt is OutputFormat.PNG24:               # 24-bit RGB whatever the band count (one band is grey in RGB)
         rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)
         return Encoded(_png(np.ascontiguousarray(rgb)), "image/png", "png")
-    if fmt == "png32":
+    if fmt is OutputFormat.PNG32:
         rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., np.newaxis], 3, axis=2)
         return Encoded(_png(_alpha_added(rgb, valid)), "image/png", "png")
-    if fmt == "png8":
+    if fmt is OutputFormat.PNG8:
         image, transparency = _palette(pixels, valid)
         options = {} if transparency is None else {"transparency": transparency}
         return Encoded(_save(image, "PNG", compress_level=PNG_COMPRESS_LEVEL, **options),
                        "image/png", "png")
-    if fmt == "gif":
+    if fmt is OutputFormat.GIF:
         image, transparency = _palette(pixels, valid)
         options = {} if transparency is None else {"transparency": transparency}
         return Encoded(_save(image, "GIF", **options), "image/gif", "gif")
-    if fmt == "bmp":
+    if fmt is OutputFormat.BMP:
         return Encoded(_save(_fromarray(pixels), "BMP"), "image/bmp", "bmp")
     raise ValueError(f"unknown picture format {fmt!r}")
 
@@ -235,7 +238,7 @@ def _filled(raster: Raster) -> np.ndarray:
     return raster.data.filled(0 if nodata is None else nodata)
 
 
-def _geotiff(raster: Raster, compression: str, quality: int) -> bytes:
+def _geotiff(raster: Raster, compression: Compression, quality: int) -> bytes:
     data = raster.data
     bands, rows, cols = data.shape
     dtype = data.dtype
@@ -243,17 +246,19 @@ def _geotiff(raster: Raster, compression: str, quality: int) -> bytes:
         "driver": "GTiff", "width": cols, "height": rows, "count": bands, "dtype": dtype.name,
         "crs": raster.grid.crs, "transform": raster.grid.transform,
     }
-    if compression == "jpeg":
+    if compression is Compression.JPEG:
         if dtype != np.uint8 or bands not in (1, 3):
             raise InvalidParameter("compression",
                                    "JPEG compression needs 8-bit data with 1 or 3 bands; use LZ77 or None")
         profile.update(compress="JPEG", jpeg_quality=int(quality))
         if bands == 3:
             profile["photometric"] = "YCBCR"   # chroma subsampling: much smaller, as GDAL advises
-    elif compression == "lz77":
-        profile.update(compress="DEFLATE", predictor=3 if dtype.kind == "f" else 2)
+    elif compression is Compression.DEFLATE:
+        profile.update(compress=compression.gdal, predictor=3 if dtype.kind == "f" else 2)
+    elif compression is not Compression.NONE:
+        profile.update(compress=compression.gdal)
     nbits = {"U1": 1, "U2": 2, "U4": 4}.get(raster.pixel_type)
-    if nbits and compression != "jpeg":
+    if nbits and compression is not Compression.JPEG:
         profile["nbits"] = nbits
     if rows >= 512 and cols >= 512:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
@@ -264,7 +269,7 @@ def _geotiff(raster: Raster, compression: str, quality: int) -> bytes:
     if nodata is not None:
         profile["nodata"] = nodata
     values = _filled(raster)
-    if compression == "none" and not nbits and not needs_mask and bands == 1:
+    if compression is Compression.NONE and not nbits and not needs_mask and bands == 1:
         direct = tiff.geotiff(values, raster.grid.crs, raster.grid.transform, nodata,
                               raster.band_names[0] if raster.band_names else None, tiled="tiled" in profile)
         if direct is not None:
@@ -300,11 +305,11 @@ def _lerc(raster: Raster, tolerance: float | None, lerc_version: int) -> bytes:
     return bytes(result[2].raw[:result[1]])
 
 
-def _interleaved(raster: Raster, fmt: str) -> bytes:
+def _interleaved(raster: Raster, fmt: OutputFormat) -> bytes:
     """Raw little-endian values (bip: pixel-interleaved, bsq: band after band) + 1-bit valid mask."""
     values = _filled(raster)
     values = values.astype(values.dtype.newbyteorder("<"), copy=False)
-    if fmt == "bip":
+    if fmt is OutputFormat.BIP:
         values = np.moveaxis(values, 0, -1)
     mask_bits = np.packbits(raster.valid.ravel())   # MSB first, padding only at the very end
     return np.ascontiguousarray(values).tobytes() + mask_bits.tobytes()

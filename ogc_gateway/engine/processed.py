@@ -21,6 +21,7 @@ from . import read as reader
 from .errors import TooLarge
 from .functions import BandDistribution, FunctionContext, apply, rule_key
 from .histograms import service_histograms
+from .names import Resampling
 from .requests import ExportRequest, Grid, Raster, RenderingRule
 from .service import ImageService
 
@@ -65,7 +66,7 @@ def rule_distribution(service: ImageService, rule: RenderingRule, read: Read) ->
     memo = service.cached("processed-distributions", lambda: _Recent(_KEPT))
 
     def compute():
-        req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling="nearest")
+        req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling=Resampling.NEAREST)
         try:
             out = apply(rule, context(service, req, read))
         except TooLarge:

@@ -20,6 +20,7 @@ from .catalog import Item
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
 from .mosaic import order_of
+from .names import MosaicMethod
 from .requests import CatalogQuery, MosaicRule, TimeWindow
 from .service import ImageService
 from .where import Where, compile_where
@@ -54,7 +55,7 @@ def resolved(service: ImageService, rule: MosaicRule) -> MosaicRule:
     """A LockRaster rule as the engine runs it (Make Image Server Layer's reading): lockRasterIds
     may name rasters (their Name) as well as number them, and an empty list means the service's
     default order (its where and fids still apply)."""
-    if rule.method != "esriMosaicLockRaster":
+    if rule.method != MosaicMethod.LOCK_RASTER:
         return rule
     if not rule.lock_raster_ids:
         default = service.info.default_rule
@@ -80,7 +81,7 @@ def admitted(service: ImageService, rule: MosaicRule) -> tuple[tuple[int, ...] |
     """The OBJECTIDs (None: any) and compiled where clause a mosaic rule restricts items to."""
     rule = resolved(service, rule)
     oids = None
-    if rule.method == "esriMosaicLockRaster":
+    if rule.method == MosaicMethod.LOCK_RASTER:
         if not rule.lock_raster_ids:
             raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
         oids = rule.lock_raster_ids

@@ -16,6 +16,7 @@ from rasterio.features import geometry_mask
 from .errors import InvalidParameter, TooLarge
 from .export import export
 from .histograms import Histogram, histogram, service_histograms  # noqa: F401  (this module's API too)
+from .names import Resampling
 from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, TimeWindow
 from .service import ImageService
 
@@ -52,7 +53,7 @@ def region(service: ImageService, geometry, *, mosaic_rule: MosaicRule | None = 
                                     "(ask with a larger pixelSize)")
     grid = Grid(info.crs, (x0, y0, x0 + width * size, y1), width, height)
     raster = export(service, ExportRequest(grid=grid, mosaic_rule=mosaic_rule, rendering_rule=rendering_rule,
-                                           time=time, resampling="nearest"))
+                                           time=time, resampling=Resampling.NEAREST))
     if geometry.geom_type in ("Polygon", "MultiPolygon"):
         outside = geometry_mask([geometry], out_shape=(height, width), transform=grid.transform)
         data = raster.data

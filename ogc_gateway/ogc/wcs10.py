@@ -25,9 +25,10 @@ from flask import Response
 
 from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, reproject_bounds
+from ..engine.requests import TimeWindow
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, check_update_sequence, numbers, parse_time
+from .common import KVP, OGCError, check_update_sequence, numbers, parse_time
 from .coverage import Coverage, dimension_parameters, geotiff, grid_for, read, resampling_of
 
 VERSION = "1.0.0"
@@ -222,7 +223,7 @@ def _format(kvp: KVP) -> str:
     return FORMAT
 
 
-def _time(kvp: KVP) -> TimeRequest | None:
+def _time(kvp: KVP) -> TimeWindow | None:
     raw = kvp.get("TIME")
     return parse_time(raw, "TIME") if raw and raw.strip() else None
 

@@ -31,11 +31,12 @@ from rasterio.warp import calculate_default_transform
 from ..engine.bounded import MAX_COORDINATE
 from ..engine.errors import InvalidParameter
 from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
+from ..engine.names import Resampling
 from ..engine.requests import Grid
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_time
-from .coverage import INTERPOLATIONS, Coverage, dimension_parameters, geotiff, read
+from .coverage import Coverage, dimension_parameters, geotiff, interpolation_of, read
 from .layers import dimension_values
 
 VERSION = "1.1.1"
@@ -437,8 +438,8 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
     """(0-based bands or None for all, resampling, dimension values by name) of RANGESUBSET
     `field[:interpolation][axis[key,...],...]` (';' between fields). Unknown band keys are ignored."""
     if raw is None or not raw.strip():
-        return None, "nearest", {}
-    bands, resampling, seen, dims = None, "nearest", set(), {}
+        return None, Resampling.NEAREST, {}
+    bands, resampling, seen, dims = None, Resampling.NEAREST, set(), {}
     for part in raw.split(";"):
         m = re.fullmatch(r"\s*([^:\[\],;\s]+)\s*(?::\s*([^:\[\],;]+?))?\s*(?:\[(.*)\])?\s*", part)
         if not m:
@@ -453,7 +454,7 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
                            f"field is {FIELD!r})", "rangesubset")
         if method is not None:
             name = method.strip().lower()
-            resampling = "nearest" if name == "none" else INTERPOLATIONS.get(name)
+            resampling = Resampling.NEAREST if name == "none" else interpolation_of(name)
             if resampling is None:
                 raise OGCError("InvalidParameterValue", f"RANGESUBSET: interpolation {method!r} is not "
                                f"supported ({', '.join(METHODS)})", "rangesubset")

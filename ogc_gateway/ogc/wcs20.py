@@ -40,11 +40,12 @@ from rasterio.warp import calculate_default_transform
 from ..engine.bounded import MAX_COORDINATE
 from ..engine.errors import GatewayError
 from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
-from ..engine.requests import Grid, Raster
+from ..engine.names import Compression, Resampling
+from ..engine.requests import Grid, Raster, TimeWindow
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, number as num, parse_instant
-from .coverage import Coverage, geotiff, read
+from .common import KVP, OGCError, number as num, parse_instant
+from .coverage import Coverage, geotiff, interpolation_of, read
 from .layers import subset_values
 
 VERSION = "2.0.1"
@@ -72,12 +73,8 @@ MULTIPART = "multipart/related"
 SECTIONS = ("ServiceIdentification", "ServiceProvider", "OperationsMetadata", "ServiceMetadata", "Contents")
 
 INTERPOLATION = "http://www.opengis.net/def/interpolation/OGC/1/"
-# the advertised URIs -> the engine's resampling; short names and 1.x spellings are accepted too
-INTERPOLATIONS = {INTERPOLATION + "nearest-neighbor": "nearest", INTERPOLATION + "linear": "bilinear",
-                  INTERPOLATION + "cubic": "cubic"}
-INTERPOLATION_ALIASES = {"nearest-neighbor": "nearest", "nearest": "nearest", "nearest neighbor": "nearest",
-                         "nearestneighbor": "nearest", "linear": "bilinear", "bilinear": "bilinear",
-                         "cubic": "cubic", "bicubic": "cubic"}
+# the advertised URIs (the engine's table reads them, short names and 1.x spellings too)
+INTERPOLATIONS = (INTERPOLATION + "nearest-neighbor", INTERPOLATION + "linear", INTERPOLATION + "cubic")
 
 TIME_AXES = ("time", "t", "ansi", "phenomenontime")      # compared case-insensitively
 AXIS_URI = "http://www.opengis.net/def/axis/OGC/"
@@ -420,10 +417,10 @@ class Trim:
     label: str
 
 
-def _time_request(cov: Coverage, s: Subset) -> TimeRequest:
+def _time_request(cov: Coverage, s: Subset) -> TimeWindow:
     try:
         if s.is_slice:
-            return TimeRequest(instants=(parse_instant(s.low, s.label),))
+            return TimeWindow.of_instants((parse_instant(s.low, s.label),))
         lo, hi = cov.service.info.time_extent
         start = lo if s.low is None else parse_instant(s.low, s.label)
         end = hi if s.high is None else parse_instant(s.high, s.label)
@@ -431,7 +428,7 @@ def _time_request(cov: Coverage, s: Subset) -> TimeRequest:
         raise OGCError("InvalidSubsetting", exc.message, s.label) from None
     if start > end:
         raise OGCError("InvalidSubsetting", f"{s.label}: the low bound is after the high bound", s.label)
-    return TimeRequest(interval=(start, end))
+    return TimeWindow(start, end)
 
 
 # --- GetCoverage: grids ----------------------------------------------------------------------------------
@@ -655,7 +652,7 @@ def range_subset(raw: str | None, fields: tuple[Field, ...]) -> tuple[int, ...] 
     return tuple(bands)
 
 
-def interpolation(kvp: KVP, *axes: Axes) -> str:
+def interpolation(kvp: KVP, *axes: Axes) -> Resampling:
     """The engine's resampling for INTERPOLATION (and INTERPOLATIONPERAXIS, one method for all)."""
     methods = []
     raw = (kvp.get("INTERPOLATION") or "").strip()
@@ -670,8 +667,7 @@ def interpolation(kvp: KVP, *axes: Axes) -> str:
         methods.append(("interpolationPerAxis", uri.strip()))
     found = set()
     for locator, uri in methods:
-        method = INTERPOLATIONS.get(uri) or INTERPOLATIONS.get(uri.replace("/ogc/", "/OGC/")) \
-            or INTERPOLATION_ALIASES.get(uri.lower())
+        method = interpolation_of(uri)
         if method is None:
             raise OGCError("InterpolationMethodNotSupported", f"interpolation {uri!r} is not supported "
                            f"({', '.join(INTERPOLATIONS)})", locator)
@@ -679,13 +675,14 @@ def interpolation(kvp: KVP, *axes: Axes) -> str:
     if len(found) > 1:
         raise OGCError("InterpolationMethodNotSupported", "one interpolation method for all axes, please",
                        "interpolationPerAxis")
-    return found.pop() if found else "nearest"
+    return found.pop() if found else Resampling.NEAREST
 
 
 # --- GetCoverage: encoding ---------------------------------------------------------------------------------
 
-_COMPRESSION = {"none": None, "packbits": "PACKBITS", "lzw": "LZW", "deflate": "DEFLATE", "jpeg": "JPEG",
-                "huffman": "CCITTRLE"}
+# the GeoTIFF extension's words for the engine's compressions
+_COMPRESSION = {"none": Compression.NONE, "packbits": Compression.PACKBITS, "lzw": Compression.LZW,
+                "deflate": Compression.DEFLATE, "jpeg": Compression.JPEG, "huffman": Compression.CCITTRLE}
 _PREDICTOR = {"none": 1, "horizontal": 2, "floatingpoint": 3}
 
 
@@ -697,7 +694,7 @@ def geotiff_options(kvp: KVP) -> dict:
         if raw.lower() not in _COMPRESSION:
             raise OGCError("InvalidParameterValue", f"GEOTIFF:COMPRESSION={raw!r} (None, PackBits, LZW, Deflate, "
                            "JPEG, Huffman)", "geotiff:compression")
-        opts["compress"] = _COMPRESSION[raw.lower()]
+        opts["compress"] = _COMPRESSION[raw.lower()].gdal
     raw = (kvp.get("GEOTIFF:JPEG_QUALITY") or "").strip()
     if raw:
         q = kvp.integer("GEOTIFF:JPEG_QUALITY", lo=1)
@@ -809,7 +806,7 @@ def get_coverage(kvp: KVP, ep) -> Response:
     out = _crs_param(kvp, "OUTPUTCRS", "OutputCrs-NotSupported", supported, native.uri)
 
     trims: dict[int, Trim] = {}
-    time: TimeRequest | None = None
+    time: TimeWindow | None = None
     dims: dict[str, tuple] = {}
     seen: set[str] = set()
     for s in subsets:

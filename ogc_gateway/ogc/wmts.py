@@ -25,7 +25,7 @@ from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
-from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
+from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wmts")
@@ -361,7 +361,7 @@ def _time(kvp: KVP, layer: Layer) -> TimeWindow | None:
     if asked not in layer.time_values:
         raise OGCError("InvalidParameterValue", f"Time={raw!r} is not one of the layer's times "
                        f"({', '.join(layer.times)})", "time")
-    return select_time(layer, TimeRequest(instants=(asked,)), "time")[0]
+    return select_time(layer, TimeWindow.of_instants((asked,)), "time")[0]
 
 
 def get_tile_view(kvp: KVP, ep: Endpoint) -> Response:

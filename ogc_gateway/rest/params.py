@@ -16,7 +16,7 @@ from ..engine import bounded
 from ..engine.errors import InvalidParameter
 from ..engine.esrijson import number as _float, ordered_corners
 from ..engine.grid import parse_sr
-from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
+from ..engine.names import Resampling, canonical_mosaic_method, canonical_mosaic_operation, canonical_resampling
 from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
 from ..engine.functions import parse_rendering_rule
 
@@ -338,3 +338,15 @@ def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:
                 raise InvalidParameter("mosaicRule", f"viewpoint cannot be transformed ({exc})")
             x, y = xs[0], ys[0]
     return x, y
+
+
+def parse_interpolation(p: Params, default: Resampling) -> Resampling:
+    """interpolation (RSP_NearestNeighbor, RSP_BilinearInterpolation, ...) as the engine's resampling."""
+    raw = p.get("interpolation")
+    if raw is None:
+        return default
+    found = canonical_resampling(raw)
+    if found is None:
+        raise InvalidParameter("interpolation", f"{raw!r} is not one of RSP_NearestNeighbor, "
+                                                "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
+    return found
