@@ -45,9 +45,9 @@ def check_definition(service: ImageService, rule: MosaicRule | None) -> None:
     definition = rule.multidimensional_definition if rule is not None else ()
     md = service.info.multidimensional
     if md is not None:
-        md.check(definition, "mosaicRule")
+        md.check(definition, "mosaic")
     elif definition:
-        raise InvalidParameter("mosaicRule", "multidimensionalDefinition: this service has no variables or "
+        raise InvalidParameter("mosaic", "multidimensionalDefinition: this service has no variables or "
                                              "dimensions (hasMultidimensions is false)")
 
 
@@ -70,9 +70,9 @@ def resolved(service: ImageService, rule: MosaicRule) -> MosaicRule:
             continue
         literal = "'" + key.replace("'", "''") + "'"
         found = service.catalog.items(where=compile_where(f"Name = {literal}", service.info.fields,
-                                                          param="mosaicRule"))
+                                                          param="mosaic"))
         if not found:
-            raise InvalidParameter("mosaicRule", f"lockRasterIds: there is no raster named {key!r}")
+            raise InvalidParameter("mosaic", f"lockRasterIds: there is no raster named {key!r}")
         oids += [item.oid for item in found]
     return replace(rule, lock_raster_ids=tuple(oids))
 
@@ -83,11 +83,11 @@ def admitted(service: ImageService, rule: MosaicRule) -> tuple[tuple[int, ...] |
     oids = None
     if rule.method == MosaicMethod.LOCK_RASTER:
         if not rule.lock_raster_ids:
-            raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
+            raise InvalidParameter("mosaic", "esriMosaicLockRaster needs lockRasterIds")
         oids = rule.lock_raster_ids
     if rule.fids is not None:
         oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
-    return oids, where_of(service, rule.where, "mosaicRule")
+    return oids, where_of(service, rule.where, "mosaic")
 
 
 def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry | None,

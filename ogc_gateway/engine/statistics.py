@@ -38,7 +38,7 @@ def region(service: ImageService, geometry, *, mosaic_rule: MosaicRule | None = 
     info = service.info
     size = pixel_size or info.cell_size[0]
     if not size > 0:
-        raise InvalidParameter("pixelSize", "must be positive")
+        raise InvalidParameter("pixel_size", "must be positive")
     ox, oy = info.extent[0], info.extent[3]             # snap to the service's pixel grid
     xmin, ymin, xmax, ymax = geometry.bounds
     x0 = ox + math.floor((xmin - ox) / size + 1e-9) * size
@@ -48,7 +48,7 @@ def region(service: ImageService, geometry, *, mosaic_rule: MosaicRule | None = 
     width, height = max(1, round((x1 - x0) / size)), max(1, round((y1 - y0) / size))
     limits = info.limits
     if width > limits.max_image_width or height > limits.max_image_height:
-        raise TooLarge("pixelSize", f"the region is {width}x{height} pixels at pixel size {size:g}; the "
+        raise TooLarge("pixel_size", f"the region is {width}x{height} pixels at pixel size {size:g}; the "
                                     f"limit is {limits.max_image_width}x{limits.max_image_height} "
                                     "(ask with a larger pixelSize)")
     grid = Grid(info.crs, (x0, y0, x0 + width * size, y1), width, height)

@@ -27,6 +27,7 @@ from ..security.caller import token_query
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
+from .errors import WMS, WMS_111, ogc_error
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, Selection, dimension_values, layer_of, select
 
@@ -97,7 +98,7 @@ def handle(ep: Endpoint) -> Response:
     except OGCError as exc:
         return _exception(exc, version, kvp if operation in ("getmap", "map") else None)
     except GatewayError as exc:            # the engine's refusals (limits, bad values)
-        return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator),
+        return _exception(ogc_error(exc, WMS_111 if version.startswith("1.1") else WMS),
                           version, kvp if operation in ("getmap", "map") else None)
     except Exception:                      # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)

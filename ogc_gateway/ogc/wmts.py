@@ -25,6 +25,7 @@ from ..http_cache import cacheable
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
+from .errors import WMTS, ogc_error
 from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
@@ -180,7 +181,7 @@ def _guarded(answer, rest: bool = False) -> Response:
             exc.status = 404
         return _exception(exc)
     except GatewayError as exc:              # the engine's refusals (limits, bad values)
-        return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator))
+        return _exception(ogc_error(exc, WMTS, status=exc.http_status))
     except Exception:                        # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)
         return _exception(OGCError("NoApplicableCode", "the server failed to answer; its log has the details"))
