@@ -67,14 +67,14 @@ class ImageService:
         self._lock = threading.RLock()        # a computation may ask for another
 
     def reopened(self) -> ImageService:
-        """The service rebuilt on its changed catalog: new ServiceInfo, empty memo (the OGC layer,
-        statistics...), and datasets reopened (a file may have gained overviews)."""
+        """The service rebuilt on its changed catalog: new ServiceInfo, empty memo (statistics,
+        tile sets...), and datasets reopened (a file may have gained overviews)."""
         reader.POOL.invalidate()
         return ImageService(self.config, self.catalog)
 
     def cached(self, key: str, compute):
-        """A per-worker memo of service-wide results (template statistics, histograms), computed
-        once by `compute()` on first use."""
+        """A per-worker memo of the engine's service-wide results (template statistics, histograms),
+        computed once by `compute()` on first use. Faces keep what they build in facecache."""
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = compute()

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from ..engine.encode import encode
+from ..facecache import face_cached
 from ..engine.crsid import epsg_of
 from ..engine.export import export
 from ..engine.grid import crs_from_ogc, reproject_bounds
@@ -64,7 +65,7 @@ class Coverage:
 
 def coverage_of(service: ImageService) -> Coverage:
     """The coverage of a service, built once per service object (a catalog change makes a new one)."""
-    return service.cached("coverage", lambda: _coverage(service))
+    return face_cached(service, "coverage", lambda: _coverage(service))
 
 
 def _coverage(service: ImageService) -> Coverage:

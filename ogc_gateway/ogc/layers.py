@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from ..engine.errors import InvalidParameter
+from ..facecache import face_cached
 from ..engine.export import rule_distribution
 from ..engine.functions import parse_rendering_rule
 from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
@@ -130,7 +131,7 @@ def _code_of(crs) -> str | None:
 def layer_of(service: ImageService) -> Layer:
     """The layer of a service, built once per service object: a service rebuilt on a changed
     catalog (gateway.py) builds its own."""
-    return service.cached("ogc:layer", lambda: _layer(service))
+    return face_cached(service, "ogc:layer", lambda: _layer(service))
 
 
 def _layer(service: ImageService) -> Layer:
