@@ -17,10 +17,20 @@ from typing import Any
 
 import yaml
 
-from .engine.errors import ConfigError
-from .engine.names import Resampling, canonical_mosaic_method, canonical_resampling
-from .engine.settings import (DEFAULT_OGC_CRS, Attribution, DimensionConfig, FunctionTemplate, Limits,  # noqa: F401
-                              MetadataUrl, ServiceConfig, VariableConfig)
+from .engine import (
+    DEFAULT_OGC_CRS,
+    Attribution,
+    ConfigError,
+    DimensionConfig,
+    FunctionTemplate,
+    Limits,
+    MetadataUrl,
+    Resampling,
+    ServiceConfig,
+    VariableConfig,
+    canonical_mosaic_method,
+    canonical_resampling,
+)
 from .security.settings import (SECURITY_KEYS, SecurityConfig, access_value, host_patterns, origin_list,
                                 security_section)
 
@@ -836,8 +846,9 @@ class _Builder:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.problem(key, f"must be a list of tile matrix set identifiers, not {value!r}")
             return ()
-        from .engine.errors import InvalidParameter
-        from .engine.tms import known_identifiers, standard
+        from .engine import InvalidParameter
+        from .engine import known_identifiers
+        from .engine import standard_tile_set as standard
 
         known = {k.lower(): k for k in known_identifiers()}
         built: list[str] = []
@@ -942,8 +953,8 @@ class _Builder:
 
     def rft_file(self, doc: dict, path: Path, where: str) -> FunctionTemplate | None:
         """A template file in ArcGIS's RFT JSON form ({"type": "RasterFunctionTemplate", ...})."""
-        from .engine.functions.rft import read_template
-        from .engine.functions.schema import ArgError
+        from .engine import read_template
+        from .engine import ArgError
 
         d = self.mapping(doc, where, RFT_FILE_KEYS)
         try:
@@ -969,7 +980,7 @@ class _Builder:
 
     def valid_template(self, template: FunctionTemplate, where: str) -> FunctionTemplate | None:
         """The template when its whole chain is a valid rule (every argument checked)."""
-        from .engine.functions import check_template
+        from .engine import check_template
 
         problem = check_template(template, {})
         if problem:
@@ -979,7 +990,7 @@ class _Builder:
 
     def known(self, function: str, where: str) -> bool:
         # Imported here: the function registry imports engine modules that import this module.
-        from .engine.functions import is_known
+        from .engine import is_known
 
         if is_known(function):
             return True

@@ -8,9 +8,7 @@ import re
 from datetime import datetime, timezone
 from typing import Iterable
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.catalog import iso_to_epoch_ms
-from ..engine.requests import TimeWindow
+from ..engine import MAX_COORDINATE, TimeWindow, iso_to_epoch_ms
 
 
 class OGCError(Exception):

@@ -10,14 +10,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..engine.encode import encode
+from ..engine import (
+    ExportRequest,
+    Grid,
+    ImageService,
+    Raster,
+    Resampling,
+    TimeWindow,
+    canonical_resampling,
+    crs_from_ogc,
+    epsg_of,
+    reproject_bounds,
+)
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
 from ..facecache import face_cached
-from ..engine.crsid import epsg_of
-from ..engine.export import export
-from ..engine.grid import crs_from_ogc, reproject_bounds
-from ..engine.names import Resampling, canonical_resampling
-from ..engine.requests import ExportRequest, Grid, Raster, TimeWindow
-from ..engine.service import ImageService
 from .common import KVP, OGCError
 from .layers import Layer, dimension_values, layer_of, select
 

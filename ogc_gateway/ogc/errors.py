@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..engine.errors import GatewayError, InvalidParameter
+from ..engine import GatewayError, InvalidParameter
 from .common import OGCError
 
 # engine field -> the face's parameter (the locator of its exception); a field a face does not

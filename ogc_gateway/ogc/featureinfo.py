@@ -10,10 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..engine.geometry import points_to_crs
-from ..engine.names import Resampling
-from ..engine.requests import MosaicRule, SampleRequest, TimeWindow
-from ..engine.sample import identify
+from ..engine import MosaicRule, Resampling, SampleRequest, TimeWindow, identify, points_to_crs
 from ..templates import render
 from .common import iso
 from .layers import Layer

@@ -11,15 +11,24 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from ..engine.errors import InvalidParameter
+from ..engine import (
+    DimensionSelection,
+    ImageService,
+    InvalidParameter,
+    Legend,
+    MosaicRule,
+    Multidimensional,
+    TimeWindow,
+    axis_inverted,
+    crs_from_ogc,
+    extent_in,
+    parse_rendering_rule,
+    reproject_bounds,
+    rule_distribution,
+)
+from ..engine import build_legend as legend
+from ..engine import draw_legend as draw
 from ..facecache import face_cached
-from ..engine.export import rule_distribution
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import axis_inverted, crs_from_ogc, extent_in, reproject_bounds
-from ..engine.legend import Legend, draw, legend
-from ..engine.multidim import Multidimensional
-from ..engine.service import ImageService
-from ..engine.requests import DimensionSelection, MosaicRule, TimeWindow
 from .common import OGCError, iso, parse_instant
 
 WGS84 = crs_from_ogc("EPSG:4326")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, request
 from lxml import etree
 
-from ..engine.errors import GatewayError
+from ..engine import GatewayError
 from ..gateway import gateway
 from ..security.caller import token_query
 from . import wcs10, wcs11, wcs20

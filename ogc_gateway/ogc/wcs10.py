@@ -23,9 +23,7 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from ..engine.errors import GatewayError
-from ..engine.grid import crs_from_ogc, reproject_bounds
-from ..engine.requests import TimeWindow
+from ..engine import GatewayError, TimeWindow, crs_from_ogc, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, check_update_sequence, numbers, parse_time

@@ -28,11 +28,7 @@ from flask import Response
 from lxml import etree
 from rasterio.warp import calculate_default_transform
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.errors import InvalidParameter
-from ..engine.grid import axis_inverted, crs_from_ogc, reproject_bounds
-from ..engine.names import Resampling
-from ..engine.requests import Grid
+from ..engine import MAX_COORDINATE, Grid, InvalidParameter, Resampling, axis_inverted, crs_from_ogc, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_time

@@ -37,11 +37,18 @@ from rasterio.crs import CRS
 from rasterio.io import MemoryFile
 from rasterio.warp import calculate_default_transform
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.errors import GatewayError
-from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
-from ..engine.names import Compression, Resampling
-from ..engine.requests import Grid, Raster, TimeWindow
+from ..engine import (
+    MAX_COORDINATE,
+    Compression,
+    GatewayError,
+    Grid,
+    Raster,
+    Resampling,
+    TimeWindow,
+    crs_from_ogc,
+    extent_in,
+    reproject_bounds,
+)
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, number as num, parse_instant

@@ -15,13 +15,22 @@ import numpy as np
 from flask import Blueprint, Response, request
 from PIL import Image, ImageDraw, ImageFont
 
-from ..engine.encode import MAP_FORMATS, encode, encode_rgba
-from ..engine.errors import GatewayError
-from ..engine.export import export
-from ..engine.grid import axis_inverted, crs_from_ogc
-from ..engine.legend import draw
-from ..engine.render import composite, flatten, picture, rgba
-from ..engine.requests import ExportRequest, Grid
+from ..engine import (
+    MAP_FORMATS,
+    ExportRequest,
+    GatewayError,
+    Grid,
+    axis_inverted,
+    composite,
+    crs_from_ogc,
+    encode_rgba,
+    flatten,
+    picture,
+    rgba,
+)
+from ..engine import draw_legend as draw
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
 from ..gateway import gateway
 from ..security.caller import token_query
 from ..templates import render

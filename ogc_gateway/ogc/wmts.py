@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
-from ..engine.errors import GatewayError, NotFound
-from ..engine.requests import TileRequest, TimeWindow
-from ..engine.tiles import MIME, blank, get_tile, tile_sets
-from ..engine.tms import TileSetLimits
+from ..engine import TILE_MIME as MIME
+from ..engine import GatewayError, NotFound, TileRequest, TileSetLimits, TimeWindow, get_tile, tile_sets
+from ..engine import blank_tile as blank
 from ..gateway import gateway
 from ..security.caller import token_query, token_suffix
 from ..http_cache import cacheable

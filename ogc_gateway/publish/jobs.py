@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from ..engine.errors import GatewayError, NotFound
+from ..engine import GatewayError, NotFound
 from ..rest.responses import rest_error
 
 log = logging.getLogger("ogc_gateway.publish")

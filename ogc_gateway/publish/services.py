@@ -18,10 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config, ServiceConfig, published_service
-from ..engine import overviews
-from ..engine.catalog import Catalog
-from ..engine.errors import ConfigError, InvalidParameter, NotFound
-from ..engine.service import ImageService, catalog_path
+from ..engine import Catalog, ConfigError, ImageService, InvalidParameter, NotFound, build_overviews, catalog_path
 
 log = logging.getLogger("ogc_gateway.publish")
 
@@ -98,7 +95,7 @@ class PublishedServices:
             placed = [place(f, folder) for f in files]
             if build_pyramids:
                 for path in placed:
-                    overviews.build(str(path))
+                    build_overviews(str(path))
             svc = self.service_config(name, raw)
             catalog = Catalog(catalog_path(self.config, name), svc)
             catalog.sync()

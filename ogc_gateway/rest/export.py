@@ -12,15 +12,22 @@ from typing import BinaryIO
 
 from rasterio.crs import CRS
 
-from ..engine.encode import Encoded, encode
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.export import export
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import reproject_bounds, target_grid
-from ..engine.names import Compression, OutputFormat
-from ..engine.render import picture
-from ..engine.requests import ExportRequest, Raster
-from ..engine.service import ImageService
+from ..engine import (
+    Compression,
+    Encoded,
+    ExportRequest,
+    ImageService,
+    InvalidParameter,
+    NotFound,
+    OutputFormat,
+    Raster,
+    parse_rendering_rule,
+    picture,
+    reproject_bounds,
+    target_grid,
+)
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
 from .kmz import kmz
 from .params import (Params, parse_band_ids, parse_bbox, parse_interpolation, parse_mosaic_rule, parse_nodata,
                      parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)

@@ -9,17 +9,31 @@ from dataclasses import replace
 import numpy as np
 from shapely.geometry import box
 
-from ..engine.errors import InvalidParameter
-from ..engine.export import rule_distribution
-from ..engine.functions import is_raw, parse_rendering_rule
-from ..engine.geometry import points_to_crs, sample_points
-from ..engine.grid import sr_json, target_grid
-from ..engine.legend import legend
-from ..engine.names import Compression, MosaicMethod, OutputFormat, Resampling
-from ..engine.requests import ExportRequest, MosaicRule, SampleRequest
-from ..engine.sample import get_samples, identify
-from ..engine.service import ImageService
-from ..engine.statistics import raster_histograms, raster_statistics, region, service_histograms
+from ..engine import (
+    Compression,
+    ExportRequest,
+    ImageService,
+    InvalidParameter,
+    MosaicMethod,
+    MosaicRule,
+    OutputFormat,
+    Resampling,
+    SampleRequest,
+    get_samples,
+    identify,
+    is_raw,
+    parse_rendering_rule,
+    points_to_crs,
+    raster_histograms,
+    raster_statistics,
+    region,
+    rule_distribution,
+    sample_points,
+    service_histograms,
+    sr_json,
+    target_grid,
+)
+from ..engine import build_legend as legend
 from .catalog import attributes, footprint_json, out_fields, parse_pixel_size
 from .export import EncodeOptions, run_export
 from .geometry import in_service_crs, parse_geometry

@@ -12,13 +12,24 @@ from typing import Any, Iterable, Mapping
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
-from ..engine import bounded
-from ..engine.errors import InvalidParameter
-from ..engine.esrijson import number as _float, ordered_corners
-from ..engine.grid import parse_sr
-from ..engine.names import Resampling, canonical_mosaic_method, canonical_mosaic_operation, canonical_resampling
-from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
-from ..engine.functions import parse_rendering_rule
+from ..engine import (
+    PIXEL_TYPES,
+    DimensionSelection,
+    InvalidParameter,
+    MosaicRule,
+    Resampling,
+    TimeWindow,
+    bounded_json,
+    canonical_mosaic_method,
+    canonical_mosaic_operation,
+    canonical_resampling,
+    check_coordinates,
+    check_epoch_ms,
+    ordered_corners,
+    parse_rendering_rule,
+    parse_sr,
+)
+from ..engine import json_number as _float
 
 
 class Params:
@@ -70,7 +81,7 @@ class Params:
         raw = self.get(name)
         if raw is None or raw[0] not in "{[":
             return raw
-        return bounded.loads(raw, name)
+        return bounded_json(raw, name)
 
 
 def numbers(text: str, name: str, count: int | None = None) -> list[float]:
@@ -110,7 +121,7 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
-    bounded.check_coordinates(box, "bbox")
+    check_coordinates(box, "bbox")
     box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
     if not (box[0] < box[2] and box[1] < box[3]):
         raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
@@ -137,7 +148,7 @@ def parse_time(params: Params) -> TimeWindow | None:
     if len(parts) > 2:
         raise InvalidParameter("time", "expected an instant or start,end in epoch milliseconds")
     floats = [None if p.lower() in ("", "null", "none") else _float(p, "time") for p in parts]
-    bounded.check_epoch_ms(floats, "time")
+    check_epoch_ms(floats, "time")
     ends = [None if v is None else int(v) for v in floats]
     start, end = (ends[0], ends[0]) if len(ends) == 1 else ends
     if start is not None and end is not None and start > end:
@@ -229,7 +240,7 @@ def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        value = bounded.loads(value, name)
+        value = bounded_json(value, name)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):

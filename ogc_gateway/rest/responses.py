@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response
 
-from ..engine.errors import GatewayError, InvalidParameter
+from ..engine import GatewayError, InvalidParameter
 
 _CALLBACK = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.]{0,127}$")
 

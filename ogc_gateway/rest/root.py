@@ -6,12 +6,20 @@ import math
 
 import numpy as np
 
-from ..engine.export import rule_distribution, service_signature
-from ..engine.functions import BandDistribution, is_raw, signature
-from ..engine.grid import sr_json
-from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS, MosaicMethod
-from ..engine.requests import RenderingRule
-from ..engine.service import ImageService, ServiceInfo
+from ..engine import (
+    MOSAIC_SHORT,
+    RESAMPLING_ARCGIS,
+    BandDistribution,
+    ImageService,
+    MosaicMethod,
+    RenderingRule,
+    ServiceInfo,
+    is_raw,
+    rule_distribution,
+    service_signature,
+    signature,
+    sr_json,
+)
 
 CURRENT_VERSION = 11.3
 CAPABILITIES = "Image,Metadata,Catalog"

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from flask import Response
 
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.grid import extent_in, reproject_bounds, sr_json
-from ..engine.requests import TileRequest, TimeWindow
-from ..engine.service import ImageService
-from ..engine.tiles import blank, get_tile, tile_sets
-from ..engine.tms import TileSetLimits
+from ..engine import (
+    ImageService,
+    InvalidParameter,
+    NotFound,
+    TileRequest,
+    TileSetLimits,
+    TimeWindow,
+    extent_in,
+    get_tile,
+    reproject_bounds,
+    sr_json,
+    tile_sets,
+)
+from ..engine import blank_tile as blank
 from ..facecache import face_cached
 from .params import Params, parse_time
 

@@ -10,9 +10,7 @@ from flask import Blueprint, Response, render_template, request, send_file
 from werkzeug.wsgi import wrap_file
 
 from .. import __version__
-from ..engine.errors import GatewayError, InvalidParameter, NotFound
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import sr_json
+from ..engine import GatewayError, InvalidParameter, NotFound, parse_rendering_rule, sr_json
 from . import catalog as cat
 from . import export as ex
 from . import files
