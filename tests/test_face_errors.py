@@ -28,6 +28,15 @@ from ogc_gateway.engine.errors import FIELDS, InvalidParameter, NotFound, TooLar
 LIMIT = 20_000                       # bytes: far below any of the answers asked for below
 BOX = (500000, 5000100, 501900, 5002000)       # inside the DEM (EPSG:32633)
 PARSER = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+slow = pytest.mark.slow              # clients on a real socket
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """The clients talk to the local socket directly, whatever proxy the environment names."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +75,7 @@ def answer_bytes(width: int, height: int, per_value: int) -> str:
     return f"{width * height * per_value:,} bytes"
 
 
+@slow
 def test_rest_names_size(tight, dem_bytes):
     r = requests.get(f"{tight}/arcgis/rest/services/dem/ImageServer/exportImage", timeout=60, params={
         "bbox": ",".join(map(str, BOX)), "size": "300,300", "format": "tiff", "f": "json"})
@@ -75,6 +85,7 @@ def test_rest_names_size(tight, dem_bytes):
     assert answer_bytes(300, 300, dem_bytes) in error["message"] and "max_output_bytes" in error["message"]
 
 
+@slow
 @pytest.mark.parametrize("version, crs_key, locator", [("1.3.0", "CRS", "WIDTH/HEIGHT"), ("1.1.1", "SRS", None)])
 def test_wms_names_width_height(tight, dem_bytes, version, crs_key, locator):
     r = requests.get(f"{tight}/ogc/wms", timeout=60, params={
@@ -87,12 +98,14 @@ def test_wms_names_width_height(tight, dem_bytes, version, crs_key, locator):
     assert "size:" not in text
 
 
+@slow
 def test_owslib_wms_client_sees_the_wms_parameter(tight):
     wms = WebMapService(f"{tight}/ogc/wms", version="1.3.0", timeout=60)
     with pytest.raises(ServiceException, match="WIDTH/HEIGHT: the answer would hold"):
         wms.getmap(layers=["dem"], styles=[""], srs="EPSG:32633", bbox=BOX, size=(300, 300), format="image/png")
 
 
+@slow
 def test_wmts_names_the_tile_matrix(tight):
     r = requests.get(f"{tight}/ogc/wmts", timeout=60, params={
         "SERVICE": "WMTS", "VERSION": "1.0.0", "REQUEST": "GetTile", "LAYER": "dem", "STYLE": "default",
@@ -103,6 +116,7 @@ def test_wmts_names_the_tile_matrix(tight):
     assert (code, where) == ("InvalidParameterValue", "tilematrix") and text.startswith("tilematrix: ")
 
 
+@slow
 def test_wcs10_names_width_height(tight, dem_bytes):
     r = requests.get(f"{tight}/ogc/wcs", timeout=60, params={
         "SERVICE": "WCS", "VERSION": "1.0.0", "REQUEST": "GetCoverage", "COVERAGE": "dem", "CRS": "EPSG:32633",
@@ -112,6 +126,7 @@ def test_wcs10_names_width_height(tight, dem_bytes):
     assert text.startswith("WIDTH/HEIGHT: ") and answer_bytes(300, 300, dem_bytes) in text
 
 
+@slow
 def test_wcs11_names_the_bounding_box(tight):
     r = requests.get(f"{tight}/ogc/wcs", timeout=60, params={
         "SERVICE": "WCS", "VERSION": "1.1.1", "REQUEST": "GetCoverage", "IDENTIFIER": "dem", "FORMAT": "image/tiff",
@@ -121,6 +136,7 @@ def test_wcs11_names_the_bounding_box(tight):
     assert (code, where) == ("InvalidParameterValue", "boundingbox") and text.startswith("boundingbox: ")
 
 
+@slow
 def test_wcs20_names_the_subset(tight, dem_bytes):
     r = requests.get(f"{tight}/ogc/wcs", timeout=60, params={
         "SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": "dem",
@@ -131,6 +147,7 @@ def test_wcs20_names_the_subset(tight, dem_bytes):
     assert text.startswith("subset: ") and answer_bytes(300, 300, dem_bytes) in text
 
 
+@slow
 def test_owslib_wcs_client_sees_the_wcs_parameter(tight):
     wcs = WebCoverageService(f"{tight}/ogc/wcs", version="1.0.0", timeout=60)
     with pytest.raises(ServiceException, match="WIDTH/HEIGHT: the answer would hold"):
