@@ -14,6 +14,7 @@ from ..engine import (
     ExportRequest,
     Grid,
     ImageService,
+    OutputFormat,
     Raster,
     Resampling,
     TimeWindow,
@@ -163,7 +164,7 @@ def grid_for(crs, bounds: tuple[float, float, float, float], *, size: tuple[int,
 
 def geotiff(raster: Raster) -> bytes:
     """A GeoTIFF of the values, with its georeferencing and GDAL_NODATA."""
-    return encode(raster, "tiff").data
+    return encode(raster, OutputFormat.TIFF).data
 
 
 def time_window_iso(cov: Coverage) -> tuple[str, str] | None:

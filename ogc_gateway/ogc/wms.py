@@ -20,6 +20,7 @@ from ..engine import (
     ExportRequest,
     GatewayError,
     Grid,
+    OutputFormat,
     axis_inverted,
     composite,
     crs_from_ogc,
@@ -270,7 +271,7 @@ def get_map(kvp: KVP, ep: Endpoint, version: str) -> Response:
             raise OGCError("InvalidParameterValue", "raw image/tiff maps hold one layer", "LAYERS")
         layer, rule = view.layers[0]
         raster = export(layer.service, layer_request(layer, rule, view.grid, kvp, headers))
-        out = encode(raster, "tiff")
+        out = encode(raster, OutputFormat.TIFF)
         return Response(out.data, content_type="image/tiff", headers=headers)
     pictures = []
     for layer, rule in view.layers:
