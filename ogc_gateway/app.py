@@ -8,9 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import metrics
 from .access import RequestObserver
 from .config import Config
-from .engine import admission, observe
-from .engine.errors import NotFound, TooLarge
-from .engine.service import open_services
+from .engine import NotFound, TooLarge, configure_admission, install_observer, open_services
 from .gateway import Gateway
 from .rest.responses import error_response
 from .ogc.wcs import bp as wcs_bp
@@ -32,7 +30,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.config["MAX_FORM_MEMORY_SIZE"] = config.server.max_request_bytes
     app.extensions["ogc_gateway"] = Gateway(config, open_services(config, sync=sync))
     server = config.server
-    admission.configure(server.cache_dir / "heavy-slots", server.max_heavy_per_worker, server.max_heavy_per_host,
+    configure_admission(server.cache_dir / "heavy-slots", server.max_heavy_per_worker, server.max_heavy_per_host,
                         server.heavy_request_pixels)
     app.register_blueprint(rest_bp)
     app.register_blueprint(wms_bp)
@@ -48,7 +46,7 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.wsgi_app = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"], app.extensions.get(SECURITY))
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
-    observe.install(metrics.observe_engine)
+    install_observer(metrics.observe_engine)
 
     @app.after_request
     def _cors(resp: Response) -> Response:

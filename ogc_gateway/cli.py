@@ -18,7 +18,7 @@ from .cli_common import CONFIG_HELP, DEFAULT_CONFIG, ENV_CONFIG  # noqa: F401  (
 from .cli_common import load as _load
 from .cli_common import user_errors as _user_errors
 from .config import CACHE_DIR_NAME, Config, config_for_folder, load_config
-from .engine.errors import ConfigError
+from .engine import ConfigError
 
 
 def service_urls(base_url: str, name: str, multidimensional: bool = False) -> list[tuple[str, str]]:
@@ -43,10 +43,9 @@ def _open_services(config: Config) -> dict:
     (the later ones find nothing left to do) instead of timing out on the database lock."""
     import fcntl
 
-    from .engine import s3
-    from .engine.service import open_services
+    from .engine import configure_s3_gdal, open_services
 
-    s3.configure_gdal()
+    configure_s3_gdal()
     config.server.cache_dir.mkdir(parents=True, exist_ok=True)
     with open(config.server.cache_dir / "sync.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -198,18 +197,18 @@ def demo(folder: Path, force: bool, host: str, port: int, workers: int | None) -
 @click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 def check_config(config_file: str | None) -> None:
     """Report every problem of a configuration (exit status 1 if there is any)."""
-    from .engine import sources
+    from .engine import expand_sources
 
     with _user_errors():
         config = _load(config_file)
         opened = _open_services(config)
     click.echo(f"OK: {len(config.services)} services")
-    from .engine.crsid import unnamed_warning
+    from .engine import unnamed_warning
     for name, svc in opened.items():
         if warning := unnamed_warning(svc.info.crs):
             click.echo(f"warning: services.{name}: {warning}")
     for name, service in config.services.items():
-        files = {f for pattern in service.sources for f in sources.expand(pattern)}
+        files = {f for pattern in service.sources for f in expand_sources(pattern)}
         title = f" ({service.title})" if service.title else ""
         click.echo(f"  {name}{title}: {len(files)} files")
 
@@ -308,10 +307,9 @@ class _Progress:
 
 def _catalog(config: Config, name: str, *, first_sync: bool = True):
     """The catalog of one configured service, synchronised first if it never was."""
-    from .engine import s3
-    from .engine.service import open_catalog
+    from .engine import configure_s3_gdal, open_catalog
 
-    s3.configure_gdal()
+    configure_s3_gdal()
     if name not in config.services:
         raise ConfigError([f"no service named {name!r}; services: {', '.join(config.services)}"])
     cat = open_catalog(config, config.services[name])
@@ -322,7 +320,7 @@ def _catalog(config: Config, name: str, *, first_sync: bool = True):
 
 
 def _compiled(cat, where: str | None):
-    from .engine.where import compile_where
+    from .engine import compile_where
 
     return compile_where(where, cat.info().fields, param="--where") if where else None
 
@@ -335,7 +333,7 @@ def _compiled(cat, where: str | None):
                    "(default local[*]); executors must see the same files.")
 def catalog_sync(services: tuple[str, ...], config_file: str | None, spark_master: str | None) -> None:
     """Bring the catalogs of SERVICES (default: every service) in line with their sources."""
-    from .engine.rasterinfo import read_files
+    from .engine import read_files
 
     with _user_errors():
         config = _load(config_file)
@@ -359,11 +357,11 @@ def catalog_sync(services: tuple[str, ...], config_file: str | None, spark_maste
 def catalog_add(service: str, files: tuple[str, ...], config_file: str | None) -> None:
     """Add FILES (paths, s3:// or https:// URLs) to SERVICE. They stay across syncs while they
     exist, even outside the service's sources, and a file taken out with `remove` comes back."""
-    from .engine import s3, sources
+    from .engine import configure_s3_gdal, is_remote, source_exists
 
-    s3.configure_gdal()
+    configure_s3_gdal()
     with _user_errors():
-        missing = [f for f in files if not (sources.exists(f) if sources.is_remote(f) else os.path.isfile(f))]
+        missing = [f for f in files if not (source_exists(f) if is_remote(f) else os.path.isfile(f))]
         if missing:
             raise click.BadParameter(f"{', '.join(missing)} does not exist", param_hint="FILES")
         cat = _catalog(_load(config_file), service)
@@ -413,21 +411,21 @@ def catalog_overviews(service: str, resampling: str, config_file: str | None) ->
     sync the catalog."""
     from rasterio.errors import RasterioError
 
-    from .engine import overviews
+    from .engine import build_overviews, needs_overviews
 
     with _user_errors():
         cat = _catalog(_load(config_file), service)
         todo = []
         for oid, _, _, path in cat.entries():
             record = cat.record(oid)
-            if overviews.needs_overviews(record["width"], record["height"], record["overviews"]):
+            if needs_overviews(record["width"], record["height"], record["overviews"]):
                 todo.append(path)
         built, skipped = 0, []
         with _Progress(f"{service}: overviews") as progress:
             for path in todo:
                 progress(path, len(todo))
                 try:
-                    overviews.build(path, resampling)
+                    build_overviews(path, resampling)
                     built += 1
                 except (ValueError, OSError, RasterioError) as exc:
                     skipped.append(f"{path}: skipped: {exc}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from .config import Config, load_config
-from .engine.errors import ConfigError, GatewayError, InvalidParameter
+from .engine import ConfigError, GatewayError, InvalidParameter
 
 ENV_CONFIG = "OGC_GATEWAY_CONFIG"
 DEFAULT_CONFIG = "gateway.yaml"

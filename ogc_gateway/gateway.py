@@ -10,9 +10,7 @@ from pathlib import Path
 from flask import current_app, g, has_request_context, request
 
 from .config import Config
-from .engine.errors import ConfigError, NotFound
-from .engine.service import ImageService
-from .engine.tilecache import TileStore
+from .engine import ConfigError, ImageService, NotFound, TileStore
 from .publish.services import PublishedServices
 from .storage import output_store, tile_store
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 from flask import Response, request
 
-from .engine.tilecache import StoredTile
+from .engine import StoredTile
 
 LEARNED = "ogc_gateway.cached_tile"    # environ key: the file a tile was served from (tilefast.py)
 

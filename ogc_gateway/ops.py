@@ -14,7 +14,7 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from . import metrics
-from .engine import sources
+from .engine import check_sources_reachable
 from .gateway import gateway
 
 bp = Blueprint("ops", __name__)
@@ -38,7 +38,7 @@ def readiness_problems() -> dict[str, str]:
             checks[f"catalog:{name}"] = str(exc)
         for pattern in svc.config.sources:
             try:
-                sources.check_reachable(pattern)
+                check_sources_reachable(pattern)
                 checks[f"sources:{name}:{pattern}"] = "ok"
             except OSError as exc:
                 checks[f"sources:{name}:{pattern}"] = str(exc)

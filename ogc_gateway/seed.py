@@ -17,14 +17,23 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .config import Config
-from .engine.errors import InvalidParameter
-from .engine.grid import crs_from_ogc, extent_in
-from .engine.requests import TileRequest, TimeWindow
-from .engine.service import ImageService, open_services
-from .engine.timesnap import time_key
+from .engine import TILE_FORMATS as FORMATS
+from .engine import (
+    ImageService,
+    InvalidParameter,
+    TileRequest,
+    TileSetLimits,
+    TimeWindow,
+    crs_from_ogc,
+    extent_in,
+    fill_block,
+    open_services,
+    tile_sets,
+    time_key,
+)
+from .engine import tile_block_size as block_size
+from .engine import tile_generation as generation
 from .storage import tile_store
-from .engine.tiles import FORMATS, block_size, fill_block, generation, tile_sets
-from .engine.tms import TileSetLimits
 from .ogc.common import OGCError, parse_instant
 
 
@@ -154,7 +163,7 @@ def fill(job) -> tuple[int, str]:
 def _style_rule(service: ImageService, style: str):
     if style == "default":
         return None
-    from .engine.functions import parse_rendering_rule
+    from .engine import parse_rendering_rule
 
     return parse_rendering_rule({"rasterFunction": style}, service.templates)
 

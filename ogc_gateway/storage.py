@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .config import Config
-from .engine.errors import NotFound
-from .engine.sizebound import bounded_tile_store
-from .engine.tilecache import TileStore
+from .engine import NotFound, TileStore, bounded_tile_store
 
 
 def tile_store(config: Config) -> TileStore:
     """The tile cache every face and the seeding program share."""
     local = config.server.cache_dir / "tiles"
     if config.server.cache_url:
-        from .engine.tilecache_s3 import S3TileStore
+        from .engine import S3TileStore
 
         return S3TileStore(config.server.cache_url, local)
     return bounded_tile_store(local, config.server.tile_cache_max_bytes)
@@ -40,7 +38,7 @@ class LocalOutputs:
     the whole folder kept within `output_max_bytes` (the oldest go first)."""
 
     def __init__(self, root: Path, max_bytes: int):
-        from .engine.sizebound import FolderBound
+        from .engine import FolderBound
 
         self.root = root
         self.bound = FolderBound(root, max_bytes)
@@ -69,36 +67,36 @@ class S3Outputs:
     deleted when asked for); set a lifecycle rule on the prefix to remove the ones never asked for."""
 
     def __init__(self, url: str):
-        from .engine import s3
+        from .engine import split_s3_url
 
         self.url = url.rstrip("/")
-        self.bucket, prefix = s3.split(self.url)
+        self.bucket, prefix = split_s3_url(self.url)
         self.prefix = "/".join(p for p in (prefix.strip("/"), "output") if p)
 
     def write(self, service: str, data: bytes, extension: str, ttl: int) -> str:
-        from .engine import s3
+        from .engine import s3_client
 
         name = f"_ags_{uuid.uuid4().hex}.{extension}"
-        s3.client().put_object(Bucket=self.bucket, Key=f"{self.prefix}/{service}/{name}", Body=data)
+        s3_client().put_object(Bucket=self.bucket, Key=f"{self.prefix}/{service}/{name}", Body=data)
         return name
 
     def open(self, service: str, name: str, ttl: int) -> tuple[BinaryIO, int]:
         """The object's body as a stream, and its size."""
         from botocore.exceptions import ClientError
 
-        from .engine import s3
+        from .engine import s3_client
         from .rest.export import OUTPUT_NAME
 
         if not OUTPUT_NAME.match(name):
             raise NotFound("File not found.", details=[name])
         key = f"{self.prefix}/{service}/{name}"
         try:
-            answer = s3.client().get_object(Bucket=self.bucket, Key=key)
+            answer = s3_client().get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise NotFound("File not found.", details=[name]) from None
             raise
         if time.time() - answer["LastModified"].timestamp() > ttl:
-            s3.client().delete_object(Bucket=self.bucket, Key=key)
+            s3_client().delete_object(Bucket=self.bucket, Key=key)
             raise NotFound("File not found.", details=["The output file has expired."])
         return answer["Body"], int(answer["ContentLength"])

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from .engine import observe
-from .engine.tilecache import etag
-from .engine.tiles import generation as cache_generation
+from .engine import report_observation
+from .engine import tile_etag as etag
+from .engine import tile_generation as cache_generation
 from .gateway import Gateway
 from .http_cache import LEARNED, http_date
 from .security.access import credentials
@@ -121,7 +121,7 @@ class TileShortcut:
                                   ("ETag", etag(st)), ("Last-Modified", http_date(st.st_mtime)),
                                   ("Date", _now()), *folder.headers])
         self.served += 1
-        observe.report("tile_cache_hit")
+        report_observation("tile_cache_hit")
         return [body]
 
     def _learn(self, address: tuple, environ, start_response):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .config import load_config
-from .engine.errors import ConfigError
+from .engine import ConfigError
 
 # Gunicorn's "worker failed to boot" status: the master stops instead of respawning workers that
 # would fail the same way forever.

@@ -9,6 +9,8 @@
   functions and TYPE_CHECKING imports included.
 - The engine imports nothing of ogc_gateway outside ogc_gateway.engine except the package itself
   (its version): this catches faces added later, which the contract's list cannot name in advance.
+- Everything outside the engine (faces, CLI, tools) imports the engine through its public API only:
+  `ogc_gateway.engine`, never one of its modules; the engine's own modules (and the tests) may.
 """
 
 from __future__ import annotations
@@ -111,6 +113,44 @@ def test_engine_imports_only_itself(graph):
     outside = sorted((m, n) for m in graph.modules if engine(m)
                      for n in graph.find_modules_directly_imported_by(m) if ours(n) and not engine(n))
     assert not outside, "\n".join(f"{m} imports {n}" for m, n in outside)
+
+
+def engine_imports_outside(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
+    """(importer, imported) for each import of an engine module, not the package, from outside it."""
+    def engine(name: str) -> bool:
+        return name == "ogc_gateway.engine" or name.startswith("ogc_gateway.engine.")
+
+    return sorted((m, n) for m in graph.modules if m.startswith("ogc_gateway.") and not engine(m)
+                  for n in graph.find_modules_directly_imported_by(m) if engine(n) and n != "ogc_gateway.engine")
+
+
+def test_the_faces_import_only_the_engine_api(graph):
+    outside = engine_imports_outside(graph)
+    assert not outside, "import from ogc_gateway.engine, not its modules:\n" + "\n".join(
+        f"{m} imports {n}" for m, n in outside)
+
+
+def test_the_api_check_finds_a_module_import():
+    g = grimp.ImportGraph()
+    for importer, imported in [("ogc_gateway.rest.views", "ogc_gateway.engine"),
+                               ("ogc_gateway.ogc.wms", "ogc_gateway.engine.export"),
+                               ("ogc_gateway.engine.export", "ogc_gateway.engine.read")]:
+        g.add_import(importer=importer, imported=imported)
+    assert engine_imports_outside(g) == [("ogc_gateway.ogc.wms", "ogc_gateway.engine.export")]
+
+
+def test_the_engine_api_is_whole_and_names_no_module():
+    """Every name of __all__ exists, once; none is also a module of the engine, so that
+    `from ogc_gateway.engine import export_raster` can never mean a module (grimp, and Python's
+    `import ... as`, would take the module)."""
+    import pkgutil
+
+    import ogc_gateway.engine as engine
+
+    assert len(engine.__all__) == len(set(engine.__all__))
+    assert [n for n in engine.__all__ if not hasattr(engine, n)] == []
+    modules = {m.name for m in pkgutil.iter_modules(engine.__path__)}
+    assert sorted(set(engine.__all__) & modules) == []
 
 
 def test_cycle_check_finds_a_planted_cycle():

@@ -111,3 +111,18 @@ def test_a_heavy_request_on_a_busy_host_gets_a_busy_error_and_a_cheap_one_is_ans
     cheap = busy_host.get("/arcgis/rest/services/dem/ImageServer/exportImage",
                           query_string={"bbox": box, "size": "64,64", "format": "tiff", "f": "image"})
     assert cheap.status_code == 200 and cheap.content_type == "image/tiff"
+
+
+def test_a_busy_refusal_is_no_applicable_code_in_the_ogc_faces(busy_host):
+    """Busy is the server's state, not a bad parameter: its OWS code is NoApplicableCode (issue 20),
+    with the 503 status where the face sends real HTTP codes (WCS 2.0)."""
+    box = "500000,5000100,501900,5002000"
+    wms = busy_host.get("/ogc/wms", query_string={
+        "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "dem", "STYLES": "",
+        "CRS": "EPSG:32633", "BBOX": box, "WIDTH": "400", "HEIGHT": "400", "FORMAT": "image/png"})
+    assert b'code="NoApplicableCode"' in wms.data and b"busy" in wms.data
+    wcs = busy_host.get("/ogc/wcs", query_string={
+        "SERVICE": "WCS", "VERSION": "2.0.1", "REQUEST": "GetCoverage", "COVERAGEID": "dem",
+        "SUBSET": ["E(500000,501900)", "N(5000100,5002000)"], "SCALESIZE": "i(400),j(400)"})
+    assert wcs.status_code == 503
+    assert b'exceptionCode="NoApplicableCode"' in wcs.data and b"busy" in wcs.data

@@ -10,10 +10,10 @@ shared checks), one module per section family (`server`, `services`, `ogc_metada
 Every name callers import from `ogc_gateway.config` is exported here.
 """
 
-from ..engine.errors import ConfigError
-from ..engine.settings import (
+from ..engine import (
     DEFAULT_OGC_CRS,
     Attribution,
+    ConfigError,
     DimensionConfig,
     FunctionTemplate,
     Limits,

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.errors import ConfigError
-from ..engine.settings import ServiceConfig
+from ..engine import ConfigError, ServiceConfig
 from .loading import build
 from .model import Config, ServerConfig
 from .services import NCNAME, SERVICE_KEYS, service_section

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..engine.errors import ConfigError
+from ..engine import ConfigError
 from ..security.settings import SECURITY_KEYS, security_section
 from .model import Config
 from .server import server_section

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.settings import DEFAULT_OGC_CRS, Limits, ServiceConfig
+from ..engine import DEFAULT_OGC_CRS, Limits, ServiceConfig
 from ..security.settings import SecurityConfig
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..engine.settings import DimensionConfig, VariableConfig
+from ..engine import DimensionConfig, VariableConfig
 from .values import Checker
 
 DIMENSION_KEYS = ("field", "band_metadata", "unit", "description")

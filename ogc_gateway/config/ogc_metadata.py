@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from ..engine.settings import Attribution, MetadataUrl
+from ..engine import Attribution, MetadataUrl
 from .model import Contact
 from .values import Checker, is_int
 

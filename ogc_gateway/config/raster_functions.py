@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..engine.settings import FunctionTemplate
+from ..engine import FunctionTemplate
 from .values import Checker
 
 TEMPLATE_KEYS = ("name", "function", "arguments", "description")
@@ -85,8 +85,7 @@ def template_file(check: Checker, entry: str, where: str) -> FunctionTemplate | 
 
 def rft_file(check: Checker, doc: dict, path: Path, where: str) -> FunctionTemplate | None:
     """A template file in ArcGIS's RFT JSON form ({"type": "RasterFunctionTemplate", ...})."""
-    from ..engine.functions.rft import read_template
-    from ..engine.functions.schema import ArgError
+    from ..engine import ArgError, read_template
 
     d = check.mapping(doc, where, RFT_FILE_KEYS)
     try:
@@ -114,7 +113,7 @@ def checked_template(check: Checker, name: str, function: str, arguments: Any, d
 
 def valid_template(check: Checker, template: FunctionTemplate, where: str) -> FunctionTemplate | None:
     """The template when its whole chain is a valid rule (every argument checked)."""
-    from ..engine.functions import check_template
+    from ..engine import check_template
 
     problem = check_template(template, {})
     if problem:
@@ -125,7 +124,7 @@ def valid_template(check: Checker, template: FunctionTemplate, where: str) -> Fu
 
 def known(check: Checker, function: str, where: str) -> bool:
     # Imported when a service has templates: the registry loads every raster function's module.
-    from ..engine.functions import is_known
+    from ..engine import is_known
 
     if is_known(function):
         return True

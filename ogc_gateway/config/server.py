@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.settings import DEFAULT_OGC_CRS, Limits
+from ..engine import DEFAULT_OGC_CRS, Limits
 from ..security.settings import host_patterns, origin_list
 from .model import ServerConfig
 from .ogc_metadata import contact, keywords, ogc_crs

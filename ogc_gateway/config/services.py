@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.names import canonical_mosaic_method, canonical_resampling
-from ..engine.settings import ServiceConfig
+from ..engine import Resampling, ServiceConfig, canonical_mosaic_method, canonical_resampling
 from ..security.settings import access_value
 from .model import ServerConfig
 from .multidim import multidimensional
@@ -163,12 +162,12 @@ def mosaic_method(check: Checker, d: dict, where: str) -> str | None:
 def resampling(check: Checker, d: dict, where: str) -> str:
     value = check.text(d, "default_resampling", where)
     if value is None:
-        return "bilinear"
+        return Resampling.BILINEAR
     canonical = canonical_resampling(value)
     if canonical is None:
         check.problem(f"{where}.default_resampling",
                       f"unknown resampling {value!r} (Nearest, Bilinear, Cubic or Majority)")
-        return "bilinear"
+        return Resampling.BILINEAR
     return canonical
 
 
@@ -190,8 +189,8 @@ def tile_matrix_sets(check: Checker, value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         check.problem(key, f"must be a list of tile matrix set identifiers, not {value!r}")
         return ()
-    from ..engine.errors import InvalidParameter
-    from ..engine.tms import known_identifiers, standard
+    from ..engine import InvalidParameter, known_identifiers
+    from ..engine import standard_tile_set as standard
 
     known = {k.lower(): k for k in known_identifiers()}
     built: list[str] = []

@@ -14,7 +14,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..engine.settings import Limits
+from ..engine import Limits
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 

@@ -19,7 +19,7 @@ def bytes_per_value(pixel_type: str | None) -> int:
     return np.dtype(PIXEL_TYPES.get((pixel_type or "F64").upper(), "float64")).itemsize
 
 
-def check_band_count(limits: Limits, count: int, name: str = "bandIds") -> None:
+def check_band_count(limits: Limits, count: int, name: str = "bands") -> None:
     """No request may ask for more than `max_output_bands` bands (10,000 bandIds made a 328 MB TIFF)."""
     if count > limits.max_output_bands:
         raise TooLarge(name, f"{count} bands asked for; at most {limits.max_output_bands} bands per "
@@ -78,6 +78,6 @@ def check_time(limits: Limits, rule: object, width: int, height: int, bands: int
     """Refuse, before any read, a rendering rule whose estimated cost exceeds max_request_seconds."""
     seconds = rule_seconds(rule, width, height, bands)
     if seconds > limits.max_request_seconds:
-        raise TooLarge("renderingRule", f"the rendering rule over {width} x {height} pixels would take about "
+        raise TooLarge("rendering", f"the rendering rule over {width} x {height} pixels would take about "
                                         f"{seconds:.0f} s; the time budget is {limits.max_request_seconds} s "
                                         f"(max_request_seconds): ask for fewer pixels or a smaller kernel")

@@ -27,6 +27,7 @@ from .errors import InvalidParameter, TooLarge
 from .functions import BandDistribution, Signature, apply, cast, is_raw, signature
 from .geometry import to_crs
 from .mosaic import OPERATORS, SeamlineCut, operator
+from .names import MosaicMethod
 from .query import check_definition, mosaic_items, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, representable
 from .service import ImageService, ServiceInfo
@@ -74,16 +75,16 @@ def check_request(service: ImageService, req: ExportRequest) -> None:
     if req.band_ids is not None:
         bad = [b for b in req.band_ids if not 0 <= b < bands]
         if bad:
-            raise InvalidParameter("bandIds", f"band {bad[0]} does not exist; the output has {bands} "
+            raise InvalidParameter("bands", f"band {bad[0]} does not exist; the output has {bands} "
                                               f"bands (0..{bands - 1})")
     budget.check_output_size(limits, g.width, g.height, len(req.band_ids) if req.band_ids is not None else bands,
                              (sig.pixel_type, req.pixel_type))
     budget.check_time(limits, req.rendering_rule, g.width, g.height, sig.bands)
     rule = req.mosaic_rule or service.info.default_rule
-    where_of(service, rule.where, "mosaicRule")           # a bad where clause fails before any read
+    where_of(service, rule.where, "mosaic")           # a bad where clause fails before any read
     check_definition(service, req.mosaic_rule)
     if rule.operation not in OPERATORS:
-        raise InvalidParameter("mosaicRule", f"mosaicOperation {rule.operation} is not supported "
+        raise InvalidParameter("mosaic", f"mosaicOperation {rule.operation} is not supported "
                                              f"(supported: {', '.join(OPERATORS)})")
     operator(rule, (1, 1, 1), np.uint8)                     # refuses what a method does not allow
 
@@ -188,8 +189,8 @@ def _valid(data: np.ma.MaskedArray) -> np.ndarray:
 def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
     """One catalog item on the request grid (the "$<oid>" raster of raster functions)."""
     if service.catalog.item(oid) is None:
-        raise InvalidParameter("renderingRule", f"raster ${oid} does not exist")
-    rule = MosaicRule(method="esriMosaicLockRaster", lock_raster_ids=(oid,))
+        raise InvalidParameter("rendering", f"raster ${oid} does not exist")
+    rule = MosaicRule(method=MosaicMethod.LOCK_RASTER, lock_raster_ids=(oid,))
     return mosaic(service, replace(req, mosaic_rule=rule, time=None))
 
 
@@ -239,7 +240,7 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
     data = raster.data
     bands = data.shape[0]
     if len(values) not in (1, bands):
-        raise InvalidParameter("noData", f"give one value, or one per band ({bands})")
+        raise InvalidParameter("nodata", f"give one value, or one per band ({bands})")
     ref = np.array(values * bands if len(values) == 1 else values, dtype=np.float64).reshape(-1, 1, 1)
     hits = data.data.astype(np.float64) == ref
     if match_all:

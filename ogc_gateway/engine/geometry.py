@@ -98,9 +98,9 @@ def sample_line(line: BaseGeometry, distance: float | None, count: int | None) -
         total = sum(p.length for p in parts)
         step = total / max(count - 1, 1) if count is not None else distance
         if step is None or step <= 0:
-            raise InvalidParameter("sampleDistance", "must be positive")
+            raise InvalidParameter("sample_distance", "must be positive")
         if total / step + len(parts) > MAX_SAMPLES:
-            raise InvalidParameter("sampleDistance", f"the line would give more than {MAX_SAMPLES} samples")
+            raise InvalidParameter("sample_distance", f"the line would give more than {MAX_SAMPLES} samples")
         points = []
         for part in parts:
             n = int(math.floor(part.length / step + 1e-9))
@@ -120,18 +120,18 @@ def sample_area(area: BaseGeometry, distance: float | None, count: int | None) -
         wanted = count or 100
         distance = math.sqrt(max(area.area, 1e-300) / wanted)
     if distance <= 0:
-        raise InvalidParameter("sampleDistance", "must be positive")
+        raise InvalidParameter("sample_distance", "must be positive")
     cols = max(1, math.ceil((xmax - xmin) / distance - 1e-9))
     rows = max(1, math.ceil((ymax - ymin) / distance - 1e-9))
     if cols * rows > 4 * MAX_SAMPLES:
-        raise InvalidParameter("sampleDistance", f"the area would give more than {MAX_SAMPLES} samples")
+        raise InvalidParameter("sample_distance", f"the area would give more than {MAX_SAMPLES} samples")
     xs = xmin + (np.arange(cols) + 0.5) * (xmax - xmin) / cols
     ys = ymax - (np.arange(rows) + 0.5) * (ymax - ymin) / rows
     gx, gy = np.meshgrid(xs, ys)
     inside = shapely.contains_xy(area, gx.ravel(), gy.ravel())
     points = [Point(x, y) for x, y in zip(gx.ravel()[inside], gy.ravel()[inside])]
     if len(points) > MAX_SAMPLES:
-        raise InvalidParameter("sampleCount", f"{len(points)} locations; at most {MAX_SAMPLES} per request")
+        raise InvalidParameter("sample_count", f"{len(points)} locations; at most {MAX_SAMPLES} per request")
     return points
 
 

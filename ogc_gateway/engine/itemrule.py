@@ -12,6 +12,7 @@ import numpy as np
 
 from . import processed
 from .functions import Signature, apply, signature
+from .names import MosaicMethod
 from .requests import PIXEL_TYPES, ExportRequest, MosaicRule, RenderingRule
 from .service import ImageService
 
@@ -31,6 +32,6 @@ def processed_item(service: ImageService, req: ExportRequest, oid: int, item_rul
                    rows: slice, cols: slice, read: processed.Read) -> np.ma.MaskedArray:
     """One item run through `item_rule` on the request's grid, cells [rows, cols] (pixels read
     through `read`, the export path's reader)."""
-    alone = MosaicRule(method="esriMosaicLockRaster", lock_raster_ids=(oid,))
+    alone = MosaicRule(method=MosaicMethod.LOCK_RASTER, lock_raster_ids=(oid,))
     out = apply(item_rule, processed.context(service, replace(req, mosaic_rule=alone, time=None), read))
     return out.data[:, rows, cols]

@@ -32,7 +32,7 @@ def _sort_base(value) -> float | None:
     try:
         when = datetime.fromisoformat(text.replace("/", "-"))
     except ValueError:
-        raise InvalidParameter("mosaicRule", f"sortValue {text!r} is neither a number nor a date")
+        raise InvalidParameter("mosaic", f"sortValue {text!r} is neither a number nor a date")
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp() * 1000.0
@@ -53,7 +53,7 @@ def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_fi
         return Order(ids=rule.lock_raster_ids)
     if method == "esriMosaicAttribute":
         if not rule.sort_field:
-            raise InvalidParameter("mosaicRule", "esriMosaicAttribute needs a sortField")
+            raise InvalidParameter("mosaic", "esriMosaicAttribute needs a sortField")
         return Order(field=rule.sort_field, base=_sort_base(rule.sort_value), ascending=rule.ascending)
     if method == "esriMosaicNone":
         return Order(field=rule.sort_field or "ZOrder", ascending=rule.ascending)
@@ -272,7 +272,7 @@ def operator(rule: MosaicRule, shape: tuple[int, int, int], dtype) -> Operator:
     is not valid there (ArcGIS's rule: the seamline order is fixed)."""
     if rule.method == "esriMosaicSeamline":
         if rule.operation == "MT_LAST":
-            raise InvalidParameter("mosaicRule", "MT_LAST is not valid with esriMosaicSeamline")
+            raise InvalidParameter("mosaic", "MT_LAST is not valid with esriMosaicSeamline")
         if rule.operation == "MT_FIRST":
             return SeamlineCut(shape, dtype)
     return OPERATORS[rule.operation](shape, dtype)

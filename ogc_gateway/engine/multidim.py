@@ -190,7 +190,7 @@ class Multidimensional:
     def slice_definition(self, slice_id: int) -> tuple[DimensionSelection, ...]:
         """The definition that selects exactly one slice (InvalidParameter sliceId if there is none)."""
         if not 0 <= slice_id < len(self.slices):
-            raise InvalidParameter("sliceId", f"there is no slice {slice_id} (slices 0..{len(self.slices) - 1}; "
+            raise InvalidParameter("slice", f"there is no slice {slice_id} (slices 0..{len(self.slices) - 1}; "
                                               "see the slices resource)")
         s = self.slices[slice_id]
         return (DimensionSelection(s.variable, None),) + tuple(
@@ -213,7 +213,7 @@ class Multidimensional:
         return out
 
     def select(self, items: Iterable[Item], definition: tuple[DimensionSelection, ...],
-               window: TimeWindow | None, param: str = "mosaicRule", defaults: bool = True) -> list[Item]:
+               window: TimeWindow | None, param: str = "mosaic", defaults: bool = True) -> list[Item]:
         """The items (band members as items of their own, reading one band) that the definition
         (with the defaults of what it leaves out, unless not `defaults`) and the time window
         select, in the given order."""

@@ -21,6 +21,7 @@ from . import read as reader
 from .errors import TooLarge
 from .functions import BandDistribution, FunctionContext, apply, rule_key
 from .histograms import service_histograms
+from .names import Resampling
 from .requests import ExportRequest, Grid, Raster, RenderingRule
 from .service import ImageService
 
@@ -72,7 +73,7 @@ def rule_distribution(service: ImageService, rule: RenderingRule, read: Read) ->
         "processed-distributions", lambda: _Recent(_KEPT))
 
     def compute() -> tuple[BandDistribution, ...] | None:
-        req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling="nearest")
+        req = ExportRequest(grid=overview_grid(service), rendering_rule=rule, resampling=Resampling.NEAREST)
         try:
             out = apply(rule, context(service, req, read))
         except TooLarge:
@@ -113,7 +114,7 @@ def context(service: ImageService, req: ExportRequest, read: Read) -> FunctionCo
     (through `read`), distributions, the service's CRS and colour table."""
     def read_on(oid: int | None, grid: Grid, resampling: str | None) -> Raster:
         sub = ExportRequest(grid=grid, mosaic_rule=req.mosaic_rule, time=req.time,
-                            resampling=resampling or req.resampling)
+                            resampling=Resampling(resampling) if resampling else req.resampling)
         return read(service, sub, oid)
 
     return FunctionContext(grid=req.grid, read=read_on,

@@ -20,6 +20,7 @@ from .catalog import Item, Order
 from .errors import InvalidParameter
 from .geometry import SPATIAL_RELATIONS
 from .mosaic import order_of
+from .names import MosaicMethod
 from .requests import CatalogQuery, MosaicRule, TimeWindow
 from .service import ImageService
 from .where import Where, compile_where
@@ -44,9 +45,9 @@ def check_definition(service: ImageService, rule: MosaicRule | None) -> None:
     definition = rule.multidimensional_definition if rule is not None else ()
     md = service.info.multidimensional
     if md is not None:
-        md.check(definition, "mosaicRule")
+        md.check(definition, "mosaic")
     elif definition:
-        raise InvalidParameter("mosaicRule", "multidimensionalDefinition: this service has no variables or "
+        raise InvalidParameter("mosaic", "multidimensionalDefinition: this service has no variables or "
                                              "dimensions (hasMultidimensions is false)")
 
 
@@ -54,7 +55,7 @@ def resolved(service: ImageService, rule: MosaicRule) -> MosaicRule:
     """A LockRaster rule as the engine runs it (Make Image Server Layer's reading): lockRasterIds
     may name rasters (their Name) as well as number them, and an empty list means the service's
     default order (its where and fids still apply)."""
-    if rule.method != "esriMosaicLockRaster":
+    if rule.method != MosaicMethod.LOCK_RASTER:
         return rule
     if not rule.lock_raster_ids:
         default = service.info.default_rule
@@ -69,9 +70,9 @@ def resolved(service: ImageService, rule: MosaicRule) -> MosaicRule:
             continue
         literal = "'" + key.replace("'", "''") + "'"
         found = service.catalog.items(where=compile_where(f"Name = {literal}", service.info.fields,
-                                                          param="mosaicRule"))
+                                                          param="mosaic"))
         if not found:
-            raise InvalidParameter("mosaicRule", f"lockRasterIds: there is no raster named {key!r}")
+            raise InvalidParameter("mosaic", f"lockRasterIds: there is no raster named {key!r}")
         oids += [item.oid for item in found]
     return replace(rule, lock_raster_ids=tuple(oids))
 
@@ -80,13 +81,13 @@ def admitted(service: ImageService, rule: MosaicRule) -> tuple[tuple[int, ...] |
     """The OBJECTIDs (None: any) and compiled where clause a mosaic rule restricts items to."""
     rule = resolved(service, rule)
     oids = None
-    if rule.method == "esriMosaicLockRaster":
+    if rule.method == MosaicMethod.LOCK_RASTER:
         if not rule.lock_raster_ids:
-            raise InvalidParameter("mosaicRule", "esriMosaicLockRaster needs lockRasterIds")
+            raise InvalidParameter("mosaic", "esriMosaicLockRaster needs lockRasterIds")
         oids = rule.lock_raster_ids
     if rule.fids is not None:
         oids = tuple(o for o in (oids if oids is not None else rule.fids) if o in set(rule.fids))
-    return oids, where_of(service, rule.where, "mosaicRule")
+    return oids, where_of(service, rule.where, "mosaic")
 
 
 def mosaic_items(service: ImageService, rule: MosaicRule, *, area: BaseGeometry | None,

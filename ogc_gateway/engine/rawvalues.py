@@ -14,6 +14,7 @@ from rasterio.io import MemoryFile
 from ogc_gateway.engine import tiff
 from ogc_gateway.engine.errors import InvalidParameter
 from ogc_gateway.engine.lerc1 import encode_lerc1
+from ogc_gateway.engine.names import Compression
 from ogc_gateway.engine.requests import Raster
 
 
@@ -37,12 +38,13 @@ def filled(raster: Raster) -> np.ndarray:
     return raster.data.filled(0 if nodata is None else nodata)
 
 
-def geotiff(raster: Raster, compression: str = "none", quality: int = 75,
+def geotiff(raster: Raster, compression: Compression | str = Compression.NONE, quality: int = 75,
             options: Mapping[str, object] | None = None) -> bytes:
     """The GeoTIFF of a raster, georeferenced, with band descriptions and GDAL_NODATA (or an
     internal mask where no usable nodata value marks the invalid pixels). `options`, when given,
     are the GDAL creation options (rasterio names; None values left out) chosen by the client
     instead of `compression` and the writer's own tiling; `tiled` alone means 256 x 256 blocks."""
+    compression = Compression(compression)
     data = raster.data
     bands, rows, cols = data.shape
     dtype = data.dtype
@@ -56,18 +58,20 @@ def geotiff(raster: Raster, compression: str = "none", quality: int = 75,
         if profile.get("tiled"):
             profile.setdefault("blockxsize", 256)
             profile.setdefault("blockysize", 256)
-    elif compression == "jpeg":
+    elif compression is Compression.JPEG:
         if dtype != np.uint8 or bands not in (1, 3):
             raise InvalidParameter("compression",
                                    "JPEG compression needs 8-bit data with 1 or 3 bands; use LZ77 or None")
         profile.update(compress="JPEG", jpeg_quality=int(quality))
         if bands == 3:
             profile["photometric"] = "YCBCR"   # chroma subsampling: much smaller, as GDAL advises
-    elif compression == "lz77":
-        profile.update(compress="DEFLATE", predictor=3 if dtype.kind == "f" else 2)
+    elif compression is Compression.DEFLATE:
+        profile.update(compress=compression.gdal, predictor=3 if dtype.kind == "f" else 2)
+    elif compression is not Compression.NONE:
+        profile.update(compress=compression.gdal)
     if not options:
         nbits = {"U1": 1, "U2": 2, "U4": 4}.get(raster.pixel_type)
-        if nbits and compression != "jpeg":
+        if nbits and compression is not Compression.JPEG:
             profile["nbits"] = nbits
         if rows >= 512 and cols >= 512:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
@@ -78,7 +82,7 @@ def geotiff(raster: Raster, compression: str = "none", quality: int = 75,
     if nodata is not None:
         profile["nodata"] = nodata
     values = filled(raster)
-    if not options and compression == "none" and not nbits and not needs_mask and bands == 1:
+    if not options and compression is Compression.NONE and not nbits and not needs_mask and bands == 1:
         direct = tiff.geotiff(values, raster.grid.crs, raster.grid.transform, nodata,
                               raster.band_names[0] if raster.band_names else None, tiled="tiled" in profile)
         if direct is not None:

@@ -13,6 +13,8 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
+from .names import MosaicMethod, Resampling
+
 # ArcGIS pixel-type codes and the numpy dtype that holds each (U1/U2/U4 live in uint8, clamped).
 PIXEL_TYPES: dict[str, str] = {
     "U1": "uint8", "U2": "uint8", "U4": "uint8", "U8": "uint8", "S8": "int8",
@@ -73,10 +75,16 @@ class Grid:
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
-    """A time instant or window in epoch milliseconds (UTC); None is an open end."""
+    """A time instant or window in epoch milliseconds (UTC); None is an open end. `instants`, when
+    given, are the exact times asked (an OGC TIME list; start and end are their least and greatest)."""
 
     start: int | None
     end: int | None
+    instants: tuple[int, ...] = ()
+
+    @classmethod
+    def of_instants(cls, instants: tuple[int, ...]) -> TimeWindow:
+        return cls(min(instants), max(instants), tuple(instants))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,7 @@ class DimensionSelection:
 class MosaicRule:
     """Which items take part and in which order (method), and how overlaps merge (operation)."""
 
-    method: str = "esriMosaicNorthwest"      # canonical esriMosaic* name
+    method: MosaicMethod = MosaicMethod.NORTHWEST
     where: str | None = None
     sort_field: str | None = None
     sort_value: Any = None
@@ -141,7 +149,7 @@ class ExportRequest:
     pixel_type: str | None = None               # ArcGIS code; None = the processing result's own
     nodata: tuple[float, ...] | None = None      # values that become nodata in the output
     nodata_match_all: bool = False              # esriNoDataMatchAll
-    resampling: str = "bilinear"                # nearest | bilinear | cubic | mode
+    resampling: Resampling = Resampling.BILINEAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +198,7 @@ class SampleRequest:
     rendering_rule: RenderingRule | None = None
     time: TimeWindow | None = None
     pixel_size: float | None = None             # None: the service's native cell size
-    resampling: str = "nearest"
+    resampling: Resampling = Resampling.NEAREST
     max_items: int | None = None                # catalog items reported per point
 
 

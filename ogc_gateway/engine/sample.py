@@ -98,7 +98,7 @@ def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[R
     """The mosaic value at the request's (single) point and the items beneath it (only the
     items with `mosaic=False`, for callers that report per-item values alone)."""
     (x, y), = req.points
-    where_of(service, _rule(service, req).where, "mosaicRule")
+    where_of(service, _rule(service, req).where, "mosaic")
     value = mosaic_value(service, req, x, y, req.rendering_rule) if mosaic else None
     processed = tuple(mosaic_value(service, req, x, y, rule) for rule in rendering_rules)
     items = items_at(service, req, x, y)
@@ -124,7 +124,7 @@ def get_samples(service: ImageService, req: SampleRequest, first_value_only: boo
     """Values at each point: the first item with data in mosaic order (or the mosaic's processed
     value when a rendering rule or another operator is asked for), or every item's value."""
     rule = _rule(service, req)
-    where_of(service, rule.where, "mosaicRule")
+    where_of(service, rule.where, "mosaic")
     processed = req.rendering_rule is not None or rule.operation != "MT_FIRST"
     crs = service.info.crs
     out: list[Sample] = []

@@ -17,7 +17,7 @@ from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
 from .crsid import identified
 from .errors import ConfigError
 from .multidim import Multidimensional, build as build_multidimensional
-from .names import MOSAIC_SHORT
+from .names import MOSAIC_SHORT, MosaicMethod, Resampling
 from .requests import MosaicRule, pixel_type_of
 from .settings import Deployment, FunctionTemplate, Limits, ServiceConfig
 
@@ -42,7 +42,7 @@ class ServiceInfo:
     end_time_field: str | None
     time_extent: tuple[int, int] | None
     default_rule: MosaicRule
-    resampling: str
+    resampling: Resampling
     default_band_ids: tuple[int, ...] | None
     templates: tuple[FunctionTemplate, ...]
     limits: Limits
@@ -67,14 +67,14 @@ class ImageService:
         self._lock = threading.RLock()        # a computation may ask for another
 
     def reopened(self) -> ImageService:
-        """The service rebuilt on its changed catalog: new ServiceInfo, empty memo (the OGC layer,
-        statistics...), and datasets reopened (a file may have gained overviews)."""
+        """The service rebuilt on its changed catalog: new ServiceInfo, empty memo (statistics,
+        tile sets...), and datasets reopened (a file may have gained overviews)."""
         reader.POOL.invalidate()
         return ImageService(self.config, self.catalog)
 
     def cached(self, key: str, compute):
-        """A per-worker memo of service-wide results (template statistics, histograms), computed
-        once by `compute()` on first use."""
+        """A per-worker memo of the engine's service-wide results (template statistics, histograms),
+        computed once by `compute()` on first use. Faces keep what they build in facecache."""
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = compute()
@@ -93,13 +93,13 @@ def _service_info(config: ServiceConfig, catalog: Catalog, md: Multidimensional 
         if md.time is not None and not time_field:
             time_field, time_extent = "StdTime", md.time_extent
     if config.default_mosaic_method:
-        method = config.default_mosaic_method
-        rule = MosaicRule(method=method, sort_field=time_field if method == "esriMosaicAttribute" else None,
-                          ascending=not (method == "esriMosaicAttribute" and time_field))
+        method = MosaicMethod(config.default_mosaic_method)   # a member (config) or its value (tests)
+        rule = MosaicRule(method=method, sort_field=time_field if method is MosaicMethod.ATTRIBUTE else None,
+                          ascending=not (method is MosaicMethod.ATTRIBUTE and time_field))
     elif time_field:
-        rule = MosaicRule(method="esriMosaicAttribute", sort_field=time_field, ascending=False)
+        rule = MosaicRule(method=MosaicMethod.ATTRIBUTE, sort_field=time_field, ascending=False)
     else:
-        rule = MosaicRule(method="esriMosaicNorthwest")
+        rule = MosaicRule(method=MosaicMethod.NORTHWEST)
     return ServiceInfo(
         name=config.name, title=config.title or config.name, description=config.description,
         copyright_text=config.copyright_text, crs=identified(CRS.from_wkt(cat.crs_wkt)), extent=cat.extent,

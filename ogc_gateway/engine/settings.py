@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .names import MosaicMethod, Resampling
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -97,9 +99,9 @@ class ServiceConfig:
     crs: str | None = None                       # as written, e.g. "EPSG:32633"
     time_field: str | None = None
     end_time_field: str | None = None
-    default_mosaic_method: str | None = None     # canonical esriMosaic* name
+    default_mosaic_method: MosaicMethod | None = None
     default_band_ids: tuple[int, ...] | None = None
-    default_resampling: str = "bilinear"         # nearest | bilinear | cubic | mode
+    default_resampling: Resampling = Resampling.BILINEAR
     tile_scheme: str = "WebMercatorQuad"
     tile_matrix_sets: tuple[str, ...] = ()       # OGC TMS identifiers offered besides the standard ones
     raster_functions: tuple[FunctionTemplate, ...] = ()

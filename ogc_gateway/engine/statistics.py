@@ -18,6 +18,7 @@ from .errors import InvalidParameter, TooLarge
 from .export import export
 from .histograms import Histogram, histogram
 from .histograms import service_histograms as service_histograms  # this module's API too
+from .names import Resampling
 from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, TimeWindow
 from .service import ImageService
 
@@ -39,7 +40,7 @@ def region(service: ImageService, geometry: BaseGeometry, *, mosaic_rule: Mosaic
     info = service.info
     size = pixel_size or info.cell_size[0]
     if not size > 0:
-        raise InvalidParameter("pixelSize", "must be positive")
+        raise InvalidParameter("pixel_size", "must be positive")
     ox, oy = info.extent[0], info.extent[3]             # snap to the service's pixel grid
     xmin, ymin, xmax, ymax = geometry.bounds
     x0 = ox + math.floor((xmin - ox) / size + 1e-9) * size
@@ -49,12 +50,12 @@ def region(service: ImageService, geometry: BaseGeometry, *, mosaic_rule: Mosaic
     width, height = max(1, round((x1 - x0) / size)), max(1, round((y1 - y0) / size))
     limits = info.limits
     if width > limits.max_image_width or height > limits.max_image_height:
-        raise TooLarge("pixelSize", f"the region is {width}x{height} pixels at pixel size {size:g}; the "
+        raise TooLarge("pixel_size", f"the region is {width}x{height} pixels at pixel size {size:g}; the "
                                     f"limit is {limits.max_image_width}x{limits.max_image_height} "
                                     "(ask with a larger pixelSize)")
     grid = Grid(info.crs, (x0, y0, x0 + width * size, y1), width, height)
     raster = export(service, ExportRequest(grid=grid, mosaic_rule=mosaic_rule, rendering_rule=rendering_rule,
-                                           time=time, resampling="nearest"))
+                                           time=time, resampling=Resampling.NEAREST))
     if geometry.geom_type in ("Polygon", "MultiPolygon"):
         outside = geometry_mask([geometry], out_shape=(height, width), transform=grid.transform)
         data = raster.data

@@ -90,7 +90,8 @@ def tile_limits(service: ImageService, req: TileRequest) -> TileSetLimits:
     if found is None:
         raise NotFound(f"Tile matrix set {req.tile_set!r} is not offered by this service.")
     if not found.contains(req.level, req.row, req.col):
-        raise NotFound("Tile out of range.", details=[f"level {req.level}, row {req.row}, col {req.col}"])
+        raise NotFound("Tile out of range.", details=[f"level {req.level}, row {req.row}, col {req.col}"],
+                       ows_code="TileOutOfRange")
     return found
 
 

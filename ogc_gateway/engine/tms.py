@@ -138,10 +138,10 @@ def standard(identifier: str) -> TileMatrixSet:
     try:
         src = morecantile.tms.get(identifier)
     except Exception:
-        raise InvalidParameter("tileMatrixSet", f"unknown tile matrix set {identifier!r} "
+        raise InvalidParameter("tile_set", f"unknown tile matrix set {identifier!r} "
                                                 f"(known: {', '.join(known_identifiers())})")
     if src.is_variable:
-        raise InvalidParameter("tileMatrixSet", f"{identifier} has variable matrix widths, which WMTS 1.0 "
+        raise InvalidParameter("tile_set", f"{identifier} has variable matrix widths, which WMTS 1.0 "
                                                 "cannot describe")
     crs = CRS.from_user_input(src.rasterio_crs)
     if identifier == "WorldCRS84Quad":

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.catalog import iso_to_epoch_ms
+from ..engine import MAX_COORDINATE, TimeWindow, iso_to_epoch_ms
 
 
 class OGCError(Exception):
@@ -175,16 +173,9 @@ def parse_instant(text: str, name: str = "TIME") -> int:
     return ms
 
 
-@dataclass(frozen=True)
-class TimeRequest:
-    """A TIME value: instants (a list) or one interval, in epoch ms."""
-
-    instants: tuple[int, ...] = ()
-    interval: tuple[int, int] | None = None
-
-
-def parse_time(text: str, name: str = "TIME") -> TimeRequest | None:
-    """'t', 't1,t2,...', 'start/end[/period]' or 'current' (None: the caller's current)."""
+def parse_time(text: str, name: str = "TIME") -> TimeWindow | None:
+    """'t', 't1,t2,...', 'start/end[/period]' or 'current' (None: the caller's current): an interval
+    is a window, a list of instants a window that keeps its `instants`."""
     value = text.strip()
     if value.lower() in ("current", "now"):
         return None
@@ -195,5 +186,5 @@ def parse_time(text: str, name: str = "TIME") -> TimeRequest | None:
         start, end = parse_instant(parts[0], name), parse_instant(parts[1], name)
         if start > end:
             raise OGCError("InvalidDimensionValue", f"{text!r}: the start is after the end", name)
-        return TimeRequest(interval=(start, end))
-    return TimeRequest(instants=tuple(parse_instant(p, name) for p in value.split(",")))
+        return TimeWindow(start, end)
+    return TimeWindow.of_instants(tuple(parse_instant(p, name) for p in value.split(",")))

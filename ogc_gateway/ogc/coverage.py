@@ -17,24 +17,32 @@ from dataclasses import dataclass, field
 
 from flask import Response
 
-from ..engine.encode import encode
-from ..engine.crsid import epsg_of
-from ..engine.export import export
-from ..engine.grid import crs_from_ogc, reproject_bounds
-from ..engine.requests import ExportRequest, Grid, Raster
-from ..engine.service import ImageService
-from .common import KVP, OGCError, TimeRequest
+from ..engine import (
+    ExportRequest,
+    Grid,
+    ImageService,
+    Raster,
+    Resampling,
+    TimeWindow,
+    canonical_resampling,
+    crs_from_ogc,
+    epsg_of,
+    reproject_bounds,
+)
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
+from ..facecache import face_cached
+from .common import KVP, OGCError
 from .layers import Layer, dimension_values, layer_of, select
 
-# WCS interpolation names (1.0 tokens, 1.1 and 2.0 URIs) -> engine resampling
-INTERPOLATIONS = {
-    "nearest neighbor": "nearest", "nearest": "nearest", "nearestneighbor": "nearest",
-    "bilinear": "bilinear", "linear": "bilinear",
-    "bicubic": "cubic", "cubic": "cubic",
-    "http://www.opengis.net/def/interpolation/ogc/1/nearest-neighbor": "nearest",
-    "http://www.opengis.net/def/interpolation/ogc/1/linear": "bilinear",
-    "http://www.opengis.net/def/interpolation/ogc/1/cubic": "cubic",
-}
+# The resampling methods WCS offers (every version); the engine's table reads their names and URIs.
+OFFERED = (Resampling.NEAREST, Resampling.BILINEAR, Resampling.CUBIC)
+
+
+def interpolation_of(name: str) -> Resampling | None:
+    """A WCS interpolation name or URI (1.0 token, 1.1 name, 2.0 URI; any case) as the engine's
+    resampling; None if WCS does not offer it."""
+    return canonical_resampling(name, OFFERED)
 
 _MAX_CELLS = 1e9          # columns or rows a resolution may ask for before any size arithmetic
 
@@ -71,7 +79,7 @@ class Coverage:
 
 def coverage_of(service: ImageService) -> Coverage:
     """The coverage of a service, built once per service object (a catalog change makes a new one)."""
-    return service.cached("coverage", lambda: _coverage(service))
+    return face_cached(service, "coverage", lambda: _coverage(service))
 
 
 def _coverage(service: ImageService) -> Coverage:
@@ -95,19 +103,19 @@ def named_grid(grid: Grid, layer: Layer) -> Grid:
     return Grid(crs, (x0, y1 - height * res, x0 + width * res, y1), width, height)
 
 
-def resampling_of(name: str | None, locator: str = "INTERPOLATION") -> str:
+def resampling_of(name: str | None, locator: str = "INTERPOLATION") -> Resampling:
     """An interpolation name or URI (case-insensitive) as the engine's resampling."""
     if name is None or not name.strip():
-        return "nearest"
-    found = INTERPOLATIONS.get(name.strip().lower())
+        return Resampling.NEAREST
+    found = interpolation_of(name)
     if found is None:
         raise OGCError("InvalidParameterValue", f"interpolation {name!r} is not supported (nearest "
                        "neighbour, linear/bilinear or cubic)", locator)
     return found
 
 
-def read(cov: Coverage, grid: Grid, *, bands: tuple[int, ...] | None = None, resampling: str = "nearest",
-         time: TimeRequest | None = None, time_locator: str = "TIME",
+def read(cov: Coverage, grid: Grid, *, bands: tuple[int, ...] | None = None,
+         resampling: Resampling = Resampling.NEAREST, time: TimeWindow | None = None, time_locator: str = "TIME",
          dimensions: dict[str, tuple] | None = None) -> Raster:
     """The coverage's values on `grid` in the native pixel type: nearest neighbour at the native
     grid gives the source pixels themselves. No time means the latest one; a dimension not in
@@ -175,8 +183,8 @@ class CoverageRequest:
     coverage: Coverage
     grid: Grid
     bands: tuple[int, ...] | None = None
-    resampling: str = "nearest"
-    time: TimeRequest | None = None
+    resampling: Resampling = Resampling.NEAREST
+    time: TimeWindow | None = None
     time_locator: str = "TIME"
     dimensions: dict[str, tuple] = field(default_factory=dict)
     tiff_options: Mapping[str, object] | None = None

@@ -15,8 +15,7 @@ from functools import lru_cache
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 
-from ..engine.errors import GatewayError
-from ..engine.grid import axis_inverted, crs_from_ogc
+from ..engine import GatewayError, axis_inverted, crs_from_ogc
 from .common import OGCError
 
 CRS_URI = "http://www.opengis.net/def/crs/"

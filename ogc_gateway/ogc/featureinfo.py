@@ -10,9 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..engine.geometry import points_to_crs
-from ..engine.requests import MosaicRule, SampleRequest, TimeWindow
-from ..engine.sample import identify
+from ..engine import MosaicRule, Resampling, SampleRequest, TimeWindow, identify, points_to_crs
 from ..templates import render
 from .common import iso
 from .layers import Layer
@@ -50,7 +48,7 @@ def query(layer: Layer, crs, x: float, y: float, window: TimeWindow | None,
     if rule is None:
         rule = info.default_rule if oids is None else replace(info.default_rule, fids=oids)
     found = identify(service, SampleRequest(points=((float(xs[0]), float(ys[0])),), mosaic_rule=rule,
-                                            time=window, resampling="nearest"), mosaic=False)
+                                            time=window, resampling=Resampling.NEAREST), mosaic=False)
     features = []
     for sample in found.items:
         mask = np.ma.getmaskarray(sample.values)

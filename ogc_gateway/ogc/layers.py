@@ -11,16 +11,25 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from ..engine.errors import InvalidParameter
-from ..engine.export import rule_distribution
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import crs_from_ogc, extent_in, reproject_bounds
-from ..engine.legend import Legend, draw, legend
-from ..engine.multidim import Multidimensional
-from ..engine.service import ImageService
-from ..engine.requests import DimensionSelection, MosaicRule, TimeWindow
-from .common import OGCError, TimeRequest, iso, parse_instant
+from ..engine import (
+    DimensionSelection,
+    ImageService,
+    InvalidParameter,
+    Legend,
+    MosaicRule,
+    Multidimensional,
+    TimeWindow,
+    crs_from_ogc,
+    extent_in,
+    parse_rendering_rule,
+    reproject_bounds,
+    rule_distribution,
+)
+from ..engine import build_legend as legend
+from ..engine import draw_legend as draw
 from .crs import epsg_code, inverted
+from ..facecache import face_cached
+from .common import OGCError, iso, parse_instant
 
 WGS84 = crs_from_ogc("EPSG:4326")
 
@@ -126,7 +135,7 @@ def _legend_size(service: ImageService, style: Style) -> tuple[int, int]:
 def layer_of(service: ImageService) -> Layer:
     """The layer of a service, built once per service object: a service rebuilt on a changed
     catalog (gateway.py) builds its own."""
-    return service.cached("ogc:layer", lambda: _layer(service))
+    return face_cached(service, "ogc:layer", lambda: _layer(service))
 
 
 def _layer(service: ImageService) -> Layer:
@@ -254,7 +263,7 @@ def subset_values(dim: LayerDimension, low: str | None, high: str | None, is_sli
                       None if high is None else _point(dim, high, locator), locator),)
 
 
-def select(layer: Layer, time: TimeRequest | None, chosen: dict[str, tuple], time_locator: str = "TIME"
+def select(layer: Layer, time: TimeWindow | None, chosen: dict[str, tuple], time_locator: str = "TIME"
            ) -> Selection:
     """The time window and mosaic rule of a request: `time` as select_time reads it, and for each
     other dimension the values `chosen` (by its OGC name, from dimension_values or subset_values) or
@@ -279,7 +288,7 @@ def select(layer: Layer, time: TimeRequest | None, chosen: dict[str, tuple], tim
                      tuple(defaults))
 
 
-def select_time(layer: Layer, asked: TimeRequest | None, locator: str
+def select_time(layer: Layer, asked: TimeWindow | None, locator: str
                 ) -> tuple[TimeWindow | None, tuple[int, ...] | None]:
     """The time window a request selects on a layer (and, for a list of instants, exactly the
     items they select); None asked means the latest time. OGC faces show one time by default
@@ -290,8 +299,8 @@ def select_time(layer: Layer, asked: TimeRequest | None, locator: str
         latest = layer.time_values[-1]
         return TimeWindow(latest, latest), None
     lo, hi = layer.service.info.time_extent
-    if asked.interval is not None:
-        start, end = asked.interval
+    if not asked.instants:                # an interval
+        start, end = asked.start, asked.end
         if end < lo or start > hi:
             raise OGCError("InvalidDimensionValue", f"{locator}: the interval lies outside the time extent "
                            f"{iso(lo)}/{iso(hi)}", locator)

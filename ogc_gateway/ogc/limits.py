@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import fields, replace
 
-from ..engine.service import ImageService
-from ..engine.settings import Limits
+from ..engine import ImageService, Limits
 
 
 def strictest(services: Iterable[ImageService]) -> Limits:

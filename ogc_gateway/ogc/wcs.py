@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, request
 from lxml import etree
 
-from ..engine.errors import GatewayError
+from ..engine import GatewayError
 from ..gateway import gateway
 from ..security.caller import token_query
 from . import wcs10, wcs11, wcs20
 from .isolate import each_service
 from .common import KVP, OGCError, negotiate
+from .errors import WCS, ogc_error
 from .coverage import Coverage, coverage_of
 from .xmlpost import MAX_BODY, parse as parse_xml
 
@@ -130,8 +131,7 @@ def handle(ep: Endpoint) -> Response:
     except OGCError as exc:
         return MODULES[version].exception(exc)
     except GatewayError as exc:            # the engine's refusals (limits, bad values)
-        return MODULES[version].exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message,
-                                                   exc.locator, status=400))
+        return MODULES[version].exception(ogc_error(exc, WCS[version], status=exc.http_status))
     except Exception:                      # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)
         return MODULES[version].exception(OGCError("NoApplicableCode", "the server failed to answer; its log "

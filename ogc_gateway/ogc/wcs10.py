@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from ..engine.grid import reproject_bounds
+from ..engine import TimeWindow, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, TimeRequest, check_update_sequence, number, numbers, parse_time
+from .common import KVP, OGCError, check_update_sequence, number, numbers, parse_time
 from .coverage import (
     Coverage,
     CoverageRequest,
@@ -198,7 +198,7 @@ def _format(kvp: KVP) -> str:
     return FORMAT
 
 
-def _time(kvp: KVP) -> TimeRequest | None:
+def _time(kvp: KVP) -> TimeWindow | None:
     raw = kvp.get("TIME")
     return parse_time(raw, "TIME") if raw and raw.strip() else None
 

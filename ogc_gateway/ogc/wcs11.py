@@ -24,11 +24,12 @@ import re
 import numpy as np
 from flask import Response
 
+from ..engine import Resampling
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_time
-from .coverage import (INTERPOLATIONS, Coverage, CoverageRequest, coverage_in, coverage_raster,
-                       dimension_parameters, geotiff, multipart_response, update_sequence)
+from .coverage import (Coverage, CoverageRequest, coverage_in, coverage_raster,
+                       dimension_parameters, geotiff, interpolation_of, multipart_response, update_sequence)
 from .crs import CRS84_URN as CRS84, ordered as _ordered, urn
 from .layers import dimension_values
 from .wcs11_grid import GRID_CS, IMAGE_CRS, SIMPLE_GRID, native_of, output_grid
@@ -195,8 +196,8 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
     """(0-based bands or None for all, resampling, dimension values by name) of RANGESUBSET
     `field[:interpolation][axis[key,...],...]` (';' between fields). Unknown band keys are ignored."""
     if raw is None or not raw.strip():
-        return None, "nearest", {}
-    bands, resampling, seen, dims = None, "nearest", set(), {}
+        return None, Resampling.NEAREST, {}
+    bands, resampling, seen, dims = None, Resampling.NEAREST, set(), {}
     for part in raw.split(";"):
         m = re.fullmatch(r"\s*([^:\[\],;\s]+)\s*(?::\s*([^:\[\],;]+?))?\s*(?:\[(.*)\])?\s*", part)
         if not m:
@@ -211,7 +212,7 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
                            f"field is {FIELD!r})", "rangesubset")
         if method is not None:
             name = method.strip().lower()
-            resampling = "nearest" if name == "none" else INTERPOLATIONS.get(name)
+            resampling = Resampling.NEAREST if name == "none" else interpolation_of(name)
             if resampling is None:
                 raise OGCError("InvalidParameterValue", f"RANGESUBSET: interpolation {method!r} is not "
                                f"supported ({', '.join(METHODS)})", "rangesubset")

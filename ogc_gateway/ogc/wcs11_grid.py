@@ -15,10 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.grid import crs_from_ogc, reproject_bounds
-from ..engine.regrid import default_grid, default_resolution
-from ..engine.requests import Grid
+from ..engine import MAX_COORDINATE, Grid, crs_from_ogc, default_grid, default_resolution, reproject_bounds
 from .common import KVP, OGCError
 from .coverage import Coverage
 from .crs import epsg_code, urn

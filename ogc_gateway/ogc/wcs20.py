@@ -26,7 +26,7 @@ import re
 
 from flask import Response
 
-from ..engine.requests import Grid
+from ..engine import Grid
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, number as num

@@ -11,19 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.requests import Grid, Raster
+from ..engine import Compression, Grid, Raster, Resampling
 from .common import KVP, OGCError
 from .common import number as num
-from .coverage import Coverage
+from .coverage import Coverage, interpolation_of
 from .crs import Axes
 
 INTERPOLATION = "http://www.opengis.net/def/interpolation/OGC/1/"
-# the advertised URIs -> the engine's resampling; short names and 1.x spellings are accepted too
-INTERPOLATIONS = {INTERPOLATION + "nearest-neighbor": "nearest", INTERPOLATION + "linear": "bilinear",
-                  INTERPOLATION + "cubic": "cubic"}
-INTERPOLATION_ALIASES = {"nearest-neighbor": "nearest", "nearest": "nearest", "nearest neighbor": "nearest",
-                         "nearestneighbor": "nearest", "linear": "bilinear", "bilinear": "bilinear",
-                         "cubic": "cubic", "bicubic": "cubic"}
+# the advertised URIs (the engine's table reads them, short names and 1.x spellings too)
+INTERPOLATIONS = (INTERPOLATION + "nearest-neighbor", INTERPOLATION + "linear", INTERPOLATION + "cubic")
 AXIS_URI = "http://www.opengis.net/def/axis/OGC/"
 DATA_TYPES = {"uint8": "unsignedByte", "int8": "signedByte", "uint16": "unsignedShort", "int16": "signedShort",
               "uint32": "unsignedInt", "int32": "signedInt", "float32": "float32", "float64": "float64"}
@@ -190,8 +186,7 @@ def interpolation(kvp: KVP, *axes: Axes) -> str:
         methods.append(("interpolationPerAxis", uri.strip()))
     found = set()
     for locator, uri in methods:
-        method = INTERPOLATIONS.get(uri) or INTERPOLATIONS.get(uri.replace("/ogc/", "/OGC/")) \
-            or INTERPOLATION_ALIASES.get(uri.lower())
+        method = interpolation_of(uri)
         if method is None:
             raise OGCError("InterpolationMethodNotSupported", f"interpolation {uri!r} is not supported "
                            f"({', '.join(INTERPOLATIONS)})", locator)
@@ -199,13 +194,14 @@ def interpolation(kvp: KVP, *axes: Axes) -> str:
     if len(found) > 1:
         raise OGCError("InterpolationMethodNotSupported", "one interpolation method for all axes, please",
                        "interpolationPerAxis")
-    return found.pop() if found else "nearest"
+    return found.pop() if found else Resampling.NEAREST
 
 
 # --- GetCoverage: encoding ---------------------------------------------------------------------------------
 
-_COMPRESSION = {"none": None, "packbits": "PACKBITS", "lzw": "LZW", "deflate": "DEFLATE", "jpeg": "JPEG",
-                "huffman": "CCITTRLE"}
+# the GeoTIFF extension's words for the engine's compressions
+_COMPRESSION = {"none": Compression.NONE, "packbits": Compression.PACKBITS, "lzw": Compression.LZW,
+                "deflate": Compression.DEFLATE, "jpeg": Compression.JPEG, "huffman": Compression.CCITTRLE}
 _PREDICTOR = {"none": 1, "horizontal": 2, "floatingpoint": 3}
 
 
@@ -217,7 +213,7 @@ def geotiff_options(kvp: KVP) -> dict:
         if raw.lower() not in _COMPRESSION:
             raise OGCError("InvalidParameterValue", f"GEOTIFF:COMPRESSION={raw!r} (None, PackBits, LZW, Deflate, "
                            "JPEG, Huffman)", "geotiff:compression")
-        opts["compress"] = _COMPRESSION[raw.lower()]
+        opts["compress"] = _COMPRESSION[raw.lower()].gdal
     raw = (kvp.get("GEOTIFF:JPEG_QUALITY") or "").strip()
     if raw:
         q = kvp.integer("GEOTIFF:JPEG_QUALITY", lo=1)

@@ -13,12 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..engine.bounded import MAX_COORDINATE
-from ..engine.errors import GatewayError
-from ..engine.grid import extent_in, reproject_bounds
-from ..engine.regrid import default_resolution
-from ..engine.requests import Grid
-from .common import KVP, OGCError, TimeRequest, parse_instant
+from ..engine import MAX_COORDINATE, GatewayError, Grid, TimeWindow, default_resolution, extent_in, reproject_bounds
+from .common import KVP, OGCError, parse_instant
 from .common import number as num
 from .coverage import Coverage
 from .crs import Axes
@@ -91,10 +87,10 @@ class Trim:
     label: str
 
 
-def _time_request(cov: Coverage, s: Subset) -> TimeRequest:
+def _time_request(cov: Coverage, s: Subset) -> TimeWindow:
     try:
         if s.is_slice:
-            return TimeRequest(instants=(parse_instant(s.low, s.label),))
+            return TimeWindow.of_instants((parse_instant(s.low, s.label),))
         lo, hi = cov.service.info.time_extent
         start = lo if s.low is None else parse_instant(s.low, s.label)
         end = hi if s.high is None else parse_instant(s.high, s.label)
@@ -102,7 +98,7 @@ def _time_request(cov: Coverage, s: Subset) -> TimeRequest:
         raise OGCError("InvalidSubsetting", exc.message, s.label) from None
     if start > end:
         raise OGCError("InvalidSubsetting", f"{s.label}: the low bound is after the high bound", s.label)
-    return TimeRequest(interval=(start, end))
+    return TimeWindow(start, end)
 
 
 # --- GetCoverage: grids ----------------------------------------------------------------------------------
@@ -203,12 +199,12 @@ def target_grid(cov: Coverage, native: Axes, sub: Axes, out: Axes, trims: dict[i
 
 
 def axis_subsets(subsets: list[Subset], cov: Coverage, sub: Axes
-                 ) -> tuple[dict[int, Trim], TimeRequest | None, dict[str, tuple]]:
+                 ) -> tuple[dict[int, Trim], TimeWindow | None, dict[str, tuple]]:
     """The SUBSETs sorted out: trims of the CRS axes (0: x, 1: y) in `sub`, the time asked for, and
     the values of the coverage's other dimensions by name; an axis subset twice or unknown is
     InvalidAxisLabel."""
     trims: dict[int, Trim] = {}
-    time: TimeRequest | None = None
+    time: TimeWindow | None = None
     dims: dict[str, tuple] = {}
     seen: set[str] = set()
     for s in subsets:

@@ -15,18 +15,28 @@ import numpy as np
 from flask import Blueprint, Response, request
 from PIL import Image, ImageDraw, ImageFont
 
-from ..engine.encode import MAP_FORMATS, encode, encode_rgba
-from ..engine.errors import GatewayError
-from ..engine.export import export
-from ..engine.legend import draw
-from ..engine.render import composite, flatten, picture, rgba
-from ..engine.requests import ExportRequest, Grid
+from ..engine import (
+    MAP_FORMATS,
+    ExportRequest,
+    GatewayError,
+    Grid,
+    OutputFormat,
+    composite,
+    encode_rgba,
+    flatten,
+    picture,
+    rgba,
+)
+from ..engine import draw_legend as draw
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
 from ..gateway import gateway
 from ..security.caller import token_query
 from ..templates import render
 from . import featureinfo
 from .isolate import each_service
 from . import crs as ogc_crs
+from .errors import WMS, WMS_111, ogc_error
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
 from .layers import Layer, Selection, dimension_values, layer_of, select
 from .limits import strictest
@@ -98,7 +108,7 @@ def handle(ep: Endpoint) -> Response:
     except OGCError as exc:
         return _exception(exc, version, kvp if operation in ("getmap", "map") else None, ep)
     except GatewayError as exc:            # the engine's refusals (limits, bad values)
-        return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator),
+        return _exception(ogc_error(exc, WMS_111 if version.startswith("1.1") else WMS),
                           version, kvp if operation in ("getmap", "map") else None, ep)
     except Exception:                      # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)
@@ -258,7 +268,7 @@ def get_map(kvp: KVP, ep: Endpoint, version: str) -> Response:
             raise OGCError("InvalidParameterValue", "raw image/tiff maps hold one layer", "LAYERS")
         layer, rule = view.layers[0]
         raster = export(layer.service, layer_request(layer, rule, view.grid, kvp, headers))
-        out = encode(raster, "tiff")
+        out = encode(raster, OutputFormat.TIFF)
         return Response(out.data, content_type="image/tiff", headers=headers)
     pictures = []
     for layer, rule in view.layers:

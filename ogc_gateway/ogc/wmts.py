@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
-from ..engine.errors import GatewayError, NotFound
-from ..engine.requests import TileRequest, TimeWindow
-from ..engine.tiles import MIME, blank, get_tile, tile_sets
-from ..engine.tms import TileSetLimits
+from ..engine import TILE_MIME as MIME
+from ..engine import GatewayError, NotFound, TileRequest, TileSetLimits, TimeWindow, get_tile, tile_sets
+from ..engine import blank_tile as blank
 from ..gateway import gateway
 from ..security.caller import token_query, token_suffix
 from ..http_cache import cacheable
@@ -26,7 +25,8 @@ from ..templates import render
 from . import featureinfo
 from .crs import epsg_code, ordered
 from .isolate import each_service
-from .common import KVP, OGCError, TimeRequest, number as _num, ows_is_current, ows_sections, parse_instant
+from .errors import WMTS, ogc_error
+from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_instant
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wmts")
@@ -181,7 +181,7 @@ def _guarded(answer, rest: bool = False) -> Response:
             exc.status = 404
         return _exception(exc)
     except GatewayError as exc:              # the engine's refusals (limits, bad values)
-        return _exception(OGCError("InvalidParameterValue", "; ".join(exc.details) or exc.message, exc.locator))
+        return _exception(ogc_error(exc, WMTS, status=exc.http_status))
     except Exception:                        # a bug: still an exception report, never a traceback
         log.exception("unexpected error on %s", request.full_path)
         return _exception(OGCError("NoApplicableCode", "the server failed to answer; its log has the details"))
@@ -362,7 +362,7 @@ def _time(kvp: KVP, layer: Layer) -> TimeWindow | None:
     if asked not in layer.time_values:
         raise OGCError("InvalidParameterValue", f"Time={raw!r} is not one of the layer's times "
                        f"({', '.join(layer.times)})", "time")
-    return select_time(layer, TimeRequest(instants=(asked,)), "time")[0]
+    return select_time(layer, TimeWindow.of_instants((asked,)), "time")[0]
 
 
 def get_tile_view(kvp: KVP, ep: Endpoint) -> Response:

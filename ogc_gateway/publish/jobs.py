@@ -20,7 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from ..engine.errors import GatewayError, NotFound
+from ..engine import GatewayError, NotFound
+from ..rest.responses import rest_error
 
 log = logging.getLogger("ogc_gateway.publish")
 
@@ -83,6 +84,7 @@ class Jobs:
         try:
             result = work(message)
         except GatewayError as exc:
+            exc = rest_error(exc)
             messages += [_message("esriJobMessageTypeError", m) for m in [exc.message, *exc.details]]
             self._update(job_id, FAILED, messages, None)
         except Exception as exc:          # a job's failure is its record, never a lost thread

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
-from ..engine.catalog import check_attributes
-from ..engine.errors import GatewayError, InvalidParameter, NotFound
-from ..engine import overviews
+from ..engine import GatewayError, InvalidParameter, NotFound, build_overviews, check_attributes
 from ..gateway import gateway
 from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
@@ -209,7 +207,7 @@ def add(name: str):
             for f in files:
                 placed.append(place(f, folder))
                 if build:
-                    overviews.build(str(placed[-1]))
+                    build_overviews(str(placed[-1]))
             paths = [str(x) for x in placed]
             svc.catalog.add(paths)
             oids = svc.catalog.oids_of(paths)

@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config, ServiceConfig, published_service
-from ..engine import overviews
-from ..engine.catalog import Catalog, drop_store
-from ..engine.errors import ConfigError, InvalidParameter, NotFound
-from ..engine.service import ImageService, catalog_path, open_catalog
+from ..engine import (
+    Catalog,
+    ConfigError,
+    ImageService,
+    InvalidParameter,
+    NotFound,
+    build_overviews,
+    catalog_path,
+    drop_store,
+    open_catalog,
+)
 
 log = logging.getLogger("ogc_gateway.publish")
 
@@ -98,7 +105,7 @@ class PublishedServices:
             placed = [place(f, folder) for f in files]
             if build_pyramids:
                 for path in placed:
-                    overviews.build(str(path))
+                    build_overviews(str(path))
             svc = self.service_config(name, raw)
             catalog = open_catalog(self.config, svc)
             catalog.sync()

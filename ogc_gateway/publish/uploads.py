@@ -22,8 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
 
-from ..engine.errors import InvalidParameter, NotFound, TooLarge
-from ..engine.rasterinfo import data_band_indexes
+from ..engine import InvalidParameter, NotFound, TooLarge, data_band_indexes
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _ITEM_ID = re.compile(r"^i[0-9a-f]{32}$")

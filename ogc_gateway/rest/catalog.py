@@ -8,15 +8,25 @@ import math
 
 from shapely.geometry import Polygon, box
 
-from ..engine.catalog import BUILTIN_FIELDS, GEOMETRY, Item
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.geometry import SPATIAL_RELATIONS, to_crs
-from ..engine.grid import crs_from_wkid, sr_json
-from ..engine.query import QueryResult, query
-from ..engine.rasterinfo import aggregate_stats, crs_from_wkt
-from ..engine.read import block_size
-from ..engine.requests import CatalogQuery, pixel_type_of
-from ..engine.service import ImageService
+from ..engine import (
+    BUILTIN_FIELDS,
+    GEOMETRY,
+    SPATIAL_RELATIONS,
+    CatalogQuery,
+    ImageService,
+    InvalidParameter,
+    Item,
+    NotFound,
+    QueryResult,
+    aggregate_stats,
+    crs_from_wkid,
+    crs_from_wkt,
+    pixel_type_of,
+    sr_json,
+    to_crs,
+)
+from ..engine import query_catalog as query
+from ..engine import read_block_size as block_size
 from .geometry import in_service_crs, parse_geometry, to_json
 from .params import Params, numbers, parse_mosaic_rule, parse_sr_param, parse_time
 from .root import data_type, envelope, field_json

@@ -12,35 +12,46 @@ from typing import BinaryIO
 
 from rasterio.crs import CRS
 
-from ..engine.encode import FORMATS, PICTURE_FORMATS, Encoded, encode
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.export import export
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import reproject_bounds, target_grid
-from ..engine.names import canonical_resampling
-from ..engine.render import picture
-from ..engine.requests import ExportRequest, Raster
-from ..engine.service import ImageService
+from ..engine import (
+    Compression,
+    Encoded,
+    ExportRequest,
+    ImageService,
+    InvalidParameter,
+    NotFound,
+    OutputFormat,
+    Raster,
+    parse_rendering_rule,
+    picture,
+    reproject_bounds,
+    target_grid,
+)
+from ..engine import encode_raster as encode
+from ..engine import export_raster as export
 from .kmz import kmz
-from .params import (Params, parse_band_ids, parse_bbox, parse_mosaic_rule, parse_nodata,
+from .params import (Params, parse_band_ids, parse_bbox, parse_interpolation, parse_mosaic_rule, parse_nodata,
                      parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
 from .root import envelope
 
 # MIME types as format names: GDAL's AGS driver sends its ImageFormat (default image/png) as is.
-_MIME_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg", "image/tiff": "tiff",
-                 "image/geotiff": "tiff", "image/gif": "gif", "image/bmp": "bmp"}
-_FORMAT_CHOICES = {f: f for f in FORMATS} | {"tif": "tiff", "jpeg": "jpg"} | _MIME_FORMATS
-_COMPRESSION = {"none": "none", "jpeg": "jpeg", "lz77": "lz77", "deflate": "lz77",
-                "lerc": "none"}      # QGIS sends compression=LERC with format=lerc: nothing to do
+_MIME_FORMATS = {"image/png": OutputFormat.PNG, "image/jpeg": OutputFormat.JPG, "image/jpg": OutputFormat.JPG,
+                 "image/tiff": OutputFormat.TIFF, "image/geotiff": OutputFormat.TIFF, "image/gif": OutputFormat.GIF,
+                 "image/bmp": OutputFormat.BMP}
+# The REST face's words for the engine's formats and compressions, in one place.
+_FORMAT_CHOICES = ({f.value: f for f in OutputFormat} | {"tif": OutputFormat.TIFF, "jpeg": OutputFormat.JPG}
+                   | _MIME_FORMATS)
+_COMPRESSION = {"none": Compression.NONE, "jpeg": Compression.JPEG, "lz77": Compression.DEFLATE,
+                "deflate": Compression.DEFLATE,
+                "lerc": Compression.NONE}      # QGIS sends compression=LERC with format=lerc: nothing to do
 _WGS84 = CRS.from_epsg(4326)
 OUTPUT_NAME = re.compile(r"^_ags_[0-9a-f]{32}\.[a-z0-9]{2,5}$")
 
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    format: str
+    format: OutputFormat
     quality: int
-    compression: str
+    compression: Compression
     tolerance: float | None
     lerc_version: int
 
@@ -58,12 +69,7 @@ def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
         b = grid.bounds
         if b[0] >= ext[2] or b[2] <= ext[0] or b[1] >= ext[3] or b[3] <= ext[1]:
             raise InvalidParameter("bbox", "the extent lies outside the service's extent")
-    resampling = info.resampling
-    if p.get("interpolation") is not None:
-        resampling = canonical_resampling(p.get("interpolation"))
-        if resampling is None:
-            raise InvalidParameter("interpolation", f"{p.get('interpolation')!r} is not one of RSP_NearestNeighbor, "
-                                   "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
+    resampling = parse_interpolation(p, info.resampling)
     nodata, match_all = parse_nodata(p)
     req = ExportRequest(
         grid=grid, band_ids=parse_band_ids(p),
@@ -71,15 +77,15 @@ def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
         rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
         time=parse_time(p), pixel_type=parse_pixel_type(p), nodata=nodata,
         nodata_match_all=match_all, resampling=resampling)
-    fmt = p.enum("format", _FORMAT_CHOICES, "jpgpng")
-    if kmz_output and fmt not in PICTURE_FORMATS:
-        fmt = "png"
+    fmt = p.enum("format", _FORMAT_CHOICES, OutputFormat.JPGPNG)
+    if kmz_output and not fmt.picture:
+        fmt = OutputFormat.PNG
     lerc_version = p.number("lercVersion", 2)
     if lerc_version not in (1, 2):
         raise InvalidParameter("lercVersion", "expected 1 or 2")
     tolerance = p.number("compressionTolerance", None, lo=0)
     opts = EncodeOptions(format=fmt, quality=int(p.number("compressionQuality", 75, lo=0, hi=100)),
-                         compression=p.enum("compression", _COMPRESSION, "none"),
+                         compression=p.enum("compression", _COMPRESSION, Compression.NONE),
                          tolerance=tolerance, lerc_version=int(lerc_version))
     return req, opts
 
@@ -87,7 +93,7 @@ def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
 def run_export(service: ImageService, req: ExportRequest, opts: EncodeOptions) -> tuple[Raster, Encoded]:
     """The raster and its encoding; 8-bit formats get the default rendering first."""
     raster = export(service, req)
-    if opts.format in PICTURE_FORMATS:
+    if opts.format.picture:
         raster = picture(raster, band_ids_given=req.band_ids is not None,
                          default_band_ids=service.info.default_band_ids)
     return raster, encode(raster, opts.format, quality=opts.quality, compression=opts.compression,

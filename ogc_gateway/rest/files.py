@@ -17,11 +17,7 @@ from urllib.parse import urlencode
 from lxml import etree
 from rasterio.crs import CRS
 
-from ..engine.catalog import Item
-from ..engine.errors import GatewayError, InvalidParameter, NotFound
-from ..engine.grid import reproject_bounds
-from ..engine.query import where_of
-from ..engine.service import ImageService
+from ..engine import GatewayError, ImageService, InvalidParameter, Item, NotFound, reproject_bounds, where_of
 from .params import Params
 
 MAX_DOWNLOAD_ITEMS = 1000

@@ -12,10 +12,8 @@ from typing import Any
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-from ..engine.errors import InvalidParameter
-from ..engine.esrijson import from_json, ordered_corners
-from ..engine.geometry import clockwise_rings, to_crs
-from ..engine.grid import sr_json
+from ..engine import InvalidParameter, clockwise_rings, ordered_corners, sr_json, to_crs
+from ..engine import geometry_from_json as from_json
 from .params import Params, numbers, parse_sr_param
 
 GEOMETRY_TYPES = {t.lower(): t for t in ("esriGeometryPoint", "esriGeometryMultipoint", "esriGeometryPolyline",

@@ -9,21 +9,35 @@ from dataclasses import replace
 import numpy as np
 from shapely.geometry import box
 
-from ..engine.errors import InvalidParameter
-from ..engine.export import rule_distribution
-from ..engine.functions import is_raw, parse_rendering_rule
-from ..engine.geometry import points_to_crs, sample_points
-from ..engine.grid import sr_json, target_grid
-from ..engine.legend import legend
-from ..engine.names import canonical_resampling
-from ..engine.requests import ExportRequest, MosaicRule, SampleRequest
-from ..engine.sample import get_samples, identify
-from ..engine.service import ImageService
-from ..engine.statistics import raster_histograms, raster_statistics, region, service_histograms
+from ..engine import (
+    Compression,
+    ExportRequest,
+    ImageService,
+    InvalidParameter,
+    MosaicMethod,
+    MosaicRule,
+    OutputFormat,
+    Resampling,
+    SampleRequest,
+    get_samples,
+    identify,
+    is_raw,
+    parse_rendering_rule,
+    points_to_crs,
+    raster_histograms,
+    raster_statistics,
+    region,
+    rule_distribution,
+    sample_points,
+    service_histograms,
+    sr_json,
+    target_grid,
+)
+from ..engine import build_legend as legend
 from .catalog import attributes, footprint_json, out_fields, parse_pixel_size
 from .export import EncodeOptions, run_export
 from .geometry import in_service_crs, parse_geometry
-from .params import Params, parse_band_ids, parse_mosaic_rule, parse_time, with_slice
+from .params import Params, parse_band_ids, parse_interpolation, parse_mosaic_rule, parse_time, with_slice
 from .root import function_infos as _function_infos
 
 NODATA = "NoData"
@@ -43,17 +57,6 @@ def _values(values, sep: str) -> str:
     if values is None or np.ma.getmaskarray(values).all():
         return NODATA
     return sep.join(NODATA if m else format_value(v) for v, m in zip(values.data, np.ma.getmaskarray(values)))
-
-
-def _resampling(p: Params, default: str = "nearest") -> str:
-    raw = p.get("interpolation")
-    if raw is None:
-        return default
-    found = canonical_resampling(raw)
-    if found is None:
-        raise InvalidParameter("interpolation", f"{raw!r} is not one of RSP_NearestNeighbor, "
-                                                "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
-    return found
 
 
 def _rules(p: Params, service: ImageService):
@@ -88,7 +91,7 @@ def run_identify(p: Params, service: ImageService) -> dict:
     max_items = p.number("maxItemCount", None, lo=0)
     base = SampleRequest(points=(), mosaic_rule=_mosaic_rule(p, service, sliced=True),
                          rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
-                         time=parse_time(p), pixel_size=parse_pixel_size(p), resampling="nearest",
+                         time=parse_time(p), pixel_size=parse_pixel_size(p), resampling=Resampling.NEAREST,
                          max_items=None if max_items is None else int(max_items))
     rules = _rules(p, service)
     options = dict(catalog=p.bool("returnCatalogItems", True), geometry=p.bool("returnGeometry", False),
@@ -142,7 +145,8 @@ def run_get_samples(p: Params, service: ImageService) -> dict:
     fields = out_fields(p, service, default="")
     req = SampleRequest(points=tuple((x, y) for _, x, y in located), mosaic_rule=_mosaic_rule(p, service, sliced=True),
                         rendering_rule=parse_rendering_rule(p.json_or_text("renderingRule"), service.templates),
-                        time=parse_time(p), pixel_size=parse_pixel_size(p), resampling=_resampling(p))
+                        time=parse_time(p), pixel_size=parse_pixel_size(p),
+                        resampling=parse_interpolation(p, Resampling.NEAREST))
     if is_raw(req.rendering_rule):
         req = replace(req, rendering_rule=None)
     samples = get_samples(service, req, first_value_only=p.bool("returnFirstValueOnly", True))
@@ -233,8 +237,8 @@ def thumbnail(service: ImageService, item=None) -> bytes:
     info = service.info
     bounds = item.bounds if item is not None else info.extent
     grid = target_grid(bounds, info.crs, info.crs, _THUMBNAIL, _THUMBNAIL, True)
-    rule = MosaicRule(method="esriMosaicLockRaster", lock_raster_ids=(item.oid,)) if item is not None else None
-    req = ExportRequest(grid=grid, mosaic_rule=rule, resampling="nearest")
-    _, image = run_export(service, req, EncodeOptions("png", 75, "none", None, 2))
+    rule = MosaicRule(method=MosaicMethod.LOCK_RASTER, lock_raster_ids=(item.oid,)) if item is not None else None
+    req = ExportRequest(grid=grid, mosaic_rule=rule, resampling=Resampling.NEAREST)
+    _, image = run_export(service, req, EncodeOptions(OutputFormat.PNG, 75, Compression.NONE, None, 2))
     return image.data
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from ..engine.encode import Encoded
+from ..engine import Encoded
 from ..templates import render
 
 

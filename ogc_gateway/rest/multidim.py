@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.multidim import Dimension, Multidimensional, Slice
-from ..engine.service import ImageService
+from ..engine import Dimension, ImageService, InvalidParameter, Multidimensional, NotFound, Slice
 from .params import Params, parse_definition
 
 _RETURN_VALUES = {"always": "always", "never": "never", "ifirregular": "ifIrregular"}

@@ -7,18 +7,32 @@ import json
 import re
 from dataclasses import replace
 from functools import partial
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 from rasterio.crs import CRS
 
-from ..engine import bounded
-from ..engine.errors import InvalidParameter
-from ..engine.esrijson import number as _float, ordered_corners
-from ..engine.grid import parse_sr
-from ..engine.regrid import reproject_point
-from ..engine.names import canonical_mosaic_method, canonical_mosaic_operation
-from ..engine.requests import PIXEL_TYPES, DimensionSelection, MosaicRule, TimeWindow
-from ..engine.functions import parse_rendering_rule
+from ..engine import (
+    PIXEL_TYPES,
+    DimensionSelection,
+    InvalidParameter,
+    MosaicRule,
+    Resampling,
+    TimeWindow,
+    bounded_json,
+    canonical_mosaic_method,
+    canonical_mosaic_operation,
+    canonical_resampling,
+    check_coordinates,
+    check_epoch_ms,
+    ordered_corners,
+    parse_rendering_rule,
+    parse_sr,
+    reproject_point,
+)
+from ..engine import json_number as _float
+
+
+_V = TypeVar("_V")
 
 
 class Params:
@@ -34,7 +48,7 @@ class Params:
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._values.get(name.lower(), default)
 
-    def enum(self, name: str, choices: Mapping[str, str], default: str | None = None) -> str | None:
+    def enum(self, name: str, choices: Mapping[str, _V], default: _V) -> _V:
         """A value matched case-insensitively against `choices` (lower-case key -> canonical)."""
         raw = self.get(name)
         if raw is None:
@@ -70,7 +84,7 @@ class Params:
         raw = self.get(name)
         if raw is None or raw[0] not in "{[":
             return raw
-        return bounded.loads(raw, name)
+        return bounded_json(raw, name)
 
 
 def numbers(text: str, name: str, count: int | None = None) -> list[float]:
@@ -110,7 +124,7 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
             raise InvalidParameter("bbox", "expected xmin,ymin,xmax,ymax")
     else:
         box = numbers(value, "bbox", 4)
-    bounded.check_coordinates(box, "bbox")
+    check_coordinates(box, "bbox")
     box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
     if not (box[0] < box[2] and box[1] < box[3]):
         raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
@@ -137,7 +151,7 @@ def parse_time(params: Params) -> TimeWindow | None:
     if len(parts) > 2:
         raise InvalidParameter("time", "expected an instant or start,end in epoch milliseconds")
     floats = [None if p.lower() in ("", "null", "none") else _float(p, "time") for p in parts]
-    bounded.check_epoch_ms(floats, "time")
+    check_epoch_ms(floats, "time")
     ends = [None if v is None else int(v) for v in floats]
     start, end = (ends[0], ends[0]) if len(ends) == 1 else ends
     if start is not None and end is not None and start > end:
@@ -229,7 +243,7 @@ def parse_definition(value: Any, name: str) -> tuple[DimensionSelection, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        value = bounded.loads(value, name)
+        value = bounded_json(value, name)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -333,3 +347,15 @@ def _viewpoint(value: Any, service_crs: CRS) -> tuple[float, float] | None:
         crs = parse_sr(value["spatialReference"], "mosaicRule")
         x, y = reproject_point(x, y, crs, service_crs, "mosaicRule", "viewpoint")
     return x, y
+
+
+def parse_interpolation(p: Params, default: Resampling) -> Resampling:
+    """interpolation (RSP_NearestNeighbor, RSP_BilinearInterpolation, ...) as the engine's resampling."""
+    raw = p.get("interpolation")
+    if raw is None:
+        return default
+    found = canonical_resampling(raw)
+    if found is None:
+        raise InvalidParameter("interpolation", f"{raw!r} is not one of RSP_NearestNeighbor, "
+                                                "RSP_BilinearInterpolation, RSP_CubicConvolution, RSP_Majority")
+    return found

@@ -9,9 +9,21 @@ from typing import Any
 
 from flask import Response
 
-from ..engine.errors import GatewayError, InvalidParameter
+from ..engine import GatewayError, InvalidParameter
 
 _CALLBACK = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.]{0,127}$")
+
+# The engine's fields (engine/errors.py FIELDS) as the ImageServer's parameters.
+PARAMETERS = {
+    "bands": "bandIds", "mosaic": "mosaicRule", "nodata": "noData", "pixel_size": "pixelSize",
+    "rendering": "renderingRule", "sample_count": "sampleCount", "sample_distance": "sampleDistance",
+    "slice": "sliceId", "tile_set": "tileMatrixSet",
+}
+
+
+def rest_error(exc: GatewayError) -> GatewayError:
+    """An engine error naming the REST parameter of its field (other errors as they are)."""
+    return exc.renamed(PARAMETERS) if isinstance(exc, InvalidParameter) else exc
 
 
 def _clean(value: Any) -> Any:
@@ -41,6 +53,7 @@ def json_response(body: Any, *, pretty: bool = False, callback: str | None = Non
 
 
 def error_body(exc: GatewayError) -> dict:
+    exc = rest_error(exc)
     code = 400 if isinstance(exc, InvalidParameter) else exc.http_status
     return {"error": {"code": code, "message": exc.message, "details": exc.details}}
 

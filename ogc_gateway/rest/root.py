@@ -6,20 +6,27 @@ import math
 
 import numpy as np
 
-from ..engine.export import rule_distribution, service_signature
-from ..engine.functions import BandDistribution, is_raw, signature
-from ..engine.grid import sr_json
-from ..engine.names import MOSAIC_SHORT, RESAMPLING_ARCGIS
-from ..engine.requests import RenderingRule
-from ..engine.service import ImageService, ServiceInfo
+from ..engine import (
+    MOSAIC_SHORT,
+    RESAMPLING_ARCGIS,
+    BandDistribution,
+    ImageService,
+    MosaicMethod,
+    RenderingRule,
+    ServiceInfo,
+    is_raw,
+    rule_distribution,
+    service_signature,
+    signature,
+    sr_json,
+)
 
 CURRENT_VERSION = 11.3
 CAPABILITIES = "Image,Metadata,Catalog"
 _MOSAIC_OPERATOR_SHORT = {"MT_FIRST": "First", "MT_LAST": "Last", "MT_MIN": "Min", "MT_MAX": "Max",
                           "MT_MEAN": "Mean", "MT_BLEND": "Blend", "MT_SUM": "Sum"}
-ALLOWED_METHODS = ("esriMosaicNorthwest", "esriMosaicCenter", "esriMosaicAttribute",
-                   "esriMosaicLockRaster", "esriMosaicNadir", "esriMosaicViewpoint",
-                   "esriMosaicSeamline", "esriMosaicNone")
+ALLOWED_METHODS = (MosaicMethod.NORTHWEST, MosaicMethod.CENTER, MosaicMethod.ATTRIBUTE, MosaicMethod.LOCK_RASTER,
+                   MosaicMethod.NADIR, MosaicMethod.VIEWPOINT, MosaicMethod.SEAMLINE, MosaicMethod.NONE)
 
 
 def envelope(bounds, crs) -> dict:

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from flask import Response
 
-from ..engine.errors import InvalidParameter, NotFound
-from ..engine.grid import extent_in, reproject_bounds, sr_json
-from ..engine.requests import TileRequest, TimeWindow
-from ..engine.service import ImageService
-from ..engine.tiles import blank, get_tile, tile_sets
-from ..engine.tms import TileSetLimits
+from ..engine import (
+    ImageService,
+    InvalidParameter,
+    NotFound,
+    TileRequest,
+    TileSetLimits,
+    TimeWindow,
+    extent_in,
+    get_tile,
+    reproject_bounds,
+    sr_json,
+    tile_sets,
+)
+from ..engine import blank_tile as blank
+from ..facecache import face_cached
 from .params import Params, parse_time
 
 FORMAT = "mixed"               # JPEG where a tile is full, PNG where it has empty pixels
@@ -64,7 +73,7 @@ def latest_time(service: ImageService) -> TimeWindow | None:
     def compute():
         times = service.catalog.times()
         return TimeWindow(times[-1], times[-1]) if times and service.info.time_field else None
-    return service.cached("latest_time", compute)
+    return face_cached(service, "latest_time", compute)
 
 
 def tile(service: ImageService, p: Params, level: int, row: int, col: int, *, metatile_size: int, store):

@@ -10,9 +10,7 @@ from flask import Blueprint, Response, render_template, request, send_file
 from werkzeug.wsgi import wrap_file
 
 from .. import __version__
-from ..engine.errors import GatewayError, InvalidParameter, NotFound
-from ..engine.functions import parse_rendering_rule
-from ..engine.grid import sr_json
+from ..engine import GatewayError, InvalidParameter, NotFound, parse_rendering_rule, sr_json
 from . import catalog as cat
 from . import export as ex
 from . import files
@@ -23,7 +21,7 @@ from ..gateway import gateway
 from ..http_cache import cacheable
 from ..web import forms as web
 from .params import Params
-from .responses import check_callback, error_response, json_response
+from .responses import check_callback, error_response, json_response, rest_error
 from .root import CURRENT_VERSION, root_of
 from ..security.views import auth_info
 
@@ -147,7 +145,7 @@ def _export_form(svc, p: Params):
         try:
             ex.parse_export(p, svc)                         # a bad parameter is told on the page
         except GatewayError as exc:
-            error = exc
+            error = rest_error(exc)
         pairs = [(k, v) for k, v in request.values.items(multi=True)
                  if k.lower() not in ("f", "token") and v != ""]        # the form's empty fields say nothing
         image_url = f"{request.base_url}?{urlencode(pairs + [('f', 'image')])}"
@@ -204,7 +202,7 @@ def _answer(name: str, title: str, form: list[str], compute, operation: str | No
             try:
                 result = json.dumps(compute(p, svc), indent=2)
             except GatewayError as exc:
-                error = exc
+                error = rest_error(exc)
         return render_template("operation.html", svc=svc.info, title=title, fields=fields, result=result,
                                error=error)
     return respond(compute(p, svc), p)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import click
 
 from ..cli_common import CONFIG_HELP, load, user_errors
-from ..engine.errors import ConfigError
+from ..engine import ConfigError
 from . import store
 from .passwords import hash_password
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..engine.errors import GatewayError, InvalidParameter
+from ..engine import GatewayError, InvalidParameter
 from ..gateway import gateway
 from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from ..config import Config
-from ..engine.tms import TileSetLimits
+from ..engine import TileSetLimits
 
 DEFAULT_MASTER = "local[*]"
 
@@ -74,7 +74,7 @@ def _seed_partition(config: Config) -> Callable[[Iterable], Iterator[tuple[int, 
 def reader(master: str | None, app_name: str) -> Callable[[list[str]], list[tuple[str, dict | str]]]:
     """A `Catalog.sync` reader that reads the files' headers on Spark executors."""
     def read(paths: list[str]) -> list[tuple[str, dict | str]]:
-        from ..engine.rasterinfo import read_files
+        from ..engine import read_files
 
         if not paths:
             return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..engine.grid import sr_json
+from ..engine import sr_json
 
 # Resources whose parameters are all optional: their page shows the answer at once.
 _AT_ONCE = {"histograms", "statistics", "legend", "rasterFunctionInfos", "multidimensionalInfo", "slices",

@@ -17,8 +17,7 @@ from flask import Blueprint, Response, redirect, render_template, url_for
 from pyproj import CRS as ProjCRS
 from pyproj.exceptions import CRSError
 
-from ..engine.errors import GatewayError
-from ..engine.grid import sr_json
+from ..engine import GatewayError, sr_json
 from ..gateway import gateway
 from ..rest.responses import error_response
 

@@ -196,7 +196,7 @@ class Selection:
             keys.append(self.store.position('i."OBJECTID"'))
             params.append(json.dumps(list(order.ids)))
         if order.field is not None:
-            f = self._field_named(order.field, "mosaicRule")
+            f = self._field_named(order.field, "mosaic")
             column = f"i.{_quote(f.name)}"
             if order.base is not None and f.type in (INTEGER, DOUBLE, DATE):
                 keys.append(f"ABS({column} - ?) {direction} NULLS LAST")
@@ -214,7 +214,7 @@ class Selection:
         """A field order over a wide selection: the field's index walked in order. For |field -
         base|, walked away from base on both sides (or towards it from both ends, farthest first)
         and merged; items without a value come last."""
-        field = self._field_named(order.field, "mosaicRule")
+        field = self._field_named(order.field, "mosaic")
         column, direction = f"i.{_quote(field.name)}", "ASC" if order.ascending else "DESC"
         point_keys, point_params = self._order_sql(Order(point=order.point)) if order.point else ([], [])
         point_keys = point_keys[:-1]

@@ -129,7 +129,7 @@ def register(fn: Function) -> Function:
 
 def fail(rule: RenderingRule, arg: str, why: str) -> InvalidParameter:
     """The 400 error of a rule that turns out wrong while it runs (a band that does not exist)."""
-    return InvalidParameter("renderingRule", f"{rule.function}: {arg} {why}")
+    return InvalidParameter("rendering", f"{rule.function}: {arg} {why}")
 
 
 def apply(rule: RenderingRule, ctx: FunctionContext) -> Raster:

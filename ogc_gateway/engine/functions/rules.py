@@ -25,7 +25,7 @@ _MAX_NODES = 256
 
 
 def parse_rendering_rule(value: Any, templates: Mapping[str, FunctionTemplate] | None = None,
-                         name: str = "renderingRule") -> RenderingRule | None:
+                         name: str = "rendering") -> RenderingRule | None:
     """A RenderingRule from JSON text or a dict; None for an empty value.
 
     `templates` maps lower-cased template names to the service's templates.
