@@ -217,6 +217,11 @@ def test_the_deployment_configurations_pass_the_strict_validator(tmp_path):
 
     image_config = load_config(DEPLOY / "gateway.yaml")
     assert image_config.server.cache_url == "s3://ogc-gateway-cache/cache"
+    # one catalog shared by every instance; its password comes from PGPASSWORD, never from the file
+    assert image_config.server.catalog_url == "postgresql://ogc_gateway@postgis:5432/ogc_gateway"
+    gateways = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert gateways["gateway-a"]["environment"]["PGPASSWORD"] and gateways["gateway-b"]["depends_on"]["postgis"]
+    assert "PGPASSWORD" in kubernetes_docs()["Secret"]["stringData"]
     assert image_config.services["elevation"].sources == ("s3://imagery/elevation/**/*.tif",)
     configmap = kubernetes_docs()["ConfigMap"]["data"]["gateway.yaml"]
     (tmp_path / "gateway.yaml").write_text(configmap)
