@@ -10,8 +10,8 @@ ArcGIS clients send; colours between stops are interpolated linearly in RGB (for
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

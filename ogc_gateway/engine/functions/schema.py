@@ -12,8 +12,8 @@ import difflib
 import json
 import math
 import re
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..requests import RenderingRule
