@@ -405,7 +405,10 @@ def build(config: ServiceConfig, catalog: Catalog) -> Multidimensional | None:
     for item in items:
         for band in bands.get(item.oid, ()) if bands else (None,):
             variable = variable_of(item, band)
-            if variable is None and variable_key is None:
+            if variable is None and variable_key is None and band is None:
+                problems.append(f"{where}.variables: {item.path} has no variable; name the service's one "
+                                "variable in `variables` (or give `variable_field`)")
+            elif variable is None and variable_key is None and band is not None:
                 problems.append(f"{where}.variables: {item.path} band {band.band} has no {NETCDF_VARNAME}; "
                                 "name the service's one variable in `variables`")
             elif variable is not None:
