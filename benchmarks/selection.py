@@ -1,8 +1,11 @@
 """Catalog selection at scale: how long choosing a request's items takes in a catalog of 100,000.
 
     python benchmarks/selection.py [--items 100000] [--repeat 200] [--dir DIR] [--seed 7]
+                                   [--catalog-url postgresql://user:pw@host/db]
 
-(with --dir, a catalog built by an earlier run with the same --items and --seed is reused)
+(with --dir, a catalog built by an earlier run with the same --items and --seed is reused; with
+--catalog-url, the catalog lives in that PostGIS database, as `server.catalog_url` keeps it, in the
+schema of a service named bench_<items>_<seed>, rebuilt by every run)
 
 Builds a synthetic catalog (footprints and attributes only: no raster file exists; selection does
 not need them) through `Catalog.add_records`, the catalog's API for records whose file facts are
@@ -44,7 +47,7 @@ from shapely.geometry import box
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ogc_gateway.config import Limits, ServiceConfig  # noqa: E402
-from ogc_gateway.engine.catalog import Catalog  # noqa: E402
+from ogc_gateway.engine.catalog import Catalog, drop_store  # noqa: E402
 from ogc_gateway.engine.query import mosaic_items, query  # noqa: E402
 from ogc_gateway.engine.requests import CatalogQuery, MosaicRule, TimeWindow  # noqa: E402
 from ogc_gateway.engine.service import ImageService  # noqa: E402
@@ -93,15 +96,19 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, help="where the catalog database goes and is kept (default: a "
                                              "temporary folder, removed afterwards)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--catalog-url", help="a postgresql:// URL: measure the shared PostGIS store instead of SQLite")
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     folder = args.dir or Path(tempfile.mkdtemp(prefix="selection-"))
     db = folder / f"bench-{args.items}-{args.seed}.sqlite"
-    config = ServiceConfig(name="bench", sources=("/synthetic/*.tif",), time_field="acquired",
+    name = f"bench_{args.items}_{args.seed}" if args.catalog_url else "bench"
+    config = ServiceConfig(name=name, sources=("/synthetic/*.tif",), time_field="acquired",
                            limits=Limits())
+    if args.catalog_url:
+        drop_store(args.catalog_url, name)
     t0 = time.perf_counter()
-    reused = db.exists()                     # a --dir of an earlier run: its catalog is reused
-    catalog = Catalog(db, config)
+    reused = db.exists() and not args.catalog_url   # a --dir of an earlier run: its catalog is reused
+    catalog = Catalog(db, config, url=args.catalog_url)
     if not reused:
         catalog.add_records(records(args.items, rnd))
     build = time.perf_counter() - t0

@@ -129,6 +129,17 @@ def test_bands_without_a_variable_need_one_named(tmp_path):
     assert any("has no NETCDF_VARNAME; name the service's one variable in `variables`" in p for p in found)
 
 
+def test_items_without_bands_or_a_variable_need_one_named(tmp_path):
+    """Found by mypy (issue 20): with no band metadata the message read `band.band` of None and the
+    service failed with an AttributeError instead of naming the problem."""
+    _write(tmp_path / "data" / "x.tif")
+    (tmp_path / "data" / "catalog.csv").write_text("path,depth\nx.tif,5\n")
+    found = _open(tmp_path, catalog=tmp_path / "data" / "catalog.csv",
+                  dimensions=(DimensionConfig("StdZ", field="depth"),))
+    assert any(p.startswith("services.s.variables: ") and "x.tif has no variable; name the service's one "
+               "variable in `variables`" in p for p in found), found
+
+
 def test_band_slices_of_a_geotiff_with_iso_times(tmp_path):
     """Any multi-band source works when its bands carry the values (here ISO times and depths)."""
     path = tmp_path / "data" / "x.tif"

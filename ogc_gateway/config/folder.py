@@ -78,7 +78,7 @@ def config_for_folder(folder: Path, cache_dir: Path) -> tuple[Config, dict[str, 
     raw = {"server": {"title": folder.name, "cache_dir": str(Path(cache_dir).resolve())},
            "services": services}
     config, problems = build(Checker(str(folder), folder), raw)
-    if problems:
+    if problems or config is None:          # no config comes without a problem
         raise ConfigError(problems)
     return config, mapping
 

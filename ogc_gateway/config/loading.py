@@ -42,13 +42,15 @@ def config_from_dict(raw: Any, path: Path) -> Config:
     """Build a Config from a parsed YAML document; raises ConfigError listing every problem."""
     path = Path(path).resolve()
     config, problems = build(Checker(path.name, path.parent), raw, config_path=path)
-    if problems:
+    if problems or config is None:          # no config comes without a problem
         raise ConfigError(problems)
     return config
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that records duplicate mapping keys, which plain YAML silently overwrites."""
+
+    duplicates: list[str]
 
     def construct_mapping(self, node, deep=False):
         seen: set[Any] = set()

@@ -52,7 +52,7 @@ def services_section(check: Checker, raw: Any, server: ServerConfig) -> dict[str
     return built
 
 
-def service_section(check: Checker, name: str, d: dict, where: str, server: ServerConfig) -> ServiceConfig | None:
+def service_section(check: Checker, name: str, d: dict, where: str, server: ServerConfig) -> ServiceConfig:
     time_field = check.text(d, "time_field", where)
     end_time_field = check.text(d, "end_time_field", where)
     if end_time_field and not time_field:
@@ -78,7 +78,8 @@ def service_section(check: Checker, name: str, d: dict, where: str, server: Serv
         ogc_crs=ogc_crs(check, d.get("ogc_crs"), f"{where}.ogc_crs", server.ogc_crs),
         attribution=attribution(check, d.get("attribution"), f"{where}.attribution"),
         metadata_urls=metadata_urls(check, d.get("metadata_urls"), f"{where}.metadata_urls"),
-        **scale_denominators(check, d, where),
+        min_scale_denominator=(scales := scale_denominators(check, d, where))["min_scale_denominator"],
+        max_scale_denominator=scales["max_scale_denominator"],
         nadir_field=check.text(d, "nadir_field", where),
         seamlines=catalog(check, check.text(d, "seamlines", where), f"{where}.seamlines"),
         seamline_blend_width=blend_width(check, d.get("seamline_blend_width"), f"{where}.seamline_blend_width"),

@@ -18,12 +18,12 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import rasterio
 from rasterio.errors import RasterioError
 
-from .catalog import DATE, DOUBLE, INTEGER, Catalog, Item, iso_to_epoch_ms
+from .catalog import DATE, DOUBLE, INTEGER, Catalog, Field, Item, iso_to_epoch_ms
 from .errors import ConfigError, InvalidParameter
 from .rasterinfo import BandStats, aggregate_stats
 from .read import data_band_indexes
@@ -31,6 +31,7 @@ from .requests import DimensionSelection, TimeWindow
 from .settings import DimensionConfig, ServiceConfig
 
 Value = float | tuple[float, float]             # a number, or a (lower, upper) range
+Partials = dict[int, list[list[float | None]]]  # per item: [count, sum, sumsq, min, max] per band
 NETCDF_VARNAME = "NETCDF_VARNAME"
 _NETCDF_DIM = "NETCDF_DIM_"
 _CF_UNITS_MS = {"d": 86_400_000, "day": 86_400_000, "days": 86_400_000, "h": 3_600_000, "hr": 3_600_000,
@@ -88,7 +89,8 @@ class _Source:
         if self.kind == "time":
             if item.time_start is None:
                 return None
-            return (item.time_start, item.time_end) if self.has_ranges else item.time_start
+            end = item.time_start if item.time_end is None else item.time_end     # the catalog sets both
+            return (item.time_start, end) if self.has_ranges else item.time_start
         return item.attributes.get(self.key)
 
 
@@ -99,7 +101,7 @@ class _Band:
     band: int                     # 1-based GDAL band index
     position: int                 # its place among the file's data bands (statistics)
     variable: str | None          # from NETCDF_VARNAME
-    values: dict[int, Value]      # dimension index -> value, for the band-metadata dimensions
+    values: dict[int, Value | None]   # dimension index -> value (None: missing, a problem reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ class _Member:
     variable: str
     values: tuple[Value | None, ...]      # one per dimension of the service
 
-    def partial(self, partials: dict[int, list]) -> list:
+    def partial(self, partials: Partials) -> list[list[float | None]]:
         """Its [count, sum, sumsq, min, max] per band, from the catalog's statistics of its file."""
         stats = partials[self.item.oid]
         return stats if self.band is None else [stats[self.band.position]]
@@ -118,8 +120,9 @@ class _Member:
 class Multidimensional:
     """The variables, dimensions and slices of one service, and the selection of its items."""
 
-    def __init__(self, sources: list[_Source], variable_of, bands: dict[int, tuple[_Band, ...]],
-                 members: list[_Member], variables: list[tuple[str, str, str]], partials: dict[int, list]):
+    def __init__(self, sources: list[_Source], variable_of: Callable[[Item, _Band | None], str | None],
+                 bands: dict[int, tuple[_Band, ...]], members: list[_Member], variables: list[tuple[str, str, str]],
+                 partials: Partials):
         """`variables`: (name, unit, description) of every variable of the members, in order."""
         self._sources = sources
         self._variable_of = variable_of
@@ -137,8 +140,8 @@ class Multidimensional:
 
     def _dimension(self, i: int, members: list[_Member]) -> Dimension:
         s = self._sources[i]
-        distinct = sorted({m.values[i] for m in members if m.values[i] is not None}, key=_sort_key)
-        default = None
+        distinct = sorted({v for m in members if (v := m.values[i]) is not None}, key=_sort_key)
+        default: Value | None = None
         if distinct and s.config.name != "StdTime":
             if s.config.name == "StdZ":
                 default = min(distinct, key=lambda v: (abs(_start(v)), _start(v)))
@@ -149,7 +152,7 @@ class Multidimensional:
                          unit="ISO8601" if s.is_time else s.unit, field=s.key, is_time=s.is_time,
                          has_ranges=s.has_ranges, values=tuple(distinct), default=default)
 
-    def _variable(self, name: str, unit: str, description: str, own: list[_Member], partials) -> Variable:
+    def _variable(self, name: str, unit: str, description: str, own: list[_Member], partials: Partials) -> Variable:
         dims = tuple(self._dimension(i, own) for i in range(len(self._sources))
                      if any(m.values[i] is not None for m in own))
         return Variable(name, description or name, unit, dims, _stats([m.partial(partials) for m in own]))
@@ -157,10 +160,10 @@ class Multidimensional:
     def _slices(self, members: list[_Member]) -> tuple[Slice, ...]:
         rank = {v.name: n for n, v in enumerate(self.variables)}
         dims_of = {v.name: [self._index[d.name.lower()] for d in v.dimensions] for v in self.variables}
-        keys = set()
+        keys: set[tuple[str, tuple[Value, ...]]] = set()
         for m in members:
-            picked = tuple(m.values[i] for i in dims_of[m.variable])
-            if all(v is not None for v in picked):
+            picked = tuple(v for i in dims_of[m.variable] if (v := m.values[i]) is not None)
+            if len(picked) == len(dims_of[m.variable]):
                 keys.add((m.variable, picked))
         ordered = sorted(keys, key=lambda k: (rank[k[0]], tuple(_sort_key(v) for v in k[1])))
         return tuple(Slice(n, variable, tuple((self._sources[i].config.name, v)
@@ -234,14 +237,14 @@ class Multidimensional:
         return [item if band is None else self._band_item(item, band, values)
                 for item, band, _, values in self._members(items)]
 
-    def _members(self, items: Iterable[Item]) -> Iterator[tuple[Item, _Band | None, str | None, tuple]]:
+    def _members(self, items: Iterable[Item]) -> Iterator[tuple[Item, _Band | None, str, tuple[Value | None, ...]]]:
         for item in items:
             for band in self._bands.get(item.oid, ()) if self._bands else (None,):
                 variable = self._variable_of(item, band)
                 if variable is not None:
                     yield item, band, variable, tuple(s.value(item, band, i) for i, s in enumerate(self._sources))
 
-    def _band_item(self, item: Item, band: _Band, values: tuple) -> Item:
+    def _band_item(self, item: Item, band: _Band, values: tuple[Value | None, ...]) -> Item:
         """A band member as an item: its file read through GDAL's vrt:// with that one band, its
         time and dimension values among its attributes (the mosaic rule orders by them)."""
         named = {s.config.name: _start(v) for s, v in zip(self._sources, values) if v is not None}
@@ -252,7 +255,7 @@ class Multidimensional:
                        attributes={**item.attributes, **named})
 
     def _filters(self, definition: tuple[DimensionSelection, ...], param: str, defaults: bool
-                 ) -> dict[str, list[tuple[int, tuple]]]:
+                 ) -> dict[str, list[tuple[int, tuple[Value, ...]]]]:
         """variable -> [(dimension index, allowed values)] for every variable selected; with
         `defaults`, no variable named means the first, and a dimension not named its default."""
         known = {v.name: v for v in self.variables}
@@ -320,7 +323,7 @@ def _le(a: float, b: float) -> bool:
     return a <= b or _close(a, b)
 
 
-def _matches(value: Value | None, allowed: tuple) -> bool:
+def _matches(value: Value | None, allowed: tuple[Value, ...]) -> bool:
     """Whether a member's value is one of the allowed numbers or meets one of the allowed ranges
     (a range value: contains the number, or overlaps the range)."""
     if value is None:
@@ -343,7 +346,7 @@ def _in_window(value: Value | None, window: TimeWindow) -> bool:
             and (window.start is None or _end(value) >= window.start))
 
 
-def _stats(partials: list[list]) -> tuple[BandStats, ...]:
+def _stats(partials: list[list[list[float | None]]]) -> tuple[BandStats, ...]:
     """Statistics of a set of members from their per-band partial sums."""
     return aggregate_stats(partials, max(len(p) for p in partials)) if partials else ()
 
@@ -405,43 +408,46 @@ def build(config: ServiceConfig, catalog: Catalog) -> Multidimensional | None:
     for item in items:
         for band in bands.get(item.oid, ()) if bands else (None,):
             variable = variable_of(item, band)
-            if variable is None and variable_key is None:
+            if variable is None and variable_key is None and band is None:
+                problems.append(f"{where}.variables: {item.path} has no variable; name the service's one "
+                                "variable in `variables` (or give `variable_field`)")
+            elif variable is None and variable_key is None and band is not None:
                 problems.append(f"{where}.variables: {item.path} band {band.band} has no {NETCDF_VARNAME}; "
                                 "name the service's one variable in `variables`")
             elif variable is not None:
                 members.append(_Member(item, band, variable,
                                        tuple(s.value(item, band, i) for i, s in enumerate(sources))))
-    found = {m.variable for m in members}
+    of_members = {m.variable for m in members}
     configured = [v.name for v in config.variables]
     problems += [f"{where}.variables.{name}: no item (or band) is of this variable; the variables found: "
-                 f"{', '.join(sorted(found)) or '(none)'}" for name in configured if name not in found]
+                 f"{', '.join(sorted(of_members)) or '(none)'}" for name in configured if name not in of_members]
     if not members and not problems:
         problems.append(f"{where}.variable_field: no item has a variable (attribute {config.variable_field!r} "
                         "is empty everywhere)")
     if problems:
         more = [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
         raise ConfigError(problems[:20] + more)
-    order = configured + sorted(found - set(configured))      # configured first, the others by name
+    order = configured + sorted(of_members - set(configured))      # configured first, the others by name
     partials = {item.oid: catalog.record(item.oid)["stats"] for item in items}
     return Multidimensional(sources, variable_of, bands, members,
                             [(name, *described.get(name, ("", ""))) for name in order], partials)
 
 
-def _sources(config: ServiceConfig, fields: dict, where: str, problems: list[str]) -> list[_Source]:
+def _sources(config: ServiceConfig, fields: dict[str, Field], where: str, problems: list[str]) -> list[_Source]:
     """Each dimension's source, StdTime first unless declared (from time_field, or band metadata)."""
     dims = list(config.dimensions)
     if config.time_field and not any(d.name == "StdTime" for d in dims):
         dims.insert(0, DimensionConfig("StdTime"))
     out = []
     for d in dims:
-        described = dict(unit=d.unit, description=d.description)
         if d.band_metadata:
-            out.append(_Source(d, "band", d.band_metadata, is_time=d.name == "StdTime", **described))
+            out.append(_Source(d, "band", d.band_metadata, is_time=d.name == "StdTime", unit=d.unit,
+                               description=d.description))
             continue
         if d.name == "StdTime":
             spelled = fields.get((config.time_field or "").lower())
             out.append(_Source(d, "time", spelled.name if spelled else config.time_field or "", True,
-                               has_ranges=bool(config.end_time_field), **described))
+                               has_ranges=bool(config.end_time_field), unit=d.unit, description=d.description))
             continue
         found = fields.get((d.field or "").lower())
         if found is None:
@@ -451,7 +457,8 @@ def _sources(config: ServiceConfig, fields: dict, where: str, problems: list[str
             problems.append(f"{where}.dimensions.{d.name}.field: {found.name!r} holds text; a dimension's "
                             "values are numbers or dates")
         else:
-            out.append(_Source(d, "field", found.name, is_time=found.type == DATE, **described))
+            out.append(_Source(d, "field", found.name, is_time=found.type == DATE, unit=d.unit,
+                               description=d.description))
     return out
 
 
@@ -505,7 +512,8 @@ def _described(s: _Source, tags: dict[str, str]) -> _Source:
                    or tags.get(f"{dim}#standard_name", ""))
 
 
-def _band_value(s: _Source, band_tags: dict, tags: dict, what: str, key: str, problems: list[str]) -> Value | None:
+def _band_value(s: _Source, band_tags: dict[str, str], tags: dict[str, str], what: str, key: str,
+                problems: list[str]) -> Value | None:
     raw = band_tags.get(s.key.lower())
     if raw is None:
         problems.append(f"{key}: {what} has no metadata item {s.key!r}")
@@ -519,10 +527,10 @@ def _band_value(s: _Source, band_tags: dict, tags: dict, what: str, key: str, pr
                             f"'<unit> since <date>' in a standard calendar; the file's units: {units!r})")
         return value
     try:
-        value = float(raw)
+        number = float(raw)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
+        number = math.nan
+    if not math.isfinite(number):
         problems.append(f"{key}: {what}: {raw!r} is not a number")
         return None
-    return value
+    return number

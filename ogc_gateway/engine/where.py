@@ -29,7 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import Any, NoReturn, Sequence
 
 from .fields import DATE, GEOMETRY, Field, iso_to_epoch_ms
 from .fields import quote as _quote
@@ -59,21 +59,22 @@ class Where:
     """Compiled where clause: `sql` holds only compiler tokens, quoted columns and `?`s."""
 
     sql: str
-    params: tuple
+    params: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Token:
     kind: str           # num | str | name | qname | op | arith | ( | ) | , | end
     text: str           # the source text (for messages)
-    value: object       # number, unquoted string or name
+    value: str          # unquoted string or name (the text of a number; '' at the end)
     pos: int            # 1-based
+    number: int | float = 0     # a num token's value
 
 
 @dataclass(frozen=True, slots=True)
 class _Operand:
     sql: str
-    params: tuple
+    params: tuple[Any, ...]
     field: Field | None = None      # set when the operand is a bare field
     literal: bool = False
     pos: int = 0
@@ -100,7 +101,7 @@ def compile_where(text: str, fields: Sequence[Field], *, alias: str = "i", param
 
 def _tokenize(text: str, param: str) -> list[_Token]:
     """Split into tokens; comments, `;`, control characters and unknown symbols fail here."""
-    def fail(why: str):
+    def fail(why: str) -> NoReturn:
         raise InvalidParameter(param, why)
 
     if m := _CONTROL.search(text):
@@ -134,7 +135,7 @@ def _tokenize(text: str, param: str) -> list[_Token]:
                 fail(f"malformed number at position {pos}")
             num = m.group()
             value = int(num) if num.isdigit() else float(num)
-            tokens.append(_Token("num", num, value, pos))
+            tokens.append(_Token("num", num, num, pos, value))
             i = m.end()
         elif m := _NAME.match(text, i):
             if m.group().upper() == "X" and text.startswith("'", m.end()):
@@ -150,11 +151,11 @@ def _tokenize(text: str, param: str) -> list[_Token]:
             i += 1
         else:
             fail(f"unexpected {c!r} at position {pos}")
-    tokens.append(_Token("end", "", None, n + 1))
+    tokens.append(_Token("end", "", "", n + 1))
     return tokens
 
 
-def _balanced(op: str, parts: list[tuple[str, list]]) -> tuple[str, list]:
+def _balanced(op: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
     """Join AND/OR terms as a balanced tree, keeping SQLite's expression depth low for long chains."""
     if len(parts) == 1:
         return parts[0]
@@ -179,7 +180,7 @@ class _Parser:
         self.alias, self.param, self._now = alias, param, now
 
     # -- helpers
-    def fail(self, why: str):
+    def fail(self, why: str) -> NoReturn:
         raise InvalidParameter(self.param, why)
 
     def peek(self) -> _Token:
@@ -202,7 +203,7 @@ class _Parser:
             self.unexpected(self.peek(), f"expected {what}")
         return self.next()
 
-    def unexpected(self, tok: _Token, expected: str = ""):
+    def unexpected(self, tok: _Token, expected: str = "") -> NoReturn:
         hint = f" ({expected})" if expected else ""
         if tok.kind == "end":
             self.fail(f"unexpected end of where clause{hint}")
@@ -212,7 +213,7 @@ class _Parser:
             self.fail(f"arithmetic and '||' are not allowed ({tok.text!r} at position {tok.pos})")
         self.fail(f"unexpected {tok.text!r} at position {tok.pos}{hint}")
 
-    def enter(self, tok: _Token):
+    def enter(self, tok: _Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail(f"nesting is too deep at position {tok.pos} (at most {MAX_DEPTH} levels)")
@@ -225,19 +226,19 @@ class _Parser:
         return self._now.astimezone(timezone.utc)
 
     # -- boolean structure
-    def expr(self) -> tuple[str, list]:
+    def expr(self) -> tuple[str, list[Any]]:
         parts = [self.and_()]
         while self.accept("OR"):
             parts.append(self.and_())
         return _balanced("OR", parts)
 
-    def and_(self) -> tuple[str, list]:
+    def and_(self) -> tuple[str, list[Any]]:
         parts = [self.not_()]
         while self.accept("AND"):
             parts.append(self.not_())
         return _balanced("AND", parts)
 
-    def not_(self) -> tuple[str, list]:
+    def not_(self) -> tuple[str, list[Any]]:
         tok = self.peek()
         if (tok.kind == "name" and tok.text.upper() == "NOT") or tok.kind == "(":
             self.next()
@@ -253,7 +254,7 @@ class _Parser:
         return self.predicate()
 
     # -- predicates
-    def predicate(self) -> tuple[str, list]:
+    def predicate(self) -> tuple[str, list[Any]]:
         left = self.operand()
         tok = self.peek()
         if tok.kind == "op":
@@ -322,9 +323,9 @@ class _Parser:
     def operand(self) -> _Operand:
         tok = self.next()
         if tok.kind == "num":
-            return self.number(tok, tok.value)
+            return self.number(tok, tok.number)
         if tok.kind == "arith" and tok.text in "+-" and self.peek().kind == "num":
-            num = self.next().value
+            num = self.next().number
             return self.number(tok, -num if tok.text == "-" else num)
         if tok.kind == "str":
             return _Operand("?", (tok.value,), literal=True, pos=tok.pos)
@@ -370,7 +371,8 @@ class _Parser:
         try:
             if not m:
                 raise ValueError
-            y, mo, d, h, mi, s, frac = (*m.groups(), None, None, None, None)[:7]   # DATE: 3 groups
+            y, mo, d = m.group(1, 2, 3)
+            h, mi, s, frac = (*m.groups(), None, None, None, None)[3:7]   # DATE: 3 groups
             micro = int((frac or "0").ljust(6, "0")[:6])
             dt = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), micro)
         except ValueError:

@@ -124,7 +124,7 @@ def axes_of(crs_uri: str) -> Axes:
     if len(info) < 2:
         raise OGCError("NotACrs", f"{crs_uri} is not a two-dimensional CRS", "crs")
     is_inverted = info[0].direction.lower() in ("north", "south")
-    labels = tuple(a.abbrev for a in info)
+    labels = (info[0].abbrev, info[1].abbrev)
     if not all(labels) or labels[0] == labels[1] or any(" " in a for a in labels):
         labels = ("y", "x") if is_inverted else ("x", "y")
-    return Axes(crs_uri, crs, labels, tuple(_unit(a.unit_name) for a in info), is_inverted)
+    return Axes(crs_uri, crs, labels, (_unit(info[0].unit_name), _unit(info[1].unit_name)), is_inverted)

@@ -132,7 +132,8 @@ def _offsets(kvp: KVP, kind: str | None, inverted: bool) -> tuple[float, float] 
     raw = kvp.get("GRIDOFFSETS")
     if raw is None or not raw.strip():
         return None
-    counts = {"2dSimpleGrid": (2,), "2dGridIn2dCrs": (4,), "2dGridIn3dCrs": (6,)}.get(kind, (2, 4))
+    by_kind: dict[str | None, tuple[int, ...]] = {"2dSimpleGrid": (2,), "2dGridIn2dCrs": (4,), "2dGridIn3dCrs": (6,)}
+    counts = by_kind.get(kind, (2, 4))
     v = _numbers(raw, "gridoffsets", counts)
     if len(v) == 2:
         dx, dy = (v[1], v[0]) if inverted else (v[0], v[1])

@@ -96,7 +96,7 @@ def scaled_size(kvp: KVP, grid: Grid, *axes: Axes) -> tuple[int, int]:
     name = given[0] if given else next((n for n in ("SIZE", "RESOLUTION") if (kvp.get(n) or "").strip()), None)
     if name is None:
         return grid.width, grid.height
-    raw = kvp.get(name).strip()
+    raw = (kvp.get(name) or "").strip()
     if name == "SCALEFACTOR":
         factor = _positive(raw, name)
         return max(1, round(grid.width * factor)), max(1, round(grid.height * factor))
@@ -217,7 +217,7 @@ def geotiff_options(kvp: KVP) -> dict:
     raw = (kvp.get("GEOTIFF:JPEG_QUALITY") or "").strip()
     if raw:
         q = kvp.integer("GEOTIFF:JPEG_QUALITY", lo=1)
-        if q > 100:
+        if q is None or q > 100:     # None: not with a value given
             raise OGCError("InvalidParameterValue", "GEOTIFF:JPEG_QUALITY is 1 to 100", "geotiff:jpeg_quality")
         opts["jpeg_quality"] = q
     raw = (kvp.get("GEOTIFF:PREDICTOR") or "").strip()
@@ -236,7 +236,7 @@ def geotiff_options(kvp: KVP) -> dict:
     for key, opt in (("GEOTIFF:TILEWIDTH", "blockxsize"), ("GEOTIFF:TILEHEIGHT", "blockysize")):
         if (kvp.get(key) or "").strip():
             n = kvp.integer(key, lo=16)
-            if n % 16:
+            if n is None or n % 16:
                 raise OGCError("InvalidParameterValue", f"{key} must be a multiple of 16", key.lower())
             opts[opt] = n
             opts["tiled"] = True

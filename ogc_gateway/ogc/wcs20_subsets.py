@@ -90,8 +90,13 @@ class Trim:
 def _time_request(cov: Coverage, s: Subset) -> TimeWindow:
     try:
         if s.is_slice:
+            if s.low is None:           # parse_subsets gives every slice its point
+                raise OGCError("InvalidSubsetting", f"{s.label}: a slice needs a point", s.label)
             return TimeWindow.of_instants((parse_instant(s.low, s.label),))
-        lo, hi = cov.service.info.time_extent
+        extent = cov.service.info.time_extent
+        if extent is None:              # asked only of a coverage with times
+            raise OGCError("InvalidAxisLabel", f"{s.label}: the coverage has no time axis", s.label)
+        lo, hi = extent
         start = lo if s.low is None else parse_instant(s.low, s.label)
         end = hi if s.high is None else parse_instant(s.high, s.label)
     except OGCError as exc:
@@ -142,7 +147,7 @@ def native_window(grid: Grid, tx: Trim | None, ty: Trim | None) -> Grid:
     return Grid(grid.crs, (left, bottom, right, top), c1 - c0 + 1, r1 - r0 + 1)
 
 
-def _box(trims: dict[int, Trim], extent: tuple[float, float, float, float]) -> tuple[float, ...]:
+def _box(trims: dict[int, Trim], extent: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """The trims as an x/y box, open sides taken from `extent`; checked against it."""
     box = list(extent)
     for axis in (0, 1):
@@ -158,7 +163,7 @@ def _box(trims: dict[int, Trim], extent: tuple[float, float, float, float]) -> t
             raise OGCError("InvalidSubsetting", f"{t.label}: ({num(lo)}, {num(hi)}) lies outside the coverage "
                            f"({num(extent[axis])}, {num(extent[axis + 2])})", t.label)
         box[axis], box[axis + 2] = lo, hi
-    return tuple(box)
+    return box[0], box[1], box[2], box[3]
 
 
 def _extent(cov: Coverage, ax: Axes) -> tuple[float, float, float, float]:
@@ -177,7 +182,7 @@ def target_grid(cov: Coverage, native: Axes, sub: Axes, out: Axes, trims: dict[i
         box = reproject_bounds(_box(trims, _extent(cov, sub)), sub.crs, native.crs)
         converted = {axis: Trim(box[axis], box[axis + 2], t.is_slice, t.label) for axis, t in trims.items()}
         if any(t.is_slice for t in converted.values()):      # the pixel holding the point's image
-            converted = {axis: Trim((t.low + t.high) / 2, (t.low + t.high) / 2, True, t.label)
+            converted = {axis: Trim((box[axis] + box[axis + 2]) / 2, (box[axis] + box[axis + 2]) / 2, True, t.label)
                          if t.is_slice else t for axis, t in converted.items()}
         return native_window(cov.grid, converted.get(0), converted.get(1))
     box = _box(trims, _extent(cov, sub))

@@ -75,25 +75,6 @@ class Catalog(Sync, Attributes, Seamlines, Selection):
         """`_FEW`, read when asked (a module global here, so a test can lower it)."""
         return _FEW
 
-    def _con(self) -> Any:
-        return self.store.con()
-
-    def _write(self):
-        return self.store.write()
-
-    def _meta(self, con: Any, key: str) -> str | None:
-        return self.store.meta(con, key)
-
-    def _set_meta(self, con: Any, key: str, value: str) -> None:
-        self.store.set_meta(con, key, value)
-
-    @property
-    def _where(self) -> str:
-        return f"services.{self.service.name}"
-
-    def _no_match(self) -> str:
-        return f"{self._where}.sources: no raster file matches {list(self.service.sources)}"
-
     def ping(self) -> None:
         """Raise OSError unless the catalog's store answers now (readiness)."""
         self.store.ping()

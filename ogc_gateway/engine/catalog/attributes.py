@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from ..fields import DATE, DOUBLE, GEOMETRY, IDENTIFIER, INTEGER, STRING, Field,
 from ..fields import EPOCH as _EPOCH
 from ..fields import quote as _quote
 from ..rasterinfo import ring_polygons
+from .base import CatalogBase
 from .records import BUILTIN_FIELDS, HEAD_FIELDS, TAIL_FIELDS
 
 log = logging.getLogger("ogc_gateway.catalog")
@@ -138,7 +139,7 @@ def time_value(value: Any, ftype: str) -> int | None:
 
 
 
-class Attributes:
+class Attributes(CatalogBase):
     """The attribute part of `Catalog` (a mixin: `self.store`, `self.service` come from it)."""
 
     # attributes
@@ -148,9 +149,9 @@ class Attributes:
         `oids` (new or re-read items) only their rows are written when their attributes fit the
         present fields; a new attribute, or a value of another type, rebuilds everything."""
         if oids is not None:
-            problems = self._derive_rows(con, oids)
-            if problems is not None:
-                return problems
+            written = self._derive_rows(con, oids)
+            if written is not None:
+                return written
         rows = con.execute(_DERIVE_SQL + " ORDER BY oid").fetchall()
         csv_columns, csv_rows, problems = self._read_csv({r[1] for r in rows})
         tag_columns = self._tag_columns([json.loads(r[3]) for r in rows], csv_columns)
@@ -166,8 +167,7 @@ class Attributes:
         types = {f.name: f.type for f in attributes}
         values = {oid: {c: convert(v, types[c]) for c, v in r.items()} for oid, r in raw.items()}
         self._write_items(con, rows, attributes, values)
-        problems += self._write_times(con, attributes, values)
-        return problems
+        return problems + (self._write_times(con, attributes, values) or [])    # None only for rows_only
 
     def _derive_rows(self, con: Any, oids: set[int]) -> list[str] | None:
         """Write the item rows of `oids` alone; None when they do not fit the present fields.
@@ -194,7 +194,7 @@ class Attributes:
                         for f in attributes}
             _overlay(raw[oid], edits.get(path))
         for i, f in enumerate(attributes):
-            new = [r[f.name] for r in raw.values() if r[f.name] is not None]
+            new = [v for r in raw.values() if (v := r[f.name]) is not None]
             if new and not self._fits(con, f, new):
                 return None
             if new and f.type == STRING:
@@ -211,7 +211,7 @@ class Attributes:
         if f.type == STRING:          # a text field stays text, unless it held nothing so far
             return (infer_type(new) == STRING
                     or con.execute(f"SELECT 1 FROM items WHERE {_quote(f.name)} IS NOT NULL LIMIT 1").fetchone())
-        fits = {INTEGER: _is_int, DOUBLE: lambda v: _NUM_TEXT.fullmatch(v) is not None,
+        fits: Callable[[str], bool] = {INTEGER: _is_int, DOUBLE: lambda v: _NUM_TEXT.fullmatch(v) is not None,
                 DATE: lambda v: iso_to_epoch_ms(v) is not None}[f.type]
         return all(fits(v) for v in new)
 
@@ -234,7 +234,8 @@ class Attributes:
         if "path" not in lowered:
             return [], {}, [f"{where}: no 'path' column (the raster file of each row)"]
         path_at = lowered.index("path")
-        columns, problems = [], []
+        columns: list[str] = []
+        problems: list[str] = []
         for i, name in enumerate(header):
             if i == path_at:
                 continue
@@ -292,7 +293,7 @@ class Attributes:
         length = max([len(c) for c in present], default=1) if ftype == STRING else None
         return Field(name, ftype, name, length)
 
-    def _write_items(self, con: Any, rows: list[tuple], attributes: list[Field],
+    def _write_items(self, con: Any, rows: list[tuple[Any, ...]], attributes: list[Field],
                      values: dict[int, dict[str, Any]]) -> None:
         self.store.reset_items(con, items_ddl(attributes, self.store.types))
         con.execute("DELETE FROM fields")
@@ -305,7 +306,7 @@ class Attributes:
             con.execute(f"CREATE INDEX {_quote('items_' + name)} ON items ({_quote(name)})")
 
     @staticmethod
-    def _insert_items(con: Any, rows: list[tuple], attributes: list[Field],
+    def _insert_items(con: Any, rows: list[tuple[Any, ...]], attributes: list[Field],
                       values: dict[int, dict[str, Any]]) -> None:
         names = ["OBJECTID", "Name", "MinPS", "MaxPS", "LowPS", "HighPS", "Category", "ZOrder", "CenterX",
                  "CenterY", *(f.name for f in attributes), "Shape_Length", "Shape_Area"]

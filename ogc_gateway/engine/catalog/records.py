@@ -64,9 +64,9 @@ class Filter:
     """The WHERE of an item selection: conditions, and their parameters in order."""
 
     sql: tuple[str, ...] = ()
-    params: tuple = ()
+    params: tuple[Any, ...] = ()
 
-    def plus(self, sql: str, *params) -> Filter:
+    def plus(self, sql: str, *params: Any) -> Filter:
         return Filter(self.sql + (sql,), self.params + params)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,16 @@ from shapely.geometry.base import BaseGeometry
 from .. import seams, sources
 from ..geometry import to_crs
 from ..rasterinfo import crs_from_wkt, ring_polygons
+from .base import CatalogBase, Gone
 
 log = logging.getLogger("ogc_gateway.catalog")
 
 
-class Seamlines:
+class Seamlines(CatalogBase):
     """The seamline part of `Catalog` (a mixin: `self.store`, `self.service` come from it)."""
 
     def _update_seamlines(self, con: Any, crs_wkt: str, touched: set[int] | None,
-                          gone: list[tuple]) -> list[str]:
+                          gone: list[Gone]) -> list[str]:
         """Store each item's seamline: the one the service's `seamlines` file gives it, else one cut
         from the footprints (engine/seams.py) - for every item (touched None), or again for the
         items around new, re-read and removed ones."""
@@ -107,7 +109,7 @@ class Seamlines:
             out[oid] = to_crs(geom, src, dst, name="seamlines")
         return out, problems
 
-    def seamlines(self, oids) -> dict[int, BaseGeometry]:
+    def seamlines(self, oids: Iterable[int]) -> dict[int, BaseGeometry]:
         """The seamlines (service CRS) of several items."""
         rows = self.store.con().execute(f"SELECT oid, shape FROM seamlines WHERE oid IN ({self.store.ids})",
                                         (json.dumps([int(o) for o in oids]),))

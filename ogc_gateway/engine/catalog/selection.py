@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InvalidParameter, NotFound
 from ..fields import DATE, DOUBLE, GEOMETRY, INTEGER, Field
 from ..fields import quote as _quote
 from ..rasterinfo import aggregate_stats, ring_polygons
+from .base import CatalogBase
 from .records import HEAD_FIELDS, TAIL_FIELDS, CatalogInfo, Filter, Item, Order
 from .sync import _READ_COLUMNS
 
@@ -50,7 +52,7 @@ def native_grid(store: Any, con: Any, crs_wkt: str, footprint_box: tuple[float, 
 
 
 
-class Selection:
+class Selection(CatalogBase):
     """The query part of `Catalog` (a mixin: `self.store`, `self.service`, `_few_limit` come from it)."""
 
     # queries
@@ -116,11 +118,14 @@ class Selection:
             return self._select(f, keys + ['i."OBJECTID"'], [], limit, offset)
         if not narrow and limit is not None and order.ids is None and order.seams is None:
             if order.field is not None:
-                return self._by_field(f, order, limit, offset)
-            return self._nearest(f, order, bbox, limit, offset)
+                return self._by_field(f, order, order.field, limit, offset)
+            if order.point is not None:
+                return self._nearest(f, order, order.point, bbox, limit, offset)
         return self._select(f, *self._order_sql(order), limit, offset)
 
-    def boxes(self, bbox=None, time=None, oids=None, where: Where | None = None, pixel_size=None,
+    def boxes(self, bbox: tuple[float, float, float, float] | None = None,
+              time: tuple[int | None, int | None] | None = None,
+              oids: tuple[int, ...] | None = None, where: Where | None = None, pixel_size: float | None = None,
               order_by: tuple[tuple[str, bool], ...] = ()) -> list[tuple[int, tuple[float, float, float, float]]]:
         """(OBJECTID, footprint bounds) of the items `items` would return, without building them:
         a query lists every match but shows one page."""
@@ -131,7 +136,9 @@ class Selection:
         rows = self._rows('i."OBJECTID", r.minx, r.miny, r.maxx, r.maxy', f, keys + ['i."OBJECTID"'], [], None, 0)
         return [(row[0], row[1:]) for row in rows]
 
-    def _filter(self, bbox, time, oids, where, pixel_size, few: int | None = None) -> tuple[Filter, bool]:
+    def _filter(self, bbox: tuple[float, float, float, float] | None,
+                time: tuple[int | None, int | None] | None, oids: tuple[int, ...] | None,
+                where: Where | None, pixel_size: float | None, few: int | None = None) -> tuple[Filter, bool]:
         """The WHERE of a selection, and whether an R*Tree (holding at most `few` of its items,
         default `_FEW`) or a list of ids makes it narrow."""
         few = self._few_limit() if few is None else few
@@ -157,18 +164,18 @@ class Selection:
             f = f.plus(f'i."OBJECTID" IN ({self.store.ids})', json.dumps([int(o) for o in oids]))
         return f, narrow
 
-    def _few(self, few: int, rtree: str, *params) -> bool:
+    def _few(self, few: int, rtree: str, *params: float) -> bool:
         """Whether an R*Tree query finds at most `few` entries (counting stops there)."""
         sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {rtree} LIMIT {int(few) + 1}) AS few"
-        return self.store.con().execute(sql, params).fetchone()[0] <= few
+        return bool(self.store.con().execute(sql, params).fetchone()[0] <= few)
 
-    def _select(self, f: Filter, keys: list[str], key_params: list, limit: int | None, offset: int) -> list[Item]:
+    def _select(self, f: Filter, keys: list[str], key_params: list[Any], limit: int | None, offset: int) -> list[Item]:
         cursor = self._rows("r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.*",
                             f, keys, key_params, limit, offset)
         names = [d[0] for d in cursor.description[8:]]
         return [self._item(row, names) for row in cursor.fetchall()]
 
-    def _rows(self, columns: str, f: Filter, keys: list[str], key_params: list, limit: int | None,
+    def _rows(self, columns: str, f: Filter, keys: list[str], key_params: list[Any], limit: int | None,
               offset: int) -> Any:
         sql = f'SELECT {columns} FROM items AS i JOIN rasters AS r ON r.oid = i."OBJECTID"'
         if f.sql:
@@ -183,9 +190,10 @@ class Selection:
         except self.store.value_errors as exc:     # e.g. a number compared with a text field (PostGIS)
             raise InvalidParameter("where", f"the where clause does not fit the fields' types ({exc})") from None
 
-    def _order_sql(self, order: Order) -> tuple[list[str], list]:
+    def _order_sql(self, order: Order) -> tuple[list[str], list[Any]]:
         """ORDER BY terms (and their parameters) of a mosaic order."""
-        keys, params = [], []
+        keys: list[str] = []
+        params: list[Any] = []
         direction = "ASC" if order.ascending else "DESC"
         if order.seams is not None:
             keys.append('NOT EXISTS (SELECT 1 FROM seamlines AS s WHERE s.oid = i."OBJECTID" AND '
@@ -210,11 +218,11 @@ class Selection:
         keys.append(f'i."OBJECTID" {direction}')
         return keys, params
 
-    def _by_field(self, f: Filter, order: Order, limit: int, offset: int) -> list[Item]:
+    def _by_field(self, f: Filter, order: Order, name: str, limit: int, offset: int) -> list[Item]:
         """A field order over a wide selection: the field's index walked in order. For |field -
         base|, walked away from base on both sides (or towards it from both ends, farthest first)
         and merged; items without a value come last."""
-        field = self._field_named(order.field, "mosaic")
+        field = self._field_named(name, "mosaic")
         column, direction = f"i.{_quote(field.name)}", "ASC" if order.ascending else "DESC"
         point_keys, point_params = self._order_sql(Order(point=order.point)) if order.point else ([], [])
         point_keys = point_keys[:-1]
@@ -236,11 +244,12 @@ class Selection:
                                   point_params, wanted - len(found), 0)
         return found[offset:wanted]
 
-    def _nearest(self, f: Filter, order: Order, bbox, limit: int, offset: int) -> list[Item]:
+    def _nearest(self, f: Filter, order: Order, point: tuple[float, float],
+                 bbox: tuple[float, float, float, float] | None, limit: int, offset: int) -> list[Item]:
         """A distance order over a wide selection: the nearest centres found in boxes around the
         point that double until they hold enough. A box needs only reach the items that can meet
         `bbox`: their centres lie within the largest item's size of it."""
-        px, py = order.point
+        px, py = point
         wanted = offset + limit
         grow = self._largest_item()
         x0, y0, x1, y1 = bbox if bbox is not None else self.info().extent
@@ -266,7 +275,7 @@ class Selection:
         return self._sizes[1]
 
     @staticmethod
-    def _item(row: tuple, names: list[str]) -> Item:
+    def _item(row: tuple[Any, ...], names: list[str]) -> Item:
         path, crs_wkt, minx, miny, maxx, maxy, t0, t1 = row[:8]
         attrs = dict(zip(names, row[8:], strict=True))
         return Item(oid=attrs["OBJECTID"], path=path, name=attrs["Name"], bounds=(minx, miny, maxx, maxy),
@@ -290,8 +299,9 @@ class Selection:
 
     def cell_size_range(self) -> tuple[float, float, float, float]:
         """The smallest LowPS, largest HighPS, smallest MinPS and largest MaxPS of the items."""
-        return self.store.con().execute('SELECT MIN("LowPS"), MAX("HighPS"), MIN("MinPS"), MAX("MaxPS") '
-                                        'FROM items').fetchone()
+        row: tuple[float, float, float, float] = self.store.con().execute(
+            'SELECT MIN("LowPS"), MAX("HighPS"), MIN("MinPS"), MAX("MaxPS") FROM items').fetchone()
+        return row
 
     def item(self, oid: int) -> Item | None:
         found = self.items(oids=(oid,))
@@ -305,8 +315,10 @@ class Selection:
 
     def time_bounds(self) -> list[tuple[int, int]]:
         """(start, end) of every item with a time (epoch ms): the tile cache snaps times to these."""
-        return self.store.con().execute("SELECT time_start, time_end FROM rasters WHERE time_start IS NOT NULL "
-                                   "AND footprint IS NOT NULL").fetchall()
+        rows: list[tuple[int, int]] = self.store.con().execute(
+            "SELECT time_start, time_end FROM rasters WHERE time_start IS NOT NULL "
+            "AND footprint IS NOT NULL").fetchall()
+        return rows
 
     def last_change(self) -> int:
         """The catalog's generation: an integer that strictly grows with every change any process
@@ -320,13 +332,13 @@ class Selection:
         """The catalog's content digest (see `_content_digest`); '' before the first sync."""
         return self._meta(self.store.con(), "content") or ""
 
-    def footprints(self, oids) -> dict[int, list[tuple[float, float]]]:
+    def footprints(self, oids: Iterable[int]) -> dict[int, list[tuple[float, float]]]:
         """Closed footprint rings (service CRS) of several items in one query."""
         rows = self.store.con().execute(f"SELECT oid, footprint FROM rasters WHERE footprint IS NOT NULL AND oid IN "
                                         f"({self.store.ids})", (json.dumps([int(o) for o in oids]),))
         return {oid: [tuple(p) for p in json.loads(ring)] for oid, ring in rows}
 
-    def footprint_shapes(self, oids) -> dict[int, Any]:
+    def footprint_shapes(self, oids: Iterable[int]) -> dict[int, Any]:
         """Footprint polygons of several items, kept per catalog generation (a bounded memo): every
         request tests the footprints of the items it meets, a getSamples request once per point."""
         generation = self.last_change()

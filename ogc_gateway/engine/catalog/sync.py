@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from .. import sources
 from ..badfiles import BAD_FILE_ERRORS
 from ..errors import ConfigError, NotFound
 from ..rasterinfo import crs_from_wkt, footprint_ring, read_files, read_raster, ring_area, ring_bounds
+from .base import CatalogBase, Gone
 from .records import Progress, Reader, SyncReport
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ log = logging.getLogger("ogc_gateway.catalog")
 _READ_COLUMNS = ("mtime_ns", "size", "crs_wkt", "transform", "width", "height", "band_count", "dtype",
                  "nodata", "band_names", "overviews", "tags", "stats", "outline")
 
-def _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline):
+def _footprint_and_cell(wkt: str, transform: list[float], width: int, height: int, crs_wkt: str,
+                        outline: list[tuple[float, float]] | None) -> tuple[list[tuple[float, float]], float]:
     """An item's footprint ring in the service CRS and its cell size there (from the whole grid;
     from the valid-data outline when the grid's edges do not exist there, as a full disk's
     corners off the Earth)."""
@@ -42,13 +44,13 @@ def _footprint_and_cell(wkt, transform, width, height, crs_wkt, outline):
         if not outline:
             raise
         ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline)
-        return ring, math.sqrt(ring_area(ring) / ring_area([tuple(p) for p in outline]))
+        return ring, math.sqrt(ring_area(ring) / ring_area([(x, y) for x, y in outline]))
     ring = footprint_ring(wkt, transform, width, height, crs_wkt, outline) if outline else grid_ring
     return ring, math.sqrt(ring_area(grid_ring) / (width * height))
 
 
 
-class Sync:
+class Sync(CatalogBase):
     """The changing part of `Catalog` (a mixin: `self.store`, `self.service` come from it)."""
 
     # sync, add, remove: each one write transaction that ends in `_settle`
@@ -174,8 +176,8 @@ class Sync:
         """Files taken out with `remove`, which syncs leave out until they are added again."""
         return [row[0] for row in self.store.con().execute("SELECT path FROM excluded ORDER BY path")]
 
-    def _settle(self, con: Any, touched: set[int], gone: list[tuple], problems: list[str],
-                skipped: list[str] = ()) -> None:
+    def _settle(self, con: Any, touched: set[int], gone: list[Gone], problems: list[str],
+                skipped: Sequence[str] = ()) -> None:
         """What follows any change of the files: checks, footprints, the derived tables, seamlines,
         and a new generation; raises ConfigError (rolling everything back) on any problem.
         `touched` are new or re-read items, `gone` the bounds of removed ones."""
@@ -215,7 +217,7 @@ class Sync:
 
     def _sync_files(self, con: Any, paths: dict[str, tuple[int, int] | None],
                     progress: Progress | None, reader: Reader
-                    ) -> tuple[SyncReport, list[str], set[int], list[tuple]]:
+                    ) -> tuple[SyncReport, list[str], set[int], list[Gone]]:
         """Add new files, re-read changed ones (same OBJECTID), drop vanished ones. Items added by
         hand (origin other than 'sync') stay while their file exists."""
         stored = {row[0]: row for row in
@@ -224,7 +226,7 @@ class Sync:
         by_hand = {p for p, row in stored.items() if row[2] != "sync" and sources.exists(p)}
         wanted = (set(paths) | by_hand) - excluded
         removed = sorted(set(stored) - wanted)
-        gone = []
+        gone: list[Gone] = []
         for path in removed:
             gone.append(self._delete(con, stored[path][1]))
             log.warning("%s: %s is gone; removed from the catalog", self.service.name, path)
@@ -262,7 +264,7 @@ class Sync:
             touched.add(self._store(con, path, record, row[1] if row else None))
         return SyncReport(len(touched), len(removed), unchanged), problems, touched, gone
 
-    def _skip(self, con: Any, path: str, row, gone: list[tuple], why: str) -> None:
+    def _skip(self, con: Any, path: str, row: Any, gone: list[Gone], why: str) -> None:
         """Leave an unusable file out with one warning naming it (an item it was is removed)."""
         message = f"{self._where}.sources: {path}: {why}; skipped"
         log.warning("%s", message)
@@ -270,14 +272,14 @@ class Sync:
         if row:
             gone.append(self._delete(con, row[1]))
 
-    def _delete(self, con: Any, oid: int) -> tuple:
+    def _delete(self, con: Any, oid: int) -> Gone:
         """Remove one item; its footprint bounds (None if it had none) are returned, so the
         seamlines around it can be recut."""
-        bounds = con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?", (oid,)).fetchone()
         con.execute("DELETE FROM rasters WHERE oid = ?", (oid,))
         for table, key in (("footprints", "id"), ("item_times", "id"), ("items", '"OBJECTID"'),
                            ("seamlines", "oid")):
             con.execute(f"DELETE FROM {table} WHERE {key} = ?", (oid,))
+        bounds: Gone = con.execute("SELECT minx, miny, maxx, maxy FROM rasters WHERE oid = ?", (oid,)).fetchone()
         return bounds
 
     def _store(self, con: Any, path: str, record: dict[str, Any], oid: int | None,
@@ -288,7 +290,7 @@ class Sync:
             cols = ", ".join(("path", "origin") + _READ_COLUMNS)
             cursor = con.execute(f"INSERT INTO rasters ({cols}) VALUES ({', '.join('?' * (len(values) + 2))}) "
                                  "RETURNING oid", [path, origin or "sync", *values])
-            return cursor.fetchone()[0]
+            return int(cursor.fetchone()[0])
         # fp_crs NULL: the footprint is recomputed from the new grid
         sets = ", ".join(f"{c} = ?" for c in _READ_COLUMNS)
         con.execute(f"UPDATE rasters SET {sets}, fp_crs = NULL, origin = COALESCE(?, origin) WHERE oid = ?",
@@ -322,7 +324,8 @@ class Sync:
         valid-data outline (no file read); and each item's cell size from its whole grid."""
         rows = con.execute("SELECT oid, path, crs_wkt, transform, width, height, outline FROM rasters "
                            "WHERE fp_crs IS NULL OR fp_crs != ?", (crs_wkt,)).fetchall()
-        problems, done = [], []
+        problems: list[str] = []
+        done: list[Any] = []
         for oid, path, wkt, transform, width, height, outline in rows:
             transform = json.loads(transform)
             try:
@@ -346,7 +349,7 @@ class Sync:
     def _fingerprint(self) -> str:
         """The config parts that shape item rows and seamlines; a change means every row is
         re-derived."""
-        def stamp(path: Path | None) -> dict:
+        def stamp(path: Path | None) -> dict[str, Any]:
             try:
                 return {"path": str(path), "mtime_ns": os.stat(path).st_mtime_ns} if path else {}
             except OSError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 _MAX_POINTS = 65536
 
@@ -41,7 +42,8 @@ class BandDistribution:
         return cls(float(v[0]), float(v[-1]), float(v.mean()), float(v.std()), support, cumulative)
 
     @classmethod
-    def of_histogram(cls, stats, lo: float, hi: float, counts) -> BandDistribution:
+    def of_histogram(cls, stats: tuple[float, float, float, float], lo: float, hi: float,
+                     counts: ArrayLike) -> BandDistribution:
         """From known statistics (min, max, mean, stdv) and a histogram of `counts` over [lo, hi]."""
         counts = np.asarray(counts, dtype=np.float64)
         total = counts.sum()
@@ -59,10 +61,14 @@ class BandDistribution:
     def quantile(self, q: float) -> float:
         """The smallest value with at least a share `q` of the pixels at or below it (the inverse
         of the empirical distribution function)."""
+        if self.values is None or self.cumulative is None:
+            raise ValueError("a distribution of statistics only has no quantiles (see has_shape)")
         i = int(np.searchsorted(self.cumulative, q - 1e-12, side="left"))
         return float(self.values[min(i, self.values.size - 1)])
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """The share of pixels at or below each x."""
+        if self.values is None or self.cumulative is None:
+            raise ValueError("a distribution of statistics only has no cdf (see has_shape)")
         i = np.searchsorted(self.values, x, side="right")
         return np.where(i > 0, self.cumulative[np.maximum(i - 1, 0)], 0.0)

@@ -29,7 +29,7 @@ _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|
                     r"(\*\*|[-+*/^(),]))")
 _BAND = re.compile(r"^[bB](\d+)$")
 
-FUNCTIONS: dict[str, tuple[int, Callable]] = {
+FUNCTIONS: dict[str, tuple[int, Callable[..., Value]]] = {
     "sqrt": (1, np.sqrt), "abs": (1, np.abs), "exp": (1, np.exp), "ln": (1, np.log), "log": (1, np.log),
     "log10": (1, np.log10), "sin": (1, np.sin), "cos": (1, np.cos), "tan": (1, np.tan),
     "asin": (1, np.arcsin), "acos": (1, np.arccos), "atan": (1, np.arctan),
@@ -38,7 +38,8 @@ FUNCTIONS: dict[str, tuple[int, Callable]] = {
 _BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
 
 Env = Mapping[str, np.ndarray]
-Node = Callable[[Env], np.ndarray]
+Value = np.ndarray | float          # a constant sub-expression is a plain float
+Node = Callable[[Env], Value]
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _tokens(source: str) -> list[tuple[str, str, int]]:
         if source[pos:].strip() == "":
             break
         m = _TOKEN.match(source, pos)
-        if m is None:
+        if m is None or m.lastindex is None:
             raise ArgError(f"cannot read {source[pos:].strip()[:20]!r} at position {pos}")
         kind = "number" if m.group(1) else "name" if m.group(2) else "op"
         out.append((kind, m.group(m.lastindex), m.start(m.lastindex)))
@@ -94,8 +95,8 @@ class _Parser:
         if not self.tokens:
             raise ArgError("the expression is empty")
         node = self.expression(0)
-        if self.peek() is not None:
-            token = self.peek()
+        token = self.peek()
+        if token is not None:
             raise ArgError(f"unexpected {token[1]!r} at position {token[2]}")
         return node
 
@@ -181,7 +182,7 @@ class _Parser:
         return _binary(fn, *args)
 
 
-def _binary(fn: Callable, left: Node, right: Node) -> Node:
+def _binary(fn: Callable[..., Value], left: Node, right: Node) -> Node:
     return lambda env: fn(left(env), right(env))
 
 

@@ -57,7 +57,7 @@ USER = -1
 _SIZE = Number(1, MAX_KERNEL, integer=True)
 
 
-def _odd(args: dict[str, Any], *keys) -> None:
+def _odd(args: dict[str, Any], *keys: str) -> None:
     for key in keys:
         if key in args and args[key] % 2 == 0:
             raise ArgError(f"{key} must be odd (the kernel is centred on the cell), not {args[key]}")
@@ -92,7 +92,7 @@ class Convolution(Function):
 
     def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
-        return max(self.kernel(rule.arguments).shape) // 2
+        return int(max(self.kernel(rule.arguments).shape) // 2)
 
     def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         kernel = self.kernel(rule.arguments)
@@ -127,7 +127,7 @@ _REDUCE = {
 }
 
 
-def focal(values: np.ndarray, kr: int, kc: int, reduce) -> np.ndarray:
+def focal(values: np.ndarray, kr: int, kc: int, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """`reduce` over each cell's (2kr+1) x (2kc+1) window of a 2-D array padded by (kr, kc), NaN
     for nodata; in row blocks, so large kernels stay within memory."""
     windows = sliding_window_view(values, (2 * kr + 1, 2 * kc + 1))
@@ -158,7 +158,7 @@ class Statistics(Function):
 
     def reach(self, rule: RenderingRule) -> int:
         """Cells of neighbours read around each output cell."""
-        return max(rule.arguments["KernelColumns"], rule.arguments["KernelRows"]) // 2
+        return int(max(rule.arguments["KernelColumns"], rule.arguments["KernelRows"]) // 2)
 
     def _pixel_type(self, rule: RenderingRule, pixel_type: str) -> str:
         return "F32" if rule.arguments["Type"] in (3, 4) else pixel_type

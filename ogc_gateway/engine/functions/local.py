@@ -9,8 +9,8 @@ which use the inputs that have a value, and IsNull, which is 1 exactly there. Re
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,21 +35,23 @@ def mode(values: np.ndarray, minority: bool = False) -> np.ndarray:
         pick = np.where(nan, k + 1, counts).argmin(axis=1)
     else:
         pick = np.where(nan, -1, counts).argmax(axis=1)
-    out = s[np.arange(n), pick]
-    return out.reshape(values.shape[:-1])
+    out: np.ndarray = s[np.arange(n), pick].reshape(values.shape[:-1])
+    return out
 
 
 def _variety(stack: np.ndarray) -> np.ndarray:
     s = np.sort(np.moveaxis(stack, 0, -1), axis=-1)
     distinct = np.concatenate([~np.isnan(s[..., :1]), (s[..., 1:] != s[..., :-1]) & ~np.isnan(s[..., 1:])], axis=-1)
-    return distinct.sum(axis=-1).astype(np.float64)
+    count: np.ndarray = distinct.sum(axis=-1).astype(np.float64)
+    return count
 
 
 def _as_int(x: np.ndarray) -> np.ndarray:
-    return np.nan_to_num(np.trunc(x)).astype(np.int64)
+    whole: np.ndarray = np.nan_to_num(np.trunc(x)).astype(np.int64)
+    return whole
 
 
-_UNARY = {
+_UNARY: dict[int, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     4: ("Sqrt", np.sqrt), 6: ("Acos", np.arccos), 7: ("Asin", np.arcsin), 8: ("Atan", np.arctan),
     9: ("ATanH", np.arctanh), 10: ("Abs", np.abs), 13: ("BitwiseNot", lambda a: ~_as_int(a)),
     18: ("BooleanNot", lambda a: a == 0), 21: ("Cos", np.cos), 22: ("CosH", np.cosh), 25: ("Exp", np.exp),
@@ -59,7 +61,7 @@ _UNARY = {
     52: ("SinH", np.sinh), 53: ("Square", np.square), 56: ("Tan", np.tan), 57: ("TanH", np.tanh),
     59: ("ACosH", np.arccosh), 60: ("ASinH", np.arcsinh),
 }
-_BINARY = {
+_BINARY: dict[int, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
     1: ("Plus", np.add), 2: ("Minus", np.subtract), 3: ("Times", np.multiply), 5: ("Power", np.power),
     11: ("BitwiseAnd", lambda a, b: _as_int(a) & _as_int(b)),
     12: ("BitwiseLeftShift", lambda a, b: np.left_shift(_as_int(a), np.clip(_as_int(b), 0, 63))),
@@ -74,7 +76,7 @@ _BINARY = {
     65: ("FloorDivide", np.floor_divide),
 }
 # statistics over all inputs: code -> (name, reduction over axis 0 of a stack with NaN for nodata)
-_STATS = {
+_STATS: dict[int, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     38: ("Majority", lambda s: mode(np.moveaxis(s, 0, -1))),
     39: ("Max", lambda s: np.nanmax(s, axis=0)), 40: ("Mean", lambda s: np.nanmean(s, axis=0)),
     41: ("Median", lambda s: np.nanmedian(s, axis=0)), 42: ("Min", lambda s: np.nanmin(s, axis=0)),
@@ -83,6 +85,7 @@ _STATS = {
     54: ("Std", lambda s: np.nanstd(s, axis=0)), 55: ("Sum", lambda s: np.nansum(s, axis=0)),
     58: ("Variety", _variety),
 }
+_PERCENTILE_METHODS: dict[int, Literal["nearest", "linear"]] = {1: "nearest", 2: "linear"}
 _IGNORING = {66: 38, 67: 39, 68: 40, 69: 41, 70: 42, 71: 43, 72: 47, 73: 54, 74: 55, 75: 58}
 ISNULL, SETNULL, CON, PICK, PERCENTILE, PERCENTILE_IGNORING = 31, 50, 78, 84, 93, 94
 
@@ -106,7 +109,7 @@ def arity(op: int) -> tuple[int, int]:
     return 1, 32
 
 
-def _inputs(rule: RenderingRule, ctx: FunctionContext, values: list[Any]
+def _inputs(rule: RenderingRule, ctx: FunctionContext, values: Sequence[Any]
             ) -> tuple[list[np.ndarray], list[np.ndarray], Grid, list[str]]:
     """(bands, rows, cols) float values and masks of each input (constants as one band), the grid,
     and the inputs' pixel types."""
@@ -135,11 +138,11 @@ def _inputs(rule: RenderingRule, ctx: FunctionContext, values: list[Any]
     return data, masks, grid, types
 
 
-def _out_type(types) -> str:
+def _out_type(types: Iterable[str]) -> str:
     return "F64" if "F64" in types else "F32"
 
 
-def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict
+def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np.ndarray], options: dict[str, Any]
             ) -> tuple[np.ndarray, np.ndarray]:
     """Values and nodata mask of operation `op` over the inputs."""
     any_missing = np.logical_or.reduce(masks)
@@ -171,7 +174,7 @@ def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np
         stack = np.stack([np.where(m, np.nan, d) for d, m in zip(data, masks)])
         mask = np.logical_and.reduce(masks) if ignoring else any_missing
         if op in (PERCENTILE, PERCENTILE_IGNORING):
-            method = {1: "nearest", 2: "linear"}.get(options["PercentileInterpolationType"]) or (
+            method: Literal["nearest", "linear"] = _PERCENTILE_METHODS.get(options["PercentileInterpolationType"]) or (
                 "nearest" if options["integers"] else "linear")
             values = np.nanpercentile(stack, options["PercentileValue"], axis=0, method=method)
         else:
@@ -182,7 +185,7 @@ def compute(rule: RenderingRule, op: int, data: list[np.ndarray], masks: list[np
 class Local(Function):
     name = "Local"
     variable = "Rasters"
-    args = (Arg("Rasters", Rasters()),
+    args: tuple[Arg, ...] = (Arg("Rasters", Rasters()),
             Arg("Operation", Choice(OPERATIONS), 1),
             Arg("ExtentType", Choice({0: "FirstOf", 1: "IntersectionOf", 2: "UnionOf", 3: "LastOf"}), 0,
                 doc="accepted; every input is read on the request's grid"),
@@ -194,10 +197,12 @@ class Local(Function):
     summary = "Cell-by-cell maths and statistics over rasters and constants (ArcGIS operation codes)."
 
     def operation(self, args: dict[str, Any]) -> int:
-        return args["Operation"]
+        op: int = args["Operation"]
+        return op
 
-    def rasters(self, args: dict[str, Any]) -> tuple:
-        return args["Rasters"]
+    def rasters(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        rasters: tuple[Any, ...] = args["Rasters"]
+        return rasters
 
     def check(self, args: dict[str, Any]) -> None:
         lo, hi = arity(self.operation(args))
@@ -234,10 +239,10 @@ class Arithmetic(Local):
             Local.args[2], Local.args[3])
     summary = "Raster (op) Raster2: Plus, Minus, Multiply, Divide, Power, Mode (remainder)."
 
-    def operation(self, args: dict[str, Any]):
+    def operation(self, args: dict[str, Any]) -> int:
         return self._OPS[args["Operation"]]
 
-    def rasters(self, args: dict[str, Any]):
+    def rasters(self, args: dict[str, Any]) -> tuple[Any, ...]:
         return (args["Raster"], args["Raster2"])
 
     def check(self, args: dict[str, Any]) -> None:
@@ -250,7 +255,7 @@ class _Conditional(Local):
 
     op = CON
 
-    def operation(self, args: dict[str, Any]):
+    def operation(self, args: dict[str, Any]) -> int:
         return self.op
 
 

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rasterio.crs import CRS
 from rasterio.features import geometry_mask
+from shapely.geometry.base import BaseGeometry
 
 from .. import bounded
 from ..errors import InvalidParameter
 from ..esrijson import from_json
 from ..geometry import to_crs
-from ..requests import PIXEL_TYPES, RenderingRule, representable
+from ..requests import PIXEL_TYPES, Grid, RenderingRule, representable
 from ..requests import Raster as RasterValue
 from .registry import Function, FunctionContext, Signature, finish, register
 from .schema import Arg, ArgError, Boolean, Choice, Kind, Numbers, Raster
@@ -51,7 +53,7 @@ class ValueLists(Kind):
 class Pairs(Numbers):
     """A flat list of [from, to] pairs."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(max_length=20000)
         self.what = "a list of [from, to] pairs, flattened"
 
@@ -115,7 +117,7 @@ class Remap(Function):
             raise ArgError("give InputRanges and OutputValues (or NoDataRanges)")
 
     @staticmethod
-    def _inside(data, lo, hi):
+    def _inside(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
         return data == lo if lo == hi else (data >= lo) & (data < hi)
 
     @staticmethod
@@ -155,8 +157,8 @@ class Remap(Function):
 class Shape:
     """A polygon or envelope argument and the CRS it came in (None: the service's)."""
 
-    geometry: object
-    crs: object
+    geometry: BaseGeometry
+    crs: CRS | None
 
     @property
     def key(self) -> str:
@@ -196,9 +198,10 @@ class Clip(Function):
             raise ArgError("give ClippingGeometry (or Extent)")
 
     @staticmethod
-    def _outside(shape: Shape, ctx: FunctionContext, grid) -> np.ndarray:
+    def _outside(shape: Shape, ctx: FunctionContext, grid: Grid) -> np.ndarray:
         geometry = to_crs(shape.geometry, shape.crs or ctx.service_crs, grid.crs)
-        return geometry_mask([geometry], out_shape=(grid.height, grid.width), transform=grid.transform)
+        outside: np.ndarray = geometry_mask([geometry], out_shape=(grid.height, grid.width), transform=grid.transform)
+        return outside
 
     def apply(self, rule: RenderingRule, ctx: FunctionContext) -> RasterValue:
         raster = ctx.raster(rule.arguments["Raster"])

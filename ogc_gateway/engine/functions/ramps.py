@@ -10,6 +10,7 @@ ArcGIS clients send; colours between stops are interpolated linearly in RGB (for
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +53,9 @@ class Ramp:
     colors: tuple[RGB, ...]
 
     @classmethod
-    def even(cls, colors) -> Ramp:
-        colors = tuple(tuple(int(v) for v in c) for c in colors)
-        return cls(tuple(np.linspace(0.0, 1.0, len(colors)).tolist()), colors)
+    def even(cls, colors: Iterable[Iterable[float]]) -> Ramp:
+        rgb = tuple(_rgb(c) for c in colors)
+        return cls(tuple(np.linspace(0.0, 1.0, len(rgb)).tolist()), rgb)
 
     @property
     def key(self) -> str:
@@ -67,7 +68,12 @@ class Ramp:
         return np.stack([np.rint(np.interp(p, self.positions, table[:, k])) for k in range(3)]).astype(np.uint8)
 
     def sample(self, n: int) -> tuple[RGB, ...]:
-        return tuple(tuple(int(v) for v in c) for c in self.at(np.linspace(0, 1, n)).T)
+        return tuple(_rgb(c) for c in self.at(np.linspace(0, 1, n)).T)
+
+
+def _rgb(color: Iterable[float]) -> RGB:
+    r, g, b = (int(v) for v in color)
+    return r, g, b
 
 
 def named_ramp(name: str) -> Ramp:
@@ -81,7 +87,7 @@ def _color(value: Any) -> RGB:
     if not isinstance(value, (list, tuple)) or len(value) not in (3, 4) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):
         raise ArgError(f"a colour must be [r, g, b] or [r, g, b, a] with values 0..255, not {short(value)}")
-    return tuple(int(round(v)) for v in value[:3])
+    return _rgb(round(v) for v in value[:3])
 
 
 class RampKind(Kind):

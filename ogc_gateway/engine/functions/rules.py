@@ -17,7 +17,7 @@ from .. import bounded
 from ..errors import InvalidParameter
 from ..requests import PIXEL_TYPES, RenderingRule
 from ..settings import FunctionTemplate
-from .registry import FUNCTIONS
+from .registry import FUNCTIONS, Function
 from .rft import MAX_DEPTH, Node, is_template, read_template
 from .schema import ArgError, find, validate
 
@@ -84,7 +84,7 @@ def read_node(value: Any, depth: int = 0) -> Node:
                 value.get("variableName"))
 
 
-def _arguments(value: dict, depth: int) -> dict[str, Any]:
+def _arguments(value: dict[str, Any], depth: int) -> dict[str, Any]:
     args = value.get("rasterFunctionArguments")
     if args is None:
         return {}
@@ -137,7 +137,7 @@ def _set(root: Node, key: str, value: Any) -> bool:
         spec = find(fn.args, key) if fn else None
         if spec is not None:
             existing = next((k for k in node.args if k.lower() in spec.spellings()), None)
-            held = node.args.get(existing)
+            held = node.args.get(existing) if existing is not None else None
             nested = isinstance(held, Node) or (isinstance(held, list) and any(isinstance(v, Node) for v in held))
             if not (spec.kind.raster and nested):
                 node.args[existing or spec.name] = value
@@ -149,7 +149,7 @@ def _set(root: Node, key: str, value: Any) -> bool:
 
 # --- validation -----------------------------------------------------------------------------------
 
-def _build(node: Node, templates: Mapping[str, FunctionTemplate], depth: int, seen: frozenset,
+def _build(node: Node, templates: Mapping[str, FunctionTemplate], depth: int, seen: frozenset[str],
            count: list[int]) -> RenderingRule:
     if depth > MAX_DEPTH:
         raise ArgError(f"raster functions nested deeper than {MAX_DEPTH} levels")
@@ -181,7 +181,8 @@ def _build(node: Node, templates: Mapping[str, FunctionTemplate], depth: int, se
     return RenderingRule(fn.name, args, pixel_type, variable)
 
 
-def _nested(value: Any, templates, depth: int, seen: frozenset, count: list[int]) -> Any:
+def _nested(value: Any, templates: Mapping[str, FunctionTemplate], depth: int, seen: frozenset[str],
+            count: list[int]) -> Any:
     if isinstance(value, Node):
         return _build(value, templates, depth + 1, seen, count)
     if isinstance(value, list):
@@ -197,7 +198,7 @@ def _pixel_type(value: Any, function: str) -> str | None:
     return value.upper()
 
 
-def _variable(value: Any, fn) -> str:
+def _variable(value: Any, fn: Function) -> str:
     """The argument that receives the service's raster: variableName, else the function's own.
     "Raster" (what most clients send whatever the function) means the function's own."""
     if value in (None, ""):

@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -109,7 +110,7 @@ class Choice(Kind):
         except ArgError:
             code = None
         if code in self.options:
-            return code
+            return int(code)
         raise ArgError(f"must be {self.what}; not {short(value)}")
 
 
@@ -135,7 +136,7 @@ class Numbers(Kind):
         self.min_length, self.max_length = min_length, max_length
         self.what = f"a list of {self.item.what.replace('a number', 'numbers').replace('an integer', 'integers')}"
 
-    def parse(self, value: Any) -> tuple:
+    def parse(self, value: Any) -> tuple[Any, ...]:
         if isinstance(value, str):
             value = [v for v in _SPLIT.split(value.strip()) if v]
         elif not isinstance(value, (list, tuple)):
@@ -145,7 +146,7 @@ class Numbers(Kind):
         return _each(self.item.parse, value)
 
 
-def _each(parse, items) -> tuple:
+def _each(parse: Callable[[Any], Any], items: Iterable[Any]) -> tuple[Any, ...]:
     """Each item parsed; an error says which item."""
     out = []
     for k, v in enumerate(items):
@@ -217,7 +218,7 @@ class Rasters(Kind):
         self.min_length, self.max_length = min_length, max_length
         self.what = f"a list of {min_length} to {max_length} rasters"
 
-    def parse(self, value: Any) -> tuple:
+    def parse(self, value: Any) -> tuple[Any, ...]:
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         if not self.min_length <= len(items) <= self.max_length:
             raise ArgError(f"must list {self.min_length} to {self.max_length} rasters, not {len(items)}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pyproj import CRS as ProjCRS
@@ -48,13 +48,17 @@ _SUN = (Arg("Azimuth", Number(0, 360), 315.0, doc="degrees clockwise from north"
 
 # --- cell sizes in metres ---------------------------------------------------------------------------
 
+_Metric = (tuple[Literal["geographic"], float, float] | tuple[Literal["mercator"], Proj, Transformer]
+           | tuple[Literal["plain"]])
+
+
 @lru_cache(maxsize=64)
-def _metric(wkt: str):
+def _metric(wkt: str) -> _Metric:
     """How to turn this CRS's cell sizes into metres: ("geographic", a, e2), ("mercator", proj,
     to lon/lat) or ("plain",)."""
     crs = ProjCRS.from_wkt(wkt)
-    if crs.is_geographic:
-        ellipsoid = crs.ellipsoid
+    ellipsoid = crs.ellipsoid
+    if crs.is_geographic and ellipsoid is not None:
         a, f = ellipsoid.semi_major_metre, 1.0 / ellipsoid.inverse_flattening if ellipsoid.inverse_flattening else 0.0
         return ("geographic", a, f * (2 - f))
     method = (crs.coordinate_operation.method_name if crs.coordinate_operation else "") or ""
@@ -105,43 +109,46 @@ class Surface:
         self.grid, self.pixel_type = ctx.target, dem.pixel_type
         self.dx, self.dy = cell_metres(ctx.target)
 
-    def gradients(self, zfactor) -> tuple[np.ndarray, np.ndarray]:
+    def gradients(self, zfactor: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, b, c, d, _, f, g, h, i = self.z
         gx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * self.dx) * zfactor
         gy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8 * self.dy) * zfactor
         return gx, gy
 
-    def zfactor(self, args: dict[str, Any]):
-        z = args["ZFactor"]
+    def zfactor(self, args: dict[str, Any]) -> float | np.ndarray:
+        z: float | np.ndarray = args["ZFactor"]
         if args.get("SlopeType") == SCALED:
             z = z + ((self.dx + self.dy) / 2) ** args["PSPower"] * args["PSZFactor"]
         return z
 
 
-def hillshade(gx: np.ndarray, gy: np.ndarray, azimuth: float, altitude: float, multidirectional: bool):
+def hillshade(gx: np.ndarray, gy: np.ndarray, azimuth: float, altitude: float,
+              multidirectional: bool) -> np.ndarray:
     """Illumination 0..1 of surfaces of gradient (gx, gy): the cosine between the surface normal and
     the sun, or, multidirectional, four suns (225, 270, 315, 360 degrees) weighted by the aspect as in
     Mark (1992) and gdaldem -multidirectional."""
     alt = np.radians(altitude)
-    norm = np.sqrt(1.0 + gx * gx + gy * gy)
+    norm: np.ndarray = np.sqrt(1.0 + gx * gx + gy * gy)
 
-    def lit(az):
+    def lit(az: float) -> np.ndarray:
         az = np.radians(az)
-        return np.maximum(np.sin(alt) - np.cos(alt) * (gx * np.sin(az) + gy * np.cos(az)), 0.0)
+        light: np.ndarray = np.maximum(np.sin(alt) - np.cos(alt) * (gx * np.sin(az) + gy * np.cos(az)), 0.0)
+        return light
 
     if not multidirectional:
-        return lit(azimuth) / norm
+        single: np.ndarray = lit(azimuth) / norm
+        return single
     g2 = gx * gx + gy * gy
     weighted = ((0.5 * g2 + gx * gy) * lit(225) + gx * gx * lit(270) + (0.5 * g2 - gx * gy) * lit(315)
                 + gy * gy * lit(360))
     with np.errstate(divide="ignore", invalid="ignore"):
-        shade = np.where(g2 > 0, weighted / (2 * g2), np.sin(alt)) / norm
+        shade: np.ndarray = np.where(g2 > 0, weighted / (2 * g2), np.sin(alt)) / norm
     return shade
 
 
 class Hillshade(Function):
     name = "Hillshade"
-    args = (_DEM,) + _SUN + _SURFACE
+    args: tuple[Arg, ...] = (_DEM,) + _SUN + _SURFACE
     summary = "Grey shading of a DEM lit by the sun (or four suns), 0..255."
 
     @staticmethod
