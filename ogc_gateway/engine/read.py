@@ -26,6 +26,7 @@ from . import warp
 from .errors import InvalidParameter
 from .geometry import points_to_crs
 from .grid import reproject_bounds
+from .nodata import nodata_validity
 from .requests import Grid, round_into
 
 # GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
@@ -183,7 +184,7 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
     data = src.read(bands, window=p.window)
-    valid = band_validity(src, bands, p.window)
+    valid = band_validity(src, bands, p.window, data)
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
     window_transform = src.transform * Affine.translation(p.window.col_off, p.window.row_off)
@@ -231,12 +232,15 @@ def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work)
         return np.where(support > 0, out[:n] / support, 0), support
 
 
-def band_validity(src, bands: list[int], window: Window) -> np.ndarray:
+def band_validity(src, bands: list[int], window: Window, data: np.ndarray | None = None) -> np.ndarray:
     """(k, rows, cols) 0/1 validity of a window: one layer when every band has the same mask (an
     alpha band, an internal mask, nodata on all bands at once), else one per band - per-band nodata
     (a Landsat pixel [0, 5, 7] with nodata 0) masks only the band that holds it, so valid values
-    of the other bands are never lost."""
-    masks = src.read_masks(bands, window=window) > 0
+    of the other bands are never lost. With the window's `data` already read, a mask that is only
+    a nodata value is computed from it (engine/nodata.py) instead of a second read through GDAL."""
+    masks = nodata_validity(src, bands, data) if data is not None else None
+    if masks is None:
+        masks = src.read_masks(bands, window=window) > 0
     if len(bands) == 1 or (masks == masks[:1]).all():
         return masks[:1]
     return masks
