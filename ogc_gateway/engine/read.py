@@ -143,13 +143,19 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
     row0, row1 = max(0, math.floor((gy1 - oy1) / ry + 1e-9)), min(grid.height, math.ceil((gy1 - oy0) / ry - 1e-9))
     if col0 >= col1 or row0 >= row1:
         return None
-    sub = _subgrid_bounds(grid, row0, row1, col0, col1)
-    try:
-        src_box = _bounds_in(sub, grid.crs, ds.crs)
-    except ValueError:
-        return None
-    # Source cells per output cell along each axis decides the overview (largest not coarser than needed).
     native = abs(ds.transform.a), abs(ds.transform.e)
+    # The cells' box in the item's CRS: from the grid's lattice when it has one (warp.outline_box;
+    # a quarter-pixel miss is harmless, the window has a margin of at least one), else by
+    # transforming their outline.
+    src_box = None
+    if grid.crs != ds.crs:
+        src_box = warp.outline_box(grid, ds.crs, slice(row0, row1), slice(col0, col1), min(native) / 4)
+    if src_box is None:
+        try:
+            src_box = _bounds_in(_subgrid_bounds(grid, row0, row1, col0, col1), grid.crs, ds.crs)
+        except ValueError:
+            return None
+    # Source cells per output cell along each axis decides the overview (largest not coarser than needed).
     ratio = min((src_box[2] - src_box[0]) / native[0] / (col1 - col0),
                 (src_box[3] - src_box[1]) / native[1] / (row1 - row0))
     level = None

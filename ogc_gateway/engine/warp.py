@@ -66,6 +66,34 @@ def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs
     return None
 
 
+def outline_box(grid, src_crs: CRS, rows: slice, cols: slice, tolerance: float
+                ) -> tuple[float, float, float, float] | None:
+    """The box in `src_crs` of the outline of grid cells [rows, cols] - what a densified
+    transform_bounds of it gives - from the grid's coarse lattice, which the request's items are
+    resampled through anyway: no coordinate transformation per item. None when the grid is not
+    north-up or the lattice misses by more than `tolerance` (source CRS units; the caller then
+    transforms the outline)."""
+    if not _north_up(grid.transform):
+        return None
+    lat = LATTICES.get(grid, src_crs, _LATTICE_STEPS[0])
+    if lat is None or len(lat.rows) < 2 or len(lat.cols) < 2 or lat.error > tolerance:
+        return None              # (one cell: nothing to extrapolate its edges from)
+    # Cell edges in lattice units (cell centres are the integers). The lattice interpolation is
+    # linear along each axis inside a lattice cell, so its extremes lie on the outline or on
+    # lattice lines crossing it: those are the lines evaluated.
+    edge_rows = np.arange(rows.start, rows.stop + 1) - 0.5
+    edge_cols = np.arange(cols.start, cols.stop + 1) - 0.5
+    inner_rows = lat.rows[(lat.rows > edge_rows[0]) & (lat.rows < edge_rows[-1])]
+    inner_cols = lat.cols[(lat.cols > edge_cols[0]) & (lat.cols < edge_cols[-1])]
+    across = _interpolate(lat.offsets, lat.rows, lat.cols, np.concatenate([edge_rows[[0, -1]], inner_rows]),
+                          edge_cols)
+    down = _interpolate(lat.offsets, lat.rows, lat.cols, edge_rows,
+                        np.concatenate([edge_cols[[0, -1]], inner_cols]))
+    (ox, oy), x, y = lat.origin, (across[0], down[0]), (across[1], down[1])
+    return (ox + float(min(a.min() for a in x)), oy + float(min(a.min() for a in y)),
+            ox + float(max(a.max() for a in x)), oy + float(max(a.max() for a in y)))
+
+
 def _north_up(t: Affine) -> bool:
     return t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0
 
