@@ -7,7 +7,6 @@ pixel is read.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import threading
@@ -287,11 +286,27 @@ def _window_of(bounds, transform: Affine) -> Window:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-@functools.lru_cache(maxsize=1024)
+_ITEM_BOUNDS: dict[tuple, list] = {}
+
+
 def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
     """An item's bounds in a grid's CRS: the same few for every request in that CRS, and a
-    densified transformation costs more than the rest of planning a read."""
-    return _bounds_in(bounds, src_crs, dst_crs)
+    densified transformation costs more than the rest of planning a read. Kept by the bounds,
+    the CRSs compared rather than hashed (a rasterio CRS hashes its exported WKT, ~10 us each);
+    forgotten all at once past 1024 bounds (or 16 CRS pairs for one)."""
+    entries = _ITEM_BOUNDS.get(bounds)
+    if entries is None:
+        if len(_ITEM_BOUNDS) >= 1024:
+            _ITEM_BOUNDS.clear()
+        entries = _ITEM_BOUNDS[bounds] = []
+    for src, dst, found in entries:
+        if src == src_crs and dst == dst_crs:
+            return found
+    found = _bounds_in(bounds, src_crs, dst_crs)          # a ValueError is not kept, as before
+    if len(entries) >= 16:                               # requests in many CRSs: keep the scan short
+        entries.clear()
+    entries.append((src_crs, dst_crs, found))
+    return found
 
 
 def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):

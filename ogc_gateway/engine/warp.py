@@ -223,9 +223,12 @@ def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray
     wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
     wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
     out = np.zeros((planes.shape[0],) + px.shape, work)
+    # flat indexes of the taps, clipped into the window, per axis: row offsets + columns
+    offsets = [_clipped(row + dy, height) * width for dy in (0, 1)]
+    columns = [_clipped(col + dx, width) for dx in (0, 1)]
     for dy in (0, 1):
         for dx in (0, 1):
-            part = np.take(flat, _flat_index(row + dy, col + dx, height, width), axis=1)
+            part = np.take(flat, offsets[dy] + columns[dx], axis=1)
             part *= wy[dy] * wx[dx]
             out += part
     if everywhere:
@@ -244,10 +247,15 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _flat_index(row: np.ndarray, col: np.ndarray, height: int, width: int) -> np.ndarray:
     """Indexes into a (height * width) raveled plane, clipped into it."""
-    r = np.clip(row, 0, height - 1).astype(np.intp)
+    r = _clipped(row, height)
     r *= width
-    r += np.clip(col, 0, width - 1).astype(np.intp)
+    r += _clipped(col, width)
     return r
+
+
+def _clipped(index: np.ndarray, size: int) -> np.ndarray:
+    """Float indexes as intp, clipped into [0, size)."""
+    return np.clip(index, 0, size - 1).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -275,11 +283,19 @@ class Lattices:
         memo = getattr(self._local, "memo", None)
         if memo is None:
             memo = self._local.memo = OrderedDict()
-        key = (grid, src_crs, step)
-        if key in memo:
+        # Keyed by the grid's numbers; the CRSs are compared, not hashed: hashing a rasterio CRS
+        # exports its WKT (~10 us, and this is asked twice per item).
+        key = (grid.bounds, grid.width, grid.height, step)
+        entries = memo.get(key)
+        if entries is None:
+            entries = memo[key] = []
+        else:
             memo.move_to_end(key)
-            return memo[key]
-        found = memo[key] = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
+        for grid_crs, crs, found in entries:
+            if grid_crs == grid.crs and crs == src_crs:
+                return found
+        found = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
+        entries.append((grid.crs, src_crs, found))
         while len(memo) > self.size:
             memo.popitem(last=False)
         return found
