@@ -73,3 +73,14 @@ def test_per_band_nodata(tmp_path):
             ds.write(data)
         with memfile.open() as ds:
             np.testing.assert_array_equal(nodata_validity(ds, [1, 2, 3], ds.read()), ds.read_masks() > 0)
+
+
+def test_nodata_at_the_limit_of_float32():
+    """A nodata of float32's largest value (a common choice) masks it and nothing else, quietly."""
+    import warnings
+
+    top = float(np.finfo(np.float32).max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        truth, ours = gdal_and_ours("float32", top, [top, -top, 0, np.inf, np.nan, top * 0.9999999])
+    np.testing.assert_array_equal(ours[0], truth)

@@ -46,10 +46,10 @@ def _valid(values: np.ndarray, nodata: float) -> np.ndarray | None:
         # GDAL: |v - nd| < 2 eps |v + nd| (float32's eps for both types), so |v - nd| < 4 eps |nd| / (1 - 2 eps):
         # two comparisons find the candidates (a generous band), the exact test runs on those few
         band = 8 * _EPSILON * abs(float(nd))
-        near = (values >= nd - band) & (values <= nd + band)
-        if near.any():
-            v = values[near]
-            with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):         # a nodata near the type's limit
+            near = (values >= nd - band) & (values <= nd + band)
+            if near.any():
+                v = values[near]
                 near[near] = (v == nd) | (np.abs(v - nd) < _EPSILON * np.abs(v + nd) * 2)
         return ~near
     if kind in "iu":
