@@ -78,20 +78,16 @@ def outline_box(grid, src_crs: CRS, rows: slice, cols: slice, tolerance: float
     lat = LATTICES.get(grid, src_crs, _LATTICE_STEPS[0])
     if lat is None or len(lat.rows) < 2 or len(lat.cols) < 2 or lat.error > tolerance:
         return None              # (one cell: nothing to extrapolate its edges from)
-    # Cell edges in lattice units (cell centres are the integers). The lattice interpolation is
-    # linear along each axis inside a lattice cell, so its extremes lie on the outline or on
-    # lattice lines crossing it: those are the lines evaluated.
-    edge_rows = np.arange(rows.start, rows.stop + 1) - 0.5
-    edge_cols = np.arange(cols.start, cols.stop + 1) - 0.5
-    inner_rows = lat.rows[(lat.rows > edge_rows[0]) & (lat.rows < edge_rows[-1])]
-    inner_cols = lat.cols[(lat.cols > edge_cols[0]) & (lat.cols < edge_cols[-1])]
-    across = _interpolate(lat.offsets, lat.rows, lat.cols, np.concatenate([edge_rows[[0, -1]], inner_rows]),
-                          edge_cols)
-    down = _interpolate(lat.offsets, lat.rows, lat.cols, edge_rows,
-                        np.concatenate([edge_cols[[0, -1]], inner_cols]))
-    (ox, oy), x, y = lat.origin, (across[0], down[0]), (across[1], down[1])
-    return (ox + float(min(a.min() for a in x)), oy + float(min(a.min() for a in y)),
-            ox + float(max(a.max() for a in x)), oy + float(max(a.max() for a in y)))
+    # Cell edges in lattice units (cell centres are the integers). Inside each lattice cell the
+    # interpolation is bilinear, whose extremes over a rectangle are at its corners: so the box's
+    # extremes are at the outline's corners, the lattice lines' crossings with the outline and
+    # the lattice nodes inside - the points of this small grid.
+    top, bottom, left, right = rows.start - 0.5, rows.stop - 0.5, cols.start - 0.5, cols.stop - 0.5
+    at_rows = np.concatenate([[top], lat.rows[(lat.rows > top) & (lat.rows < bottom)], [bottom]])
+    at_cols = np.concatenate([[left], lat.cols[(lat.cols > left) & (lat.cols < right)], [right]])
+    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, at_rows, at_cols)
+    (ox, oy) = lat.origin
+    return ox + float(xs.min()), oy + float(ys.min()), ox + float(xs.max()), oy + float(ys.max())
 
 
 def _north_up(t: Affine) -> bool:
