@@ -144,3 +144,29 @@ def test_png_decodes_to_its_pixels(shape, mode):
     pixels = np.random.default_rng(7).integers(0, 256, shape, dtype=np.uint8)
     image = Image.open(io.BytesIO(_png(pixels)))
     assert image.mode == mode and np.array_equal(np.asarray(image), pixels)
+
+
+def test_outline_box_is_the_transformed_outline():
+    """warp.outline_box (the read window's box from the grid's lattice) against the outline of the
+    cells transformed point by point by pyproj, every cell edge, for sub-grids of Web Mercator
+    grids over UTM: within the tolerance asked (a quarter of a 10 m pixel)."""
+    from ogc_gateway.engine import warp
+
+    to_utm = Transformer.from_crs(MERCATOR, UTM, always_xy=True)
+    rng = np.random.default_rng(13)
+    for _ in range(40):
+        x, y = rng.uniform(1.60e6, 1.75e6), rng.uniform(5.6e6, 5.8e6)
+        side = 10 ** rng.uniform(3, 4.5)
+        width, height = (int(v) for v in rng.choice([64, 256, 300], 2))
+        grid = Grid(MERCATOR, (x, y, x + side, y + side * height / width), width, height)
+        r0, c0 = int(rng.integers(height)), int(rng.integers(width))
+        r1, c1 = int(rng.integers(r0 + 1, height + 1)), int(rng.integers(c0 + 1, width + 1))
+        box = warp.outline_box(grid, UTM, slice(r0, r1), slice(c0, c1), RES / 4)
+        assert box is not None
+        t = grid.transform
+        cols, rows = np.arange(c0, c1 + 1), np.arange(r0, r1 + 1)
+        edge_c = np.concatenate([cols, cols, np.full(len(rows), c0), np.full(len(rows), c1)])
+        edge_r = np.concatenate([np.full(len(cols), r0), np.full(len(cols), r1), rows, rows])
+        ux, uy = to_utm.transform(*(t * (edge_c, edge_r)))
+        truth = (ux.min(), uy.min(), ux.max(), uy.max())
+        np.testing.assert_allclose(box, truth, rtol=0, atol=RES / 4)

@@ -7,7 +7,6 @@ pixel is read.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import threading
@@ -26,6 +25,7 @@ from . import warp
 from .errors import InvalidParameter
 from .geometry import points_to_crs
 from .grid import reproject_bounds
+from .nodata import nodata_validity
 from .requests import Grid, round_into
 
 # GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
@@ -142,13 +142,19 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
     row0, row1 = max(0, math.floor((gy1 - oy1) / ry + 1e-9)), min(grid.height, math.ceil((gy1 - oy0) / ry - 1e-9))
     if col0 >= col1 or row0 >= row1:
         return None
-    sub = _subgrid_bounds(grid, row0, row1, col0, col1)
-    try:
-        src_box = _bounds_in(sub, grid.crs, ds.crs)
-    except ValueError:
-        return None
-    # Source cells per output cell along each axis decides the overview (largest not coarser than needed).
     native = abs(ds.transform.a), abs(ds.transform.e)
+    # The cells' box in the item's CRS: from the grid's lattice when it has one (warp.outline_box;
+    # a quarter-pixel miss is harmless, the window has a margin of at least one), else by
+    # transforming their outline.
+    src_box = None
+    if grid.crs != ds.crs:
+        src_box = warp.outline_box(grid, ds.crs, slice(row0, row1), slice(col0, col1), min(native) / 4)
+    if src_box is None:
+        try:
+            src_box = _bounds_in(_subgrid_bounds(grid, row0, row1, col0, col1), grid.crs, ds.crs)
+        except ValueError:
+            return None
+    # Source cells per output cell along each axis decides the overview (largest not coarser than needed).
     ratio = min((src_box[2] - src_box[0]) / native[0] / (col1 - col0),
                 (src_box[3] - src_box[1]) / native[1] / (row1 - row0))
     level = None
@@ -183,7 +189,7 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
     data = src.read(bands, window=p.window)
-    valid = band_validity(src, bands, p.window)
+    valid = band_validity(src, bands, p.window, data)
     work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
     window_transform = src.transform * Affine.translation(p.window.col_off, p.window.row_off)
@@ -231,12 +237,15 @@ def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work)
         return np.where(support > 0, out[:n] / support, 0), support
 
 
-def band_validity(src, bands: list[int], window: Window) -> np.ndarray:
+def band_validity(src, bands: list[int], window: Window, data: np.ndarray | None = None) -> np.ndarray:
     """(k, rows, cols) 0/1 validity of a window: one layer when every band has the same mask (an
     alpha band, an internal mask, nodata on all bands at once), else one per band - per-band nodata
     (a Landsat pixel [0, 5, 7] with nodata 0) masks only the band that holds it, so valid values
-    of the other bands are never lost."""
-    masks = src.read_masks(bands, window=window) > 0
+    of the other bands are never lost. With the window's `data` already read, a mask that is only
+    a nodata value is computed from it (engine/nodata.py) instead of a second read through GDAL."""
+    masks = nodata_validity(src, bands, data) if data is not None else None
+    if masks is None:
+        masks = src.read_masks(bands, window=window) > 0
     if len(bands) == 1 or (masks == masks[:1]).all():
         return masks[:1]
     return masks
@@ -277,11 +286,27 @@ def _window_of(bounds, transform: Affine) -> Window:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-@functools.lru_cache(maxsize=1024)
+_ITEM_BOUNDS: dict[tuple, list] = {}
+
+
 def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
     """An item's bounds in a grid's CRS: the same few for every request in that CRS, and a
-    densified transformation costs more than the rest of planning a read."""
-    return _bounds_in(bounds, src_crs, dst_crs)
+    densified transformation costs more than the rest of planning a read. Kept by the bounds,
+    the CRSs compared rather than hashed (a rasterio CRS hashes its exported WKT, ~10 us each);
+    forgotten all at once past 1024 bounds (or 16 CRS pairs for one)."""
+    entries = _ITEM_BOUNDS.get(bounds)
+    if entries is None:
+        if len(_ITEM_BOUNDS) >= 1024:
+            _ITEM_BOUNDS.clear()
+        entries = _ITEM_BOUNDS[bounds] = []
+    for src, dst, found in entries:
+        if src == src_crs and dst == dst_crs:
+            return found
+    found = _bounds_in(bounds, src_crs, dst_crs)          # a ValueError is not kept, as before
+    if len(entries) >= 16:                               # requests in many CRSs: keep the scan short
+        entries.clear()
+    entries.append((src_crs, dst_crs, found))
+    return found
 
 
 def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):

@@ -66,6 +66,30 @@ def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs
     return None
 
 
+def outline_box(grid, src_crs: CRS, rows: slice, cols: slice, tolerance: float
+                ) -> tuple[float, float, float, float] | None:
+    """The box in `src_crs` of the outline of grid cells [rows, cols] - what a densified
+    transform_bounds of it gives - from the grid's coarse lattice, which the request's items are
+    resampled through anyway: no coordinate transformation per item. None when the grid is not
+    north-up or the lattice misses by more than `tolerance` (source CRS units; the caller then
+    transforms the outline)."""
+    if not _north_up(grid.transform):
+        return None
+    lat = LATTICES.get(grid, src_crs, _LATTICE_STEPS[0])
+    if lat is None or len(lat.rows) < 2 or len(lat.cols) < 2 or lat.error > tolerance:
+        return None              # (one cell: nothing to extrapolate its edges from)
+    # Cell edges in lattice units (cell centres are the integers). Inside each lattice cell the
+    # interpolation is bilinear, whose extremes over a rectangle are at its corners: so the box's
+    # extremes are at the outline's corners, the lattice lines' crossings with the outline and
+    # the lattice nodes inside - the points of this small grid.
+    top, bottom, left, right = rows.start - 0.5, rows.stop - 0.5, cols.start - 0.5, cols.stop - 0.5
+    at_rows = np.concatenate([[top], lat.rows[(lat.rows > top) & (lat.rows < bottom)], [bottom]])
+    at_cols = np.concatenate([[left], lat.cols[(lat.cols > left) & (lat.cols < right)], [right]])
+    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, at_rows, at_cols)
+    (ox, oy) = lat.origin
+    return ox + float(xs.min()), oy + float(ys.min()), ox + float(xs.max()), oy + float(ys.max())
+
+
 def _north_up(t: Affine) -> bool:
     return t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0
 
@@ -195,9 +219,12 @@ def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray
     wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
     wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
     out = np.zeros((planes.shape[0],) + px.shape, work)
+    # flat indexes of the taps, clipped into the window, per axis: row offsets + columns
+    offsets = [_clipped(row + dy, height) * width for dy in (0, 1)]
+    columns = [_clipped(col + dx, width) for dx in (0, 1)]
     for dy in (0, 1):
         for dx in (0, 1):
-            part = np.take(flat, _flat_index(row + dy, col + dx, height, width), axis=1)
+            part = np.take(flat, offsets[dy] + columns[dx], axis=1)
             part *= wy[dy] * wx[dx]
             out += part
     if everywhere:
@@ -216,10 +243,15 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _flat_index(row: np.ndarray, col: np.ndarray, height: int, width: int) -> np.ndarray:
     """Indexes into a (height * width) raveled plane, clipped into it."""
-    r = np.clip(row, 0, height - 1).astype(np.intp)
+    r = _clipped(row, height)
     r *= width
-    r += np.clip(col, 0, width - 1).astype(np.intp)
+    r += _clipped(col, width)
     return r
+
+
+def _clipped(index: np.ndarray, size: int) -> np.ndarray:
+    """Float indexes as intp, clipped into [0, size)."""
+    return np.clip(index, 0, size - 1).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -247,11 +279,19 @@ class Lattices:
         memo = getattr(self._local, "memo", None)
         if memo is None:
             memo = self._local.memo = OrderedDict()
-        key = (grid, src_crs, step)
-        if key in memo:
+        # Keyed by the grid's numbers; the CRSs are compared, not hashed: hashing a rasterio CRS
+        # exports its WKT (~10 us, and this is asked twice per item).
+        key = (grid.bounds, grid.width, grid.height, step)
+        entries = memo.get(key)
+        if entries is None:
+            entries = memo[key] = []
+        else:
             memo.move_to_end(key)
-            return memo[key]
-        found = memo[key] = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
+        for grid_crs, crs, found in entries:
+            if grid_crs == grid.crs and crs == src_crs:
+                return found
+        found = lattice(grid.transform, grid.crs, (grid.height, grid.width), src_crs, step)
+        entries.append((grid.crs, src_crs, found))
         while len(memo) > self.size:
             memo.popitem(last=False)
         return found
