@@ -12,17 +12,21 @@ Anything else (alpha bands, internal masks, complex types) is left to GDAL.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rasterio.enums import MaskFlags
+
+Bools = npt.NDArray[np.bool_]
 
 _NODATA_ONLY = [MaskFlags.nodata]
 _EPSILON = float(np.finfo(np.float32).eps)
 
 
-def nodata_validity(src, bands: list[int], data: np.ndarray) -> np.ndarray | None:
-    """(len(bands), rows, cols) bool validity of `data` (those bands of `src`, read), or None when
-    some band's mask is more than a nodata value."""
+def nodata_validity(src: Any, bands: list[int], data: np.ndarray) -> Bools | None:
+    """(len(bands), rows, cols) bool validity of `data` (those bands of `src`, a rasterio dataset,
+    read), or None when some band's mask is more than a nodata value."""
     flags, nodatas = src.mask_flag_enums, src.nodatavals
     if any(flags[b - 1] != _NODATA_ONLY or nodatas[b - 1] is None for b in bands):
         return None
@@ -35,14 +39,17 @@ def nodata_validity(src, bands: list[int], data: np.ndarray) -> np.ndarray | Non
     return out
 
 
-def _valid(values: np.ndarray, nodata: float) -> np.ndarray | None:
+def _valid(values: np.ndarray, nodata: float) -> Bools | None:
     kind = values.dtype.kind
+    valid: Bools
     if kind == "f":
         nd = values.dtype.type(nodata)             # GDAL compares in the band's own type
         if math.isnan(nd):
-            return ~np.isnan(values)
+            valid = ~np.isnan(values)
+            return valid
         if math.isinf(nd):
-            return values != nd
+            valid = values != nd
+            return valid
         # GDAL: |v - nd| < 2 eps |v + nd| (float32's eps for both types), so |v - nd| < 4 eps |nd| / (1 - 2 eps):
         # two comparisons find the candidates (a generous band), the exact test runs on those few
         band = 8 * _EPSILON * abs(float(nd))
@@ -51,10 +58,12 @@ def _valid(values: np.ndarray, nodata: float) -> np.ndarray | None:
             if near.any():
                 v = values[near]
                 near[near] = (v == nd) | (np.abs(v - nd) < _EPSILON * np.abs(v + nd) * 2)
-        return ~near
+        valid = ~near
+        return valid
     if kind in "iu":
         info = np.iinfo(values.dtype)
         if not info.min <= nodata <= info.max:
             return np.ones(values.shape, bool)
-        return values != values.dtype.type(int(nodata))          # truncated, as GDAL's cast
+        valid = values != values.dtype.type(int(nodata))          # truncated, as GDAL's cast
+        return valid
     return None

@@ -28,6 +28,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -282,7 +283,7 @@ class Lattices:
         # Keyed by the grid's numbers; the CRSs are compared, not hashed: hashing a rasterio CRS
         # exports its WKT (~10 us, and this is asked twice per item).
         key = (grid.bounds, grid.width, grid.height, step)
-        entries = memo.get(key)
+        entries: list[tuple[Any, Any, Lattice | None]] | None = memo.get(key)
         if entries is None:
             entries = memo[key] = []
         else:
