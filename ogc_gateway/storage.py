@@ -3,7 +3,8 @@
 `server.cache_url: s3://bucket/prefix`, in S3-compatible storage so that every instance behind a
 load balancer serves a tile or an output file another one wrote.
 
-Catalogs are not here: they stay in `cache_dir` (SQLite).
+Catalogs are not here: each is a SQLite file in `cache_dir`, or, with `server.catalog_url`, a schema of
+a shared PostGIS database (engine/catalog/).
 """
 
 from __future__ import annotations

@@ -222,6 +222,9 @@ def test_the_deployment_configurations_pass_the_strict_validator(tmp_path):
     gateways = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     assert gateways["gateway-a"]["environment"]["PGPASSWORD"] and gateways["gateway-b"]["depends_on"]["postgis"]
     assert "PGPASSWORD" in kubernetes_docs()["Secret"]["stringData"]
+    # the image holds the driver the shared catalog needs (the [postgis] extra: psycopg with its libpq)
+    extras = re.search(r"pip install [^\n]*'\.\[([a-z0-9,]+)\]'", (DEPLOY / "Dockerfile").read_text())
+    assert extras and {"s3", "postgis"} <= set(extras.group(1).split(","))
     assert image_config.services["elevation"].sources == ("s3://imagery/elevation/**/*.tif",)
     configmap = kubernetes_docs()["ConfigMap"]["data"]["gateway.yaml"]
     (tmp_path / "gateway.yaml").write_text(configmap)
