@@ -40,6 +40,7 @@ _API: dict[str, str] = {
     "raster_statistics": ".statistics", "raster_histograms": ".statistics", "service_histograms": ".statistics",
     "encode_raster": ".encode:encode", "Encoded": ".encode", "EncodeOptions": ".maps", "render_image": ".maps",
     "MapRequest": ".maps", "render_map": ".maps", "encode_map": ".maps", "describe_item": ".iteminfo",
+    "item_values_at": ".pointvalues",
     "build_legend": ".legend:legend", "draw_legend": ".legend:draw", "Legend": ".legend",
     "service_signature": ".export", "rule_distribution": ".export",
     "BandDistribution": ".functions", "signature": ".functions", "is_raw": ".functions",
