@@ -14,8 +14,8 @@ from typing import Any
 
 # public name -> "module" (the same name there) or "module:name"
 _API: dict[str, str] = {
-    # errors: engine field names (FIELDS) and OWS codes; each face renames and renders them
-    "FIELDS": ".errors", "ArgError": ".functions.schema", "ConfigError": ".errors", "GatewayError": ".errors",
+    # errors: engine field names (engine/errors.py FIELDS) and OWS codes; each face renames and renders them
+    "ArgError": ".functions.schema", "ConfigError": ".errors", "GatewayError": ".errors",
     "InvalidParameter": ".errors", "NotFound": ".errors", "TooLarge": ".errors",
     # vocabulary: enumerations and the spellings each maps
     "Compression": ".names", "MosaicMethod": ".names", "OutputFormat": ".names", "Resampling": ".names",
@@ -25,7 +25,7 @@ _API: dict[str, str] = {
     "CatalogQuery": ".requests", "DimensionSelection": ".requests", "ExportRequest": ".requests",
     "MosaicRule": ".requests", "RenderingRule": ".requests", "SampleRequest": ".requests",
     "TileRequest": ".requests", "TimeWindow": ".requests", "Grid": ".requests", "Raster": ".requests",
-    "PIXEL_TYPES": ".requests", "pixel_type_of": ".requests",
+    "PIXEL_TYPES": ".requests",
     # services: settings (config.py loads YAML into these), opening, what a service describes
     "Attribution": ".settings", "DEFAULT_OGC_CRS": ".settings", "DimensionConfig": ".settings",
     "FunctionTemplate": ".settings", "Limits": ".settings", "MetadataUrl": ".settings", "ServiceConfig": ".settings",
@@ -38,17 +38,17 @@ _API: dict[str, str] = {
     "export_raster": ".export:export", "identify": ".sample", "get_samples": ".sample", "query_catalog": ".query:query",
     "QueryResult": ".query", "get_tile": ".tiles", "tile_sets": ".tiles", "region": ".statistics",
     "raster_statistics": ".statistics", "raster_histograms": ".statistics", "service_histograms": ".statistics",
-    "encode_raster": ".encode:encode", "encode_rgba": ".encode", "Encoded": ".encode",
-    "MAP_FORMATS": ".encode", "build_legend": ".legend:legend", "draw_legend": ".legend:draw", "Legend": ".legend",
+    "encode_raster": ".encode:encode", "Encoded": ".encode", "EncodeOptions": ".maps", "render_image": ".maps",
+    "MapRequest": ".maps", "render_map": ".maps", "encode_map": ".maps", "describe_item": ".iteminfo",
+    "item_values_at": ".pointvalues",
+    "build_legend": ".legend:legend", "draw_legend": ".legend:draw", "Legend": ".legend",
     "service_signature": ".export", "rule_distribution": ".export",
     "BandDistribution": ".functions", "signature": ".functions", "is_raw": ".functions",
-    # pictures: the default rendering and WMS's composition of layers
-    "picture": ".render", "rgba": ".render", "composite": ".render", "flatten": ".render",
     # raster functions: rendering rules and templates
     "parse_rendering_rule": ".functions", "check_template": ".functions", "is_known": ".functions",
     "read_template": ".functions.rft",
     # request values: spatial references, grids, geometry, bounded JSON
-    "axis_inverted": ".grid", "crs_from_ogc": ".grid", "crs_from_wkid": ".grid", "crs_from_wkt": ".rasterinfo",
+    "axis_inverted": ".grid", "crs_from_ogc": ".grid", "crs_from_wkid": ".grid",
     "epsg_of": ".crsid", "extent_in": ".grid", "parse_sr": ".grid",
     "default_grid": ".regrid", "default_resolution": ".regrid", "reproject_point": ".regrid",
     "reproject_bounds": ".grid", "sr_json": ".grid", "target_grid": ".grid", "unnamed_warning": ".crsid",
@@ -60,8 +60,7 @@ _API: dict[str, str] = {
     # the catalog: items, fields, where clauses, file facts
     "BUILTIN_FIELDS": ".catalog", "GEOMETRY": ".catalog", "Catalog": ".catalog", "Item": ".catalog",
     "check_attributes": ".catalog", "compile_where": ".where", "where_of": ".query", "iso_to_epoch_ms": ".catalog",
-    "aggregate_stats": ".rasterinfo", "data_band_indexes": ".rasterinfo", "read_files": ".rasterinfo",
-    "read_block_size": ".read:block_size",
+    "data_band_indexes": ".rasterinfo", "read_files": ".rasterinfo",
     # tiles: caches, stores and seeding
     "TILE_FORMATS": ".tiles:FORMATS", "TILE_MIME": ".tiles:MIME", "TileSetLimits": ".tms", "blank_tile": ".tiles:blank",
     "fill_block": ".tiles", "known_identifiers": ".tms", "standard_tile_set": ".tms:standard",

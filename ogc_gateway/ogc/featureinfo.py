@@ -8,9 +8,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 
-import numpy as np
-
-from ..engine import MosaicRule, Resampling, SampleRequest, TimeWindow, identify, points_to_crs
+from ..engine import MosaicRule, TimeWindow, item_values_at
 from ..templates import render
 from .common import iso
 from .layers import Layer
@@ -40,27 +38,14 @@ def query(layer: Layer, crs, x: float, y: float, window: TimeWindow | None,
           oids: tuple[int, ...] | None, count: int, rule: MosaicRule | None = None) -> LayerResult:
     """Up to `count` items with data at (x, y) (in `crs`), in the layer's mosaic order (or that of
     `rule`, which may select slices of a multidimensional layer)."""
-    service = layer.service
-    info = service.info
-    xs, ys = points_to_crs([x], [y], crs, info.crs)
-    if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
-        return LayerResult(layer.name, ())
+    info = layer.service.info
     if rule is None:
         rule = info.default_rule if oids is None else replace(info.default_rule, fids=oids)
-    found = identify(service, SampleRequest(points=((float(xs[0]), float(ys[0])),), mosaic_rule=rule,
-                                            time=window, resampling=Resampling.NEAREST), mosaic=False)
     features = []
-    for sample in found.items:
-        mask = np.ma.getmaskarray(sample.values)
-        if mask.all():
-            continue
-        values = tuple((band, None if m else float(v))
-                       for band, v, m in zip(info.band_names, np.ma.getdata(sample.values), mask))
-        item = sample.item
+    for found in item_values_at(layer.service, crs, x, y, rule=rule, time=window, count=count):
+        item = found.item
         features.append(Feature(item.oid, item.name, iso(item.time_start) if item.time_start is not None else None,
-                                values))
-        if len(features) == count:
-            break
+                                tuple(zip(info.band_names, found.values))))
     return LayerResult(layer.name, tuple(features))
 
 

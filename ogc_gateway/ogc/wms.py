@@ -1,8 +1,9 @@
 """WMS 1.1.1 and 1.3.0: one layer per service at /arcgis/services/{name}/ImageServer/WMSServer, every
 service as a child of one root layer at /ogc/wms.
 
-Requests become the engine's ExportRequest (GetMap) and SampleRequest (GetFeatureInfo); pictures use
-the engine's default rendering, so WMS shows what exportImage shows. Errors are exception reports in
+Requests become the engine's MapRequest (GetMap: one ExportRequest per layer, which the engine's
+render_map renders, composes and encodes) and SampleRequest (GetFeatureInfo); pictures use the
+engine's default rendering, so WMS shows what exportImage shows. Errors are exception reports in
 the request's version (or an image, for EXCEPTIONS=INIMAGE/BLANK).
 """
 
@@ -15,21 +16,8 @@ import numpy as np
 from flask import Blueprint, Response, request
 from PIL import Image, ImageDraw, ImageFont
 
-from ..engine import (
-    MAP_FORMATS,
-    ExportRequest,
-    GatewayError,
-    Grid,
-    OutputFormat,
-    composite,
-    encode_rgba,
-    flatten,
-    picture,
-    rgba,
-)
+from ..engine import ExportRequest, GatewayError, Grid, MapRequest, encode_map, render_map
 from ..engine import draw_legend as draw
-from ..engine import encode_raster as encode
-from ..engine import export_raster as export
 from ..gateway import gateway
 from ..security.caller import token_query
 from ..templates import render
@@ -263,24 +251,11 @@ def get_map(kvp: KVP, ep: Endpoint, version: str) -> Response:
     background = _background(kvp)
     view = map_view(kvp, ep, version)
     headers: dict[str, str] = {}
-    if fmt == "tiff":
-        if len(view.layers) != 1:
-            raise OGCError("InvalidParameterValue", "raw image/tiff maps hold one layer", "LAYERS")
-        layer, rule = view.layers[0]
-        raster = export(layer.service, layer_request(layer, rule, view.grid, kvp, headers))
-        out = encode(raster, OutputFormat.TIFF)
-        return Response(out.data, content_type="image/tiff", headers=headers)
-    pictures = []
-    for layer, rule in view.layers:
-        raster = export(layer.service, layer_request(layer, rule, view.grid, kvp, headers))
-        info = layer.service.info
-        pictures.append(rgba(picture(raster, band_ids_given=False, default_band_ids=info.default_band_ids)))
-    image = composite(pictures)
-    if not transparent or fmt == "jpg":
-        image = flatten(image, background)
-    out = encode_rgba(image, fmt)
-    return Response(out.data, content_type=MAP_FORMATS[fmt] if fmt != "png8" else raw_format,
-                    headers=headers)
+    if fmt == "tiff" and len(view.layers) != 1:
+        raise OGCError("InvalidParameterValue", "raw image/tiff maps hold one layer", "LAYERS")
+    layers = tuple((layer.service, layer_request(layer, rule, view.grid, kvp, headers)) for layer, rule in view.layers)
+    out = render_map(MapRequest(layers, fmt, transparent=transparent, background=background))
+    return Response(out.data, content_type=raw_format if fmt == "png8" else out.content_type, headers=headers)
 
 
 # --- GetFeatureInfo -------------------------------------------------------------------------------
@@ -375,9 +350,6 @@ def _exception_image(exc: OGCError, kvp: KVP, ep: Endpoint | None, drawn: bool) 
     if drawn:
         pen = ImageDraw.Draw(image)
         pen.text((4, 4), exc.message, fill=(0, 0, 0, 255), font=ImageFont.load_default())
-    pixels = np.asarray(image)
-    if fmt == "jpg":
-        pixels = flatten(pixels, background)
-    out = encode_rgba(pixels, fmt)
-    return Response(out.data, content_type=MAP_FORMATS[fmt] if fmt != "png8" else raw_format)
+    out = encode_map(np.asarray(image), fmt, transparent=transparent, background=background)
+    return Response(out.data, content_type=raw_format if fmt == "png8" else out.content_type)
 

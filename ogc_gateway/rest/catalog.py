@@ -4,8 +4,6 @@ document 000 for footprints)."""
 
 from __future__ import annotations
 
-import math
-
 from shapely.geometry import Polygon, box
 
 from ..engine import (
@@ -18,15 +16,12 @@ from ..engine import (
     Item,
     NotFound,
     QueryResult,
-    aggregate_stats,
     crs_from_wkid,
-    crs_from_wkt,
-    pixel_type_of,
+    describe_item,
     sr_json,
     to_crs,
 )
 from ..engine import query_catalog as query
-from ..engine import read_block_size as block_size
 from .geometry import in_service_crs, parse_geometry, to_json
 from .params import Params, numbers, parse_mosaic_rule, parse_sr_param, parse_time
 from .root import data_type, envelope, field_json
@@ -188,22 +183,16 @@ def item_json(service: ImageService, item: Item) -> dict:
 
 def item_info(service: ImageService, item: Item) -> dict:
     """`{rasterId}/info`: the item's own grid, in its own CRS, with its statistics."""
-    rec = service.catalog.record(item.oid)
-    a, b, c, d, e, f = rec["transform"]
-    width, height = rec["width"], rec["height"]
-    xs = [c, c + a * width, c + b * height, c + a * width + b * height]
-    ys = [f, f + d * width, f + e * height, f + d * width + e * height]
-    crs = crs_from_wkt(rec["crs_wkt"])
-    levels = len(rec["overviews"] or [])
-    stats = aggregate_stats([rec["stats"]], rec["band_count"])
-    block = block_size(item.path)
+    info = describe_item(service, item)
+    levels = info.overview_levels
     return {
-        "origin": {"x": c, "y": f}, "blockWidth": block[0], "blockHeight": block[1],
-        "pixelSizeX": math.hypot(a, d), "pixelSizeY": math.hypot(b, e),
-        "extent": envelope((min(xs), min(ys), max(xs), max(ys)), crs),
-        "bandCount": rec["band_count"], "pixelType": pixel_type_of(rec["dtype"]),
+        "origin": {"x": info.origin[0], "y": info.origin[1]},
+        "blockWidth": info.block_size[0], "blockHeight": info.block_size[1],
+        "pixelSizeX": info.pixel_size[0], "pixelSizeY": info.pixel_size[1],
+        "extent": envelope(info.bounds, info.crs),
+        "bandCount": info.band_count, "pixelType": info.pixel_type,
         "firstPyramidLevel": 1 if levels else 0, "maxPyramidLevel": levels,
-        "statistics": [[s.min, s.max, s.mean, s.stdv] for s in stats],
+        "statistics": [[s.min, s.max, s.mean, s.stdv] for s in info.statistics],
     }
 
 

@@ -6,7 +6,6 @@ import os
 import re
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +14,7 @@ from rasterio.crs import CRS
 from ..engine import (
     Compression,
     Encoded,
+    EncodeOptions,
     ExportRequest,
     ImageService,
     InvalidParameter,
@@ -22,12 +22,9 @@ from ..engine import (
     OutputFormat,
     Raster,
     parse_rendering_rule,
-    picture,
     reproject_bounds,
     target_grid,
 )
-from ..engine import encode_raster as encode
-from ..engine import export_raster as export
 from .kmz import kmz
 from .params import (Params, parse_band_ids, parse_bbox, parse_interpolation, parse_mosaic_rule, parse_nodata,
                      parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
@@ -45,15 +42,6 @@ _COMPRESSION = {"none": Compression.NONE, "jpeg": Compression.JPEG, "lz77": Comp
                 "lerc": Compression.NONE}      # QGIS sends compression=LERC with format=lerc: nothing to do
 _WGS84 = CRS.from_epsg(4326)
 OUTPUT_NAME = re.compile(r"^_ags_[0-9a-f]{32}\.[a-z0-9]{2,5}$")
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    format: OutputFormat
-    quality: int
-    compression: Compression
-    tolerance: float | None
-    lerc_version: int
 
 
 def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
@@ -88,16 +76,6 @@ def parse_export(p: Params, service: ImageService, *, kmz_output: bool = False
                          compression=p.enum("compression", _COMPRESSION, Compression.NONE),
                          tolerance=tolerance, lerc_version=int(lerc_version))
     return req, opts
-
-
-def run_export(service: ImageService, req: ExportRequest, opts: EncodeOptions) -> tuple[Raster, Encoded]:
-    """The raster and its encoding; 8-bit formats get the default rendering first."""
-    raster = export(service, req)
-    if opts.format.picture:
-        raster = picture(raster, band_ids_given=req.band_ids is not None,
-                         default_band_ids=service.info.default_band_ids)
-    return raster, encode(raster, opts.format, quality=opts.quality, compression=opts.compression,
-                          tolerance=opts.tolerance, lerc_version=opts.lerc_version)
 
 
 def kmz_bytes(service: ImageService, raster: Raster, image: Encoded) -> bytes:

@@ -11,6 +11,7 @@ from shapely.geometry import box
 
 from ..engine import (
     Compression,
+    EncodeOptions,
     ExportRequest,
     ImageService,
     InvalidParameter,
@@ -27,6 +28,7 @@ from ..engine import (
     raster_histograms,
     raster_statistics,
     region,
+    render_image,
     rule_distribution,
     sample_points,
     service_histograms,
@@ -35,7 +37,6 @@ from ..engine import (
 )
 from ..engine import build_legend as legend
 from .catalog import attributes, footprint_json, out_fields, parse_pixel_size
-from .export import EncodeOptions, run_export
 from .geometry import in_service_crs, parse_geometry
 from .params import Params, parse_band_ids, parse_interpolation, parse_mosaic_rule, parse_time, with_slice
 from .root import function_infos as _function_infos
@@ -239,6 +240,6 @@ def thumbnail(service: ImageService, item=None) -> bytes:
     grid = target_grid(bounds, info.crs, info.crs, _THUMBNAIL, _THUMBNAIL, True)
     rule = MosaicRule(method=MosaicMethod.LOCK_RASTER, lock_raster_ids=(item.oid,)) if item is not None else None
     req = ExportRequest(grid=grid, mosaic_rule=rule, resampling=Resampling.NEAREST)
-    _, image = run_export(service, req, EncodeOptions(OutputFormat.PNG, 75, Compression.NONE, None, 2))
+    _, image = render_image(service, req, EncodeOptions(OutputFormat.PNG, 75, Compression.NONE, None, 2))
     return image.data
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, render_template, request, send_file
 from werkzeug.wsgi import wrap_file
 
 from .. import __version__
-from ..engine import GatewayError, InvalidParameter, NotFound, parse_rendering_rule, sr_json
+from ..engine import GatewayError, InvalidParameter, NotFound, render_image, parse_rendering_rule, sr_json
 from . import catalog as cat
 from . import export as ex
 from . import files
@@ -118,7 +118,7 @@ def _exported(name: str, svc, p: Params, f: str):
     """An export's answer: the image itself, KMZ, or the JSON descriptor of an output file."""
     gw = gateway()
     req, opts = ex.parse_export(p, svc, kmz_output=(f == "kmz"))
-    raster, image = ex.run_export(svc, req, opts)
+    raster, image = render_image(svc, req, opts)
     if f == "image":
         return Response(image.data, content_type=image.content_type)
     if f == "kmz":
