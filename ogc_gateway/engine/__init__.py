@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from .query import QueryResult as QueryResult
     from .query import query as query_catalog
     from .query import where_of as where_of
+    from .rasterinfo import BandStats as BandStats
     from .rasterinfo import aggregate_stats as aggregate_stats
     from .rasterinfo import crs_from_wkt as crs_from_wkt
     from .rasterinfo import read_files as read_files
@@ -208,8 +209,8 @@ _API: dict[str, str] = {
     # the catalog: items, fields, where clauses, file facts
     "BUILTIN_FIELDS": ".catalog", "GEOMETRY": ".catalog", "Catalog": ".catalog", "Item": ".catalog",
     "check_attributes": ".catalog", "compile_where": ".where", "where_of": ".query", "iso_to_epoch_ms": ".catalog",
-    "aggregate_stats": ".rasterinfo", "data_band_indexes": ".read", "read_files": ".rasterinfo",
-    "read_block_size": ".read:block_size",
+    "BandStats": ".rasterinfo", "aggregate_stats": ".rasterinfo", "data_band_indexes": ".read",
+    "read_files": ".rasterinfo", "read_block_size": ".read:block_size",
     # tiles: caches, stores and seeding
     "TILE_FORMATS": ".tiles:FORMATS", "TILE_MIME": ".tiles:MIME", "TileSetLimits": ".tms", "blank_tile": ".tiles:blank",
     "fill_block": ".tiles", "known_identifiers": ".tms", "standard_tile_set": ".tms:standard",
