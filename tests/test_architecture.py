@@ -161,3 +161,48 @@ def test_cycle_check_finds_a_planted_cycle():
         g.add_import(importer=importer, imported=imported)
     g.add_module("p")
     assert sorted(cycles(g, "p")) == [["p.a", "p.b", "p.c"], ["p.d", "p.e"]]
+
+
+def type_checking_names(source: str) -> tuple[dict[str, str], set[str]]:
+    """What the `if TYPE_CHECKING:` blocks of a module's source import, as _API spells it (public
+    name -> ".module" or ".module:name"), and the names they add to __all__."""
+    import ast
+
+    imported: dict[str, str] = {}
+    exported: set[str] = set()
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.ImportFrom):
+                where = "." * stmt.level + (stmt.module or "")
+                for alias in stmt.names:
+                    public = alias.asname or alias.name
+                    assert public not in imported, f"{public} imported twice"
+                    imported[public] = where if public == alias.name else f"{where}:{alias.name}"
+            elif (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name)
+                  and stmt.target.id == "__all__" and isinstance(stmt.value, ast.List)):
+                exported |= {e.value for e in stmt.value.elts if isinstance(e, ast.Constant)}
+    return imported, exported
+
+
+def test_the_typed_api_agrees_with_the_lazy_one():
+    """engine/__init__.py loads its names lazily from _API; its TYPE_CHECKING imports give mypy the
+    same names from the same modules (else the faces would be checked against the wrong type, or
+    against __getattr__'s Any), and every renamed one is in the __all__ mypy reads (a renamed import
+    is not exported otherwise), so that `from ogc_gateway.engine import export_raster` is typed."""
+    import ogc_gateway.engine as engine
+
+    imported, exported = type_checking_names(Path(engine.__file__).read_text(encoding="utf-8"))
+    assert imported == engine._API
+    assert exported == {name for name, where in imported.items() if ":" in where}
+
+
+def test_the_typed_api_check_sees_a_difference():
+    source = ("from typing import TYPE_CHECKING\n"
+              "if TYPE_CHECKING:\n"
+              "    from .errors import NotFound as NotFound\n"
+              "    from .export import export as export_raster\n"
+              "    __all__ += ['export_raster']\n")
+    assert type_checking_names(source) == ({"NotFound": ".errors", "export_raster": ".export:export"},
+                                           {"export_raster"})

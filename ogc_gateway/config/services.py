@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine import Resampling, ServiceConfig, canonical_mosaic_method, canonical_resampling
+from ..engine import MosaicMethod, Resampling, ServiceConfig, canonical_mosaic_method, canonical_resampling
 from ..security.settings import access_value
 from .model import ServerConfig
 from .multidim import multidimensional
@@ -148,7 +148,7 @@ def crs(check: Checker, value: Any, key: str) -> str | None:
     return f"EPSG:{value}" if is_int(value) else str(value)
 
 
-def mosaic_method(check: Checker, d: dict, where: str) -> str | None:
+def mosaic_method(check: Checker, d: dict, where: str) -> MosaicMethod | None:
     value = check.text(d, "default_mosaic_method", where)
     if value is None:
         return None
@@ -160,7 +160,7 @@ def mosaic_method(check: Checker, d: dict, where: str) -> str | None:
     return canonical
 
 
-def resampling(check: Checker, d: dict, where: str) -> str:
+def resampling(check: Checker, d: dict, where: str) -> Resampling:
     value = check.text(d, "default_resampling", where)
     if value is None:
         return Resampling.BILINEAR

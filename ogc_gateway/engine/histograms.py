@@ -79,5 +79,5 @@ def service_histograms(service: ImageService) -> list[Histogram]:
                 acc += _counts(values[np.isfinite(values)], size, a, b)
         return [Histogram(size, a, b, tuple(int(c) for c in acc))
                 for (size, a, b), acc in zip(shapes, counts, strict=True)]
-    found: list[Histogram] = service.cached("histograms", compute)   # (service.py: untyped)
+    found: list[Histogram] = service.cached("histograms", compute)
     return found

@@ -160,13 +160,16 @@ _GREY_PALETTE = [v for i in range(256) for v in (i, i, i)]
 
 
 def _jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    encoded: bytes     # simplejpeg is untyped
     if pixels.ndim == 2:
-        return simplejpeg.encode_jpeg(pixels[..., np.newaxis], quality=quality, colorspace="GRAY",
-                                      colorsubsampling="Gray")
-    return simplejpeg.encode_jpeg(pixels, quality=quality, colorspace="RGB")
+        encoded = simplejpeg.encode_jpeg(pixels[..., np.newaxis], quality=quality, colorspace="GRAY",
+                                         colorsubsampling="Gray")
+    else:
+        encoded = simplejpeg.encode_jpeg(pixels, quality=quality, colorspace="RGB")
+    return encoded
 
 
-def _save(image: Image.Image, fmt: str, **options) -> bytes:
+def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
     buf = io.BytesIO()
     image.save(buf, fmt, **options)
     return buf.getvalue()

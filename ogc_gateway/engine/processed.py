@@ -69,7 +69,7 @@ def overview_grid(service: ImageService) -> Grid:
 def rule_distribution(service: ImageService, rule: RenderingRule, read: Read) -> tuple[BandDistribution, ...] | None:
     """Per band, the distribution of a rule's output over the service; None when the service is too
     large to render whole at low resolution (more items than max_mosaic_image_count)."""
-    memo: _Recent[tuple[BandDistribution, ...] | None] = service.cached(   # (service.py: untyped)
+    memo: _Recent[tuple[BandDistribution, ...] | None] = service.cached(
         "processed-distributions", lambda: _Recent(_KEPT))
 
     def compute() -> tuple[BandDistribution, ...] | None:
@@ -105,7 +105,7 @@ def colortable(service: ImageService) -> ColorTable | None:
             return dict(reader.POOL.get(items[0].path).colormap(1))
         except ValueError:
             return None
-    table: ColorTable | None = service.cached("colortable", compute)   # (service.py: untyped)
+    table: ColorTable | None = service.cached("colortable", compute)
     return table
 
 

@@ -48,7 +48,7 @@ def geotiff(raster: Raster, compression: Compression | str = Compression.NONE, q
     data = raster.data
     bands, rows, cols = data.shape
     dtype = data.dtype
-    profile: dict = {
+    profile: dict[str, object] = {   # rasterio creation options: names to mixed values
         "driver": "GTiff", "width": cols, "height": rows, "count": bands, "dtype": dtype.name,
         "crs": raster.grid.crs, "transform": raster.grid.transform,
     }
@@ -95,7 +95,8 @@ def geotiff(raster: Raster, compression: Compression | str = Compression.NONE, q
                 dst.set_band_description(i, name)
             if needs_mask:
                 dst.write_mask(np.where(valid, np.uint8(255), np.uint8(0)))
-        return memfile.read()
+        written: bytes = memfile.read()     # rasterio is untyped
+        return written
 
 
 def encode_lerc(raster: Raster, tolerance: float | None, lerc_version: int) -> bytes:

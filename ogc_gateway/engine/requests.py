@@ -235,4 +235,4 @@ class Raster:
         """(rows, cols) bool: True where at least one band holds data (every band, with
         `match_any`). Masks are per band: a band's mask never hides another band's value."""
         mask = np.ma.getmaskarray(self.data)
-        return ~(mask.any(axis=0) if self.match_any else mask.all(axis=0))
+        return np.logical_not(mask.any(axis=0) if self.match_any else mask.all(axis=0))

@@ -7,8 +7,10 @@ so the faces can never disagree about a service.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 from rasterio.crs import CRS
 
@@ -20,6 +22,8 @@ from .multidim import Multidimensional, build as build_multidimensional
 from .names import MOSAIC_SHORT, MosaicMethod, Resampling
 from .requests import MosaicRule, pixel_type_of
 from .settings import Deployment, FunctionTemplate, Limits, ServiceConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,15 @@ class ImageService:
         reader.POOL.invalidate()
         return ImageService(self.config, self.catalog)
 
-    def cached(self, key: str, compute):
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
         """A per-worker memo of the engine's service-wide results (template statistics, histograms),
-        computed once by `compute()` on first use. Faces keep what they build in facecache."""
+        computed once by `compute()` on first use. Faces keep what they build in facecache.
+        One key is always computed by one `compute`, so the value under it has that function's type
+        (the memo itself holds many types: a cast, not a check)."""
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = compute()
-            return self._cache[key]
+            return cast(T, self._cache[key])
 
 
 def _service_info(config: ServiceConfig, catalog: Catalog, md: Multidimensional | None) -> ServiceInfo:
@@ -111,7 +117,7 @@ def _service_info(config: ServiceConfig, catalog: Catalog, md: Multidimensional 
         limits=config.limits, item_count=cat.item_count, multidimensional=md)
 
 
-def _field_name(fields, name: str | None) -> str | None:
+def _field_name(fields: Iterable[Field], name: str | None) -> str | None:
     """The field's own spelling (config names match case-insensitively)."""
     if not name:
         return None
@@ -121,7 +127,7 @@ def _field_name(fields, name: str | None) -> str | None:
     return name
 
 
-def _nadir_problems(config: ServiceConfig, fields) -> list[str]:
+def _nadir_problems(config: ServiceConfig, fields: Iterable[Field]) -> list[str]:
     """nadir_field must name a numeric attribute (the off-nadir angle esriMosaicNadir sorts by)."""
     if not config.nadir_field:
         return []

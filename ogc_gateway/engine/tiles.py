@@ -46,7 +46,7 @@ class TileSets:
 
 def tile_sets(service: ImageService) -> TileSets:
     """Computed once per service (and again after a catalog change, with the service's memo)."""
-    sets: TileSets = service.cached("tile_sets", lambda: _tile_sets(service))   # (service.py: untyped)
+    sets: TileSets = service.cached("tile_sets", lambda: _tile_sets(service))
     return sets
 
 

@@ -25,7 +25,7 @@ def _bounds(service: ImageService) -> tuple[list[int], list[int]]:
     def compute() -> tuple[list[int], list[int]]:
         rows = service.catalog.time_bounds()
         return sorted({s for s, _ in rows}), sorted({e for _, e in rows})
-    bounds: tuple[list[int], list[int]] = service.cached("time_bounds", compute)   # (service.py: untyped)
+    bounds: tuple[list[int], list[int]] = service.cached("time_bounds", compute)
     return bounds
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 from typing import Callable, Mapping, TypeVar
 
+S = TypeVar("S")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def each_service(services: Mapping[str, object], build: Callable[[object], T]) -> dict[str, T]:
+def each_service(services: Mapping[str, S], build: Callable[[S], T]) -> dict[str, T]:
     """`build(service)` for every service, by name; a service whose build fails is left out."""
-    out = {}
+    out: dict[str, T] = {}
     for name, service in services.items():
         try:
             out[name] = build(service)

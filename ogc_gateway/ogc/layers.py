@@ -298,9 +298,13 @@ def select_time(layer: Layer, asked: TimeWindow | None, locator: str
     if asked is None:
         latest = layer.time_values[-1]
         return TimeWindow(latest, latest), None
-    lo, hi = layer.service.info.time_extent
-    if not asked.instants:                # an interval
-        start, end = asked.start, asked.end
+    extent = layer.service.info.time_extent
+    if extent is None:                    # a catalog with times has their extent; say so if not
+        raise OGCError("InvalidDimensionValue", f"{locator}: the layer has no time extent", locator)
+    lo, hi = extent
+    if not asked.instants:                # an interval; an open end is the extent's
+        start = lo if asked.start is None else asked.start
+        end = hi if asked.end is None else asked.end
         if end < lo or start > hi:
             raise OGCError("InvalidDimensionValue", f"{locator}: the interval lies outside the time extent "
                            f"{iso(lo)}/{iso(hi)}", locator)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from ..engine import TimeWindow, reproject_bounds
+from ..engine import Resampling, TimeWindow, reproject_bounds
 from ..gateway import gateway
 from ..templates import render
 from .common import KVP, OGCError, check_update_sequence, number, numbers, parse_time
@@ -278,7 +278,7 @@ def _bands(kvp: KVP, cov: Coverage) -> tuple[int, ...] | None:
     return tuple(b - 1 for b in bands)
 
 
-def _interpolation(kvp: KVP) -> str:
+def _interpolation(kvp: KVP) -> Resampling:
     raw = kvp.get("INTERPOLATION")
     if raw and not raw.strip().lower().startswith("http"):
         raw = raw.replace("_", " ").replace("-", " ")

@@ -192,7 +192,7 @@ def _store(kvp: KVP) -> None:
                        "response (STORE=false)", "store")
     raise OGCError("InvalidParameterValue", f"STORE={raw!r} is neither true nor false", "store")
 
-def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None, str, dict[str, tuple]]:
+def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None, Resampling, dict[str, tuple]]:
     """(0-based bands or None for all, resampling, dimension values by name) of RANGESUBSET
     `field[:interpolation][axis[key,...],...]` (';' between fields). Unknown band keys are ignored."""
     if raw is None or not raw.strip():
@@ -212,10 +212,11 @@ def range_subset(raw: str | None, cov: Coverage) -> tuple[tuple[int, ...] | None
                            f"field is {FIELD!r})", "rangesubset")
         if method is not None:
             name = method.strip().lower()
-            resampling = Resampling.NEAREST if name == "none" else interpolation_of(name)
-            if resampling is None:
+            chosen = Resampling.NEAREST if name == "none" else interpolation_of(name)
+            if chosen is None:
                 raise OGCError("InvalidParameterValue", f"RANGESUBSET: interpolation {method!r} is not "
                                f"supported ({', '.join(METHODS)})", "rangesubset")
+            resampling = chosen
         if axes is not None:
             bands, dims = _axis_subsets(axes, cov)
     return bands, resampling, dims

@@ -171,7 +171,7 @@ def range_subset(raw: str | None, fields: tuple[Field, ...]) -> tuple[int, ...] 
     return tuple(bands)
 
 
-def interpolation(kvp: KVP, *axes: Axes) -> str:
+def interpolation(kvp: KVP, *axes: Axes) -> Resampling:
     """The engine's resampling for INTERPOLATION (and INTERPOLATIONPERAXIS, one method for all)."""
     methods = []
     raw = (kvp.get("INTERPOLATION") or "").strip()
@@ -184,7 +184,7 @@ def interpolation(kvp: KVP, *axes: Axes) -> str:
             raise OGCError("InvalidParameterValue", f"INTERPOLATIONPERAXIS: {item!r} is not axis,method",
                            "interpolationPerAxis")
         methods.append(("interpolationPerAxis", uri.strip()))
-    found = set()
+    found: set[Resampling] = set()
     for locator, uri in methods:
         method = interpolation_of(uri)
         if method is None:

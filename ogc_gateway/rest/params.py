@@ -125,10 +125,10 @@ def parse_bbox(params: Params, default: tuple[float, float, float, float], defau
     else:
         box = numbers(value, "bbox", 4)
     check_coordinates(box, "bbox")
-    box = ordered_corners(*box)               # esri-leaflet sends xmin,ymax,xmax,ymin
-    if not (box[0] < box[2] and box[1] < box[3]):
+    corners = ordered_corners(*box)           # esri-leaflet sends xmin,ymax,xmax,ymin
+    if not (corners[0] < corners[2] and corners[1] < corners[3]):
         raise InvalidParameter("bbox", "the box has no area: xmin must differ from xmax and ymin from ymax")
-    return tuple(box), sr
+    return corners, sr
 
 
 def parse_size(params: Params, default: tuple[int, int] = (400, 400)) -> tuple[int, int]:
@@ -200,15 +200,17 @@ def parse_mosaic_rule(params: Params, default: MosaicRule, service_crs: CRS, tem
     member = partial(_member, value)             # clients vary the case of members
     method = default.method
     if member("mosaicMethod") is not None:
-        method = canonical_mosaic_method(str(member("mosaicMethod")))
-        if method is None:
+        named = canonical_mosaic_method(str(member("mosaicMethod")))
+        if named is None:
             raise InvalidParameter("mosaicRule", f"unknown mosaicMethod {member('mosaicMethod')!r}")
+        method = named
     operation = "MT_FIRST"
     asked = member("mosaicOperation") if member("mosaicOperation") is not None else member("mosaicOperator")
     if asked is not None:
-        operation = canonical_mosaic_operation(str(asked))
-        if operation is None:
+        named_operation = canonical_mosaic_operation(str(asked))
+        if named_operation is None:
             raise InvalidParameter("mosaicRule", f"unknown mosaicOperation {asked!r}")
+        operation = named_operation
     sort_field = member("sortField") or (default.sort_field if method == default.method else None)
     ascending = member("ascending")
     if ascending is None:

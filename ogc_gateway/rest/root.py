@@ -10,6 +10,7 @@ from ..engine import (
     MOSAIC_SHORT,
     RESAMPLING_ARCGIS,
     BandDistribution,
+    BandStats,
     ImageService,
     MosaicMethod,
     RenderingRule,
@@ -60,7 +61,7 @@ def function_infos(info: ServiceInfo) -> list[dict]:
 def root_of(service: ImageService, rule: RenderingRule | None) -> dict:
     """The root JSON, describing a rendering rule's processed output when one is given: its bands,
     pixel type and statistics (from the rule's low-resolution render, processed.py)."""
-    if is_raw(rule):
+    if rule is None or is_raw(rule):
         return root_json(service.info)
     return root_json(service.info, rule, rule_distribution(service, rule))
 
@@ -68,7 +69,7 @@ def root_of(service: ImageService, rule: RenderingRule | None) -> dict:
 def root_json(info: ServiceInfo, rule: RenderingRule | None = None,
               processed: tuple[BandDistribution, ...] | None = None) -> dict:
     bands, pixel_type, band_names, nodata = info.band_count, info.pixel_type, list(info.band_names), info.nodata
-    stats = info.stats
+    stats: tuple[BandStats, ...] | tuple[BandDistribution, ...] = info.stats
     if not is_raw(rule):
         out = signature(rule, service_signature(info))
         bands, pixel_type, band_names, nodata = out.bands, out.pixel_type, list(out.band_names()), out.nodata_value
