@@ -102,13 +102,27 @@ class WsgiOnAsgi:
         return body
 
     def _run(self, environ: dict, send: Callable, loop: asyncio.AbstractEventLoop) -> None:
-        """In a pool thread: call the WSGI app and hand each chunk to the loop, waiting for it to be sent."""
-        def call(message: dict) -> None:
-            if loop.is_closed():            # the worker is shutting down: nobody to send to
-                raise ConnectionError("the worker's event loop has stopped")
-            asyncio.run_coroutine_threadsafe(send(message), loop).result()
+        """In a pool thread: call the WSGI app and hand each chunk to the loop, waiting for it to be sent.
+
+        Each hand-over is a round trip between this thread and the loop (a wake-up of each), which
+        cost a cached tile more than serving it: so the head goes with the first chunk, and each
+        chunk is held until the next one shows whether it is the last — a one-chunk answer (a tile,
+        any Flask response of bytes) is one hand-over, not three."""
+        async def deliver(messages: list[dict]) -> None:
+            for message in messages:
+                await send(message)
 
         started: dict[str, Any] = {}
+
+        def call(body: bytes, more: bool) -> None:
+            if loop.is_closed():            # the worker is shutting down: nobody to send to
+                raise ConnectionError("the worker's event loop has stopped")
+            messages = [{"type": "http.response.body", "body": body, "more_body": more}]
+            if not started.get("sent"):
+                messages.insert(0, {"type": "http.response.start", "status": started["status"],
+                                    "headers": started["headers"]})
+                started["sent"] = True
+            asyncio.run_coroutine_threadsafe(deliver(messages), loop).result()
 
         def start_response(status: str, headers: list, exc_info=None):
             if exc_info and started.get("sent"):
@@ -117,20 +131,15 @@ class WsgiOnAsgi:
             started["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             return lambda data: None        # the legacy write() callable; Flask never uses it
 
-        def head() -> None:
-            if not started.get("sent"):
-                call({"type": "http.response.start", "status": started["status"],
-                      "headers": started["headers"]})
-                started["sent"] = True
-
         result = self.wsgi_app(environ, start_response)
         try:
+            held = None
             for chunk in result:
                 if chunk:
-                    head()
-                    call({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
-            head()
-            call({"type": "http.response.body", "body": b"", "more_body": False})
+                    if held is not None:
+                        call(held, True)
+                    held = bytes(chunk)
+            call(held or b"", False)
         finally:
             close = getattr(result, "close", None)
             if close is not None:

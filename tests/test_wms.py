@@ -478,9 +478,11 @@ def test_getmap_parameter_forms(client):
 
 
 def test_getmap_transparent_true_marks_exactly_the_hole(client):
+    # A one-band rendering with holes is a grey+alpha PNG; decoded as RGBA as a client would.
     picture = image(wms(client, VERSION="1.3.0", CRS="EPSG:32633", TRANSPARENT="TRUE", **DEM_GETMAP),
-                    (190, 190))
+                    (190, 190), "RGBA")
     assert picture.shape == (190, 190, 4)
+    assert (picture[..., 0] == picture[..., 1]).all() and (picture[..., 1] == picture[..., 2]).all()
     grey, nodata, _ = dem_grey_truth()
     assert np.array_equal(picture[..., 3] == 0, nodata)
     assert np.all(picture[..., 3][~nodata] == 255)

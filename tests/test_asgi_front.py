@@ -1,0 +1,76 @@
+"""The asyncio front (ogc_gateway/asgi.py) hands a WSGI answer to the loop whole and in order: the
+head with the first chunk, each chunk once, the last one marked as the end (issue 13: one hand-over for
+a one-chunk answer such as a cached tile)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ogc_gateway.asgi import WsgiOnAsgi
+
+
+def messages_of(wsgi_app) -> list[dict]:
+    scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"a=1", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1")], "http_version": "1.1", "scheme": "http",
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5)}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    front = WsgiOnAsgi(wsgi_app, max_body=1000)
+    try:
+        asyncio.run(front(scope, receive, send))
+    finally:
+        front.executor.shutdown()
+    return sent
+
+
+def check(sent: list[dict], status: int, body: bytes) -> list[dict]:
+    """The start message first, then body messages whose last (only it) ends the answer."""
+    assert sent[0] == {"type": "http.response.start", "status": status,
+                       "headers": [(b"content-type", b"text/plain")]}
+    bodies = sent[1:]
+    assert all(m["type"] == "http.response.body" for m in bodies)
+    assert [m["more_body"] for m in bodies] == [True] * (len(bodies) - 1) + [False]
+    assert b"".join(m["body"] for m in bodies) == body
+    return bodies
+
+
+def test_a_one_chunk_answer_is_one_body_message():
+    def app(environ, start_response):
+        assert environ["QUERY_STRING"] == "a=1"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"tile"]
+    assert len(check(messages_of(app), 200, b"tile")) == 1
+
+
+def test_a_streamed_answer_arrives_whole_in_order():
+    closed = []
+
+    class Stream:
+        def __init__(self, start_response):
+            self.start_response = start_response
+
+        def __iter__(self):
+            self.start_response("206 Partial Content", [("Content-Type", "text/plain")])   # lazily
+            yield b""
+            yield b"one "
+            yield b""
+            yield b"two "
+            yield bytearray(b"three")
+
+        def close(self):
+            closed.append(True)
+    bodies = check(messages_of(lambda environ, start_response: Stream(start_response)), 206, b"one two three")
+    assert [m["body"] for m in bodies] == [b"one ", b"two ", b"three"] and closed == [True]
+
+
+def test_an_empty_answer_still_ends():
+    def app(environ, start_response):
+        start_response("204 No Content", [("Content-Type", "text/plain")])
+        return []
+    assert check(messages_of(app), 204, b"")[0]["body"] == b""
