@@ -8,11 +8,15 @@ Every limit is checked before the first pixel is read.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+import typing
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from . import admission
 from . import budget
@@ -23,15 +27,18 @@ from . import processed
 from . import read as reader
 from . import seams
 from .badfiles import BAD_FILE_ERRORS, left_out
+from .catalog import Item
 from .errors import InvalidParameter, TooLarge
 from .functions import BandDistribution, Signature, apply, cast, is_raw, signature
 from .geometry import to_crs
-from .mosaic import OPERATORS, SeamlineCut, operator
+from .mosaic import OPERATORS, Operator, SeamlineCut, operator
 from .names import MosaicMethod
 from .query import check_definition, mosaic_items, where_of
 from .requests import ExportRequest, Grid, MosaicRule, Raster, RenderingRule, representable
 from .service import ImageService, ServiceInfo
 
+# An item's per-cell weights for a weighted mosaic operator (None: the item takes part unweighted).
+Weigh = Callable[[Item, reader.ReadPlan, np.ma.MaskedArray], "npt.NDArray[np.float64] | None"]
 
 def export(service: ImageService, req: ExportRequest) -> Raster:
     """The raster a request asks for, before any encoding."""
@@ -94,7 +101,7 @@ def output_bands(service: ImageService, req: ExportRequest) -> int:
     return signature(req.rendering_rule, base).bands
 
 
-def output_signature(service: ImageService, rule) -> Signature:
+def output_signature(service: ImageService, rule: RenderingRule | None) -> Signature:
     """Bands, pixel type and band names of a rule's output over the service (before any pixel)."""
     return signature(rule, service_signature(service.info))
 
@@ -118,7 +125,7 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     items = mosaic_items(service, rule, area=area, view_center=_center_in_service(grid, info),
                          time=req.time)
     resampling = req.resampling
-    plans = []
+    plans: list[tuple[Item, reader.ReadPlan]] = []
     for item in items:
         if len(plans) == limits.max_mosaic_image_count:
             break
@@ -157,7 +164,8 @@ def mosaic(service: ImageService, req: ExportRequest) -> Raster:
     return Raster(op.result(), grid, info.band_names, info.pixel_type, info.nodata)
 
 
-def _weigher(service: ImageService, op, items, area, grid: Grid):
+def _weigher(service: ImageService, op: Operator, items: list[Item], area: BaseGeometry | None,
+             grid: Grid) -> Weigh | None:
     """Per-cell weights of each item for a weighted operator (engine/seams.py), or None. Seamline
     weights only for items whose seamline (grown by the blend width) meets the grid."""
     if not op.weighted:
@@ -168,22 +176,24 @@ def _weigher(service: ImageService, op, items, area, grid: Grid):
         shapes = service.catalog.seamlines([i.oid for i in items])
         seamed = {oid for oid, s in shapes.items() if area is None or s.intersects(area.buffer(width / 2))}
 
-        def weigh(item, p, data):
+        def seam_weigh(item: Item, p: reader.ReadPlan, data: np.ma.MaskedArray) -> npt.NDArray[np.float64] | None:
             if item.oid not in seamed:
                 return None
             xs, ys = seams.pixel_centres(grid, p.rows, p.cols, crs)
             return seams.seam_weights(shapes[item.oid], width, xs, ys, _valid(data))
-        return weigh
+        return seam_weigh
     rings = service.catalog.footprints([i.oid for i in items])
 
-    def weigh(item, p, data):
+    def edge_weigh(item: Item, p: reader.ReadPlan, data: np.ma.MaskedArray) -> npt.NDArray[np.float64] | None:
         xs, ys = seams.pixel_centres(grid, p.rows, p.cols, crs)
         return seams.edge_weights(Polygon(rings[item.oid]), xs, ys, _valid(data))
-    return weigh
+    return edge_weigh
 
 
-def _valid(data: np.ma.MaskedArray) -> np.ndarray:
-    return ~np.ma.getmaskarray(data).all(axis=0)          # any band holds data (mosaic.has_data)
+def _valid(data: np.ma.MaskedArray) -> npt.NDArray[np.bool_]:
+    """(rows, cols): any band holds data (mosaic.has_data). numpy's stubs also allow the scalar a
+    reduction over every axis gives; over axis 0 of (bands, rows, cols) it is an array."""
+    return typing.cast("npt.NDArray[np.bool_]", ~np.ma.getmaskarray(data).all(axis=0))
 
 
 def item_raster(service: ImageService, req: ExportRequest, oid: int) -> Raster:
@@ -206,12 +216,12 @@ def rule_distribution(service: ImageService, rule: RenderingRule) -> tuple[BandD
     return processed.rule_distribution(service, rule, read_source)
 
 
-def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster):
+def _stretch_hint(service: ImageService, req: ExportRequest, raster: Raster) -> tuple[tuple[float, float], ...] | None:
     """Per-band (min, max) for the default 8-bit rendering (DESIGN.md, "Default rendering"): the
     service's statistics for raw values, the processed output's (processed.py) for a rule; None
     (the request's own pixels) when those are not known."""
     rule = req.rendering_rule
-    if is_raw(rule):
+    if rule is None or is_raw(rule):                      # (is_raw(None) holds: says so to mypy)
         if len(service.info.stats) == raster.data.shape[0]:
             return tuple((s.min, s.max) for s in service.info.stats)
         return None
@@ -252,7 +262,7 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
     return replace(raster, data=np.ma.MaskedArray(data.data, mask=mask), nodata=nodata, match_any=not match_all)
 
 
-def _area_in_service(grid: Grid, info):
+def _area_in_service(grid: Grid, info: ServiceInfo) -> BaseGeometry | None:
     """The grid's outline in the service CRS (None: a grid the service CRS cannot express, for
     which every item is a candidate)."""
     try:
@@ -261,7 +271,7 @@ def _area_in_service(grid: Grid, info):
         return None
 
 
-def _center_in_service(grid: Grid, info) -> tuple[float, float]:
+def _center_in_service(grid: Grid, info: ServiceInfo) -> tuple[float, float]:
     cx, cy = (grid.bounds[0] + grid.bounds[2]) / 2, (grid.bounds[1] + grid.bounds[3]) / 2
     if grid.crs == info.crs:
         return cx, cy

@@ -13,13 +13,14 @@ import struct
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}          # channels -> grey, grey+alpha, RGB, RGBA
 _UP = 2                                            # PNG filter type: each byte minus the one above
 
 
-def encode(pixels: np.ndarray, level: int) -> bytes:
+def encode(pixels: npt.NDArray[np.uint8], level: int) -> bytes:
     """(rows, cols) grey or (rows, cols, 2 | 3 | 4) grey+alpha, RGB or RGBA uint8 as a PNG."""
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
         raise ValueError(f"PNG pixels are (rows, cols[, channels]) uint8, got {pixels.dtype} {pixels.shape}")
@@ -31,7 +32,7 @@ def encode(pixels: np.ndarray, level: int) -> bytes:
     filtered[0, 1:] = lines[0]                     # the first row has nothing above: itself
     np.subtract(lines[1:], lines[:-1], out=filtered[1:, 1:])     # modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", cols, rows, 8, _COLOUR_TYPE[channels], 0, 0, 0)
-    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(filtered, level))
+    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(filtered.data, level))
             + _chunk(b"IEND", b""))
 
 

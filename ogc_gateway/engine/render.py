@@ -8,11 +8,17 @@ processed statistics) or, lacking one, its own pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from .requests import Raster
+
+Bools = npt.NDArray[np.bool_]
+Pixels = npt.NDArray[np.uint8]     # 8-bit bands, or (rows, cols, 4) RGBA
 
 
 def picture(raster: Raster, *, band_ids_given: bool, default_band_ids: tuple[int, ...] | None) -> Raster:
@@ -24,16 +30,19 @@ def picture(raster: Raster, *, band_ids_given: bool, default_band_ids: tuple[int
     idx = idx[:3] if len(idx) >= 3 else idx[:1]
     data = raster.data[idx]
     stretch = [raster.stretch[i] for i in idx] if raster.stretch else None
-    mask = np.ma.getmaskarray(data).any(axis=0)
+    # numpy's stubs allow the scalar a reduction over no axis gives; over axis 0 of 3-D it is (rows, cols)
+    mask = cast(Bools, np.ma.getmaskarray(data).any(axis=0))
     if data.dtype != np.uint8 or raster.pixel_type in ("U1", "U2", "U4"):
-        data = _stretch(data, mask, stretch)
-    out = np.ma.MaskedArray(np.ascontiguousarray(data.data if np.ma.isMaskedArray(data) else data),
+        pixels: npt.NDArray[np.generic] = _stretch(data, mask, stretch)
+    else:
+        pixels = data.data
+    out = np.ma.MaskedArray(np.ascontiguousarray(pixels),
                             mask=np.broadcast_to(mask, (len(idx),) + mask.shape).copy())
     return replace(raster, data=out, band_names=tuple(raster.band_names[i] for i in idx),
                    pixel_type="U8", nodata=None, stretch=None)
 
 
-def _stretch(data: np.ma.MaskedArray, mask: np.ndarray, stretch) -> np.ndarray:
+def _stretch(data: np.ma.MaskedArray, mask: Bools, stretch: Sequence[tuple[float, float]] | None) -> Pixels:
     """Each band from [lo, hi] to 0..255, in float64 (rounded half to even); NaN is 0, and values
     beyond the range (infinities too) take its ends."""
     out = np.zeros(data.shape, np.uint8)
@@ -57,7 +66,7 @@ def _stretch(data: np.ma.MaskedArray, mask: np.ndarray, stretch) -> np.ndarray:
     return out
 
 
-def rgba(picture_raster: Raster) -> np.ndarray:
+def rgba(picture_raster: Raster) -> Pixels:
     """A rendered picture (1 or 3 uint8 bands) as (rows, cols, 4) RGBA, nodata transparent."""
     data = np.ma.getdata(picture_raster.data)
     valid = picture_raster.valid
@@ -69,7 +78,7 @@ def rgba(picture_raster: Raster) -> np.ndarray:
     return out
 
 
-def composite(layers: list[np.ndarray]) -> np.ndarray:
+def composite(layers: list[Pixels]) -> Pixels:
     """RGBA layers drawn in order (the first at the bottom); pixels are fully opaque or fully
     transparent, so drawing is a choice per pixel."""
     out = layers[0].copy()
@@ -79,7 +88,7 @@ def composite(layers: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def flatten(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+def flatten(image: Pixels, background: tuple[int, int, int]) -> Pixels:
     """RGBA on an opaque background colour (WMS TRANSPARENT=FALSE: nodata takes BGCOLOR)."""
     out = image.copy()
     clear = out[..., 3] == 0

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
+from affine import Affine
+from rasterio.crs import CRS
 
 _SHORT, _LONG, _DOUBLE, _ASCII = 3, 4, 12, 2
 _FORMATS = {_SHORT: "H", _LONG: "I", _DOUBLE: "d"}
@@ -23,8 +27,11 @@ _SAMPLE_FORMAT = {"u": 1, "i": 2, "f": 3}
 _TILE = 256
 _PLAIN = re.compile(r"[\w .,:;()/+-]*", re.ASCII)     # band names written as they are
 
+Tag = tuple[int, int, Sequence[float] | str]        # (tag, field type, numbers or ASCII text)
 
-def geotiff(values: np.ndarray, crs, transform, nodata, description: str | None, tiled: bool) -> bytes | None:
+
+def geotiff(values: npt.NDArray[np.generic], crs: CRS, transform: Affine, nodata: float | None,
+            description: str | None, tiled: bool) -> bytes | None:
     """`values` (1, rows, cols) as a GeoTIFF, or None when this writer does not do the case."""
     if values.ndim != 3 or values.shape[0] != 1 or values.dtype.kind not in _SAMPLE_FORMAT:
         return None
@@ -41,7 +48,7 @@ def geotiff(values: np.ndarray, crs, transform, nodata, description: str | None,
         padded[:rows, :cols] = band
         pixels = padded.reshape(down, _TILE, across, _TILE).swapaxes(1, 2).tobytes()
         chunk = _TILE * _TILE * band.itemsize
-        layout = [(322, _LONG, [_TILE]), (323, _LONG, [_TILE])]
+        layout: list[Tag] = [(322, _LONG, [_TILE]), (323, _LONG, [_TILE])]
         offsets_tag, counts_tag, chunks = 324, 325, across * down
     else:
         pixels = np.ascontiguousarray(band).tobytes()
@@ -50,7 +57,7 @@ def geotiff(values: np.ndarray, crs, transform, nodata, description: str | None,
         offsets_tag, counts_tag, chunks = 273, 279, 1
     if len(pixels) > 2 ** 31:
         return None
-    tags = [(256, _LONG, [cols]), (257, _LONG, [rows]), (258, _SHORT, [band.itemsize * 8]),
+    tags: list[Tag] = [(256, _LONG, [cols]), (257, _LONG, [rows]), (258, _SHORT, [band.itemsize * 8]),
             (259, _SHORT, [1]), (262, _SHORT, [1]), (277, _SHORT, [1]), (284, _SHORT, [1]),
             (339, _SHORT, [_SAMPLE_FORMAT[band.dtype.kind]]),
             (33550, _DOUBLE, [transform.a, -transform.e, 0.0]),
@@ -71,7 +78,7 @@ def geotiff(values: np.ndarray, crs, transform, nodata, description: str | None,
     return b"II*\x00" + struct.pack("<I", 8) + head + pixels
 
 
-def _geokeys(crs) -> list[int] | None:
+def _geokeys(crs: CRS) -> list[int] | None:
     """GeoKeyDirectory for a CRS that is exactly an EPSG projected or geographic 2-D CRS."""
     try:
         epsg = crs.to_epsg(confidence_threshold=100)
@@ -89,14 +96,15 @@ def _geokeys(crs) -> list[int] | None:
     return [1, 1, 0, len(entries)] + [v for entry in entries for v in entry]
 
 
-def _directory(tags, offset: int) -> bytes:
+def _directory(tags: list[Tag], offset: int) -> bytes:
     """One IFD at `offset` (sorted entries, no next IFD) followed by the values that do not fit in
     an entry."""
     tags = sorted(tags, key=lambda t: t[0])
     extra_at = offset + 2 + 12 * len(tags) + 4
-    entries, extra = [], bytearray()
+    entries: list[bytes] = []
+    extra = bytearray()
     for tag, kind, value in tags:
-        if kind == _ASCII:
+        if isinstance(value, str):              # kind _ASCII
             data = value.encode("utf-8") + b"\x00"
             count = len(data)
         else:
