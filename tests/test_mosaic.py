@@ -364,3 +364,20 @@ def test_nadir_field_must_be_a_numeric_attribute(folders, tmp_path):
     with pytest.raises(ConfigError, match="services.x.nadir_field: no numeric attribute 'acquired'; numeric "
                                           "fields: .*cloud, priority, off_nadir"):
         create_app(config)
+
+
+def test_blend_fed_without_a_weight_says_so_and_keeps_its_state():
+    """mypy (issue 20) found Blend.feed taking weight=None into np.where: numpy then failed deep inside
+    with None * bool after the edge values were already reset. A Blend is always fed weights by the
+    export; without one it now refuses up front, its sums untouched."""
+    from ogc_gateway.engine.mosaic import Blend
+
+    op = Blend((1, 2, 2), np.uint8)
+    data = np.ma.MaskedArray(np.array([[[10, 20], [30, 40]]], np.uint8), mask=False)
+    full = np.ones((2, 2), bool)
+    op.feed(data, full, slice(0, 2), slice(0, 2), np.full((2, 2), 0.5))
+    before = op.sums.values.copy(), op.sums.weights.copy()
+    with pytest.raises(TypeError, match="weight per cell"):
+        op.feed(data, full, slice(0, 2), slice(0, 2))
+    assert (op.sums.values == before[0]).all() and (op.sums.weights == before[1]).all()
+    assert op.result().tolist() == [[[10, 20], [30, 40]]]

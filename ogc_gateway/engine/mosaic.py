@@ -7,18 +7,23 @@ one item at a time. Adding a method or an operator is one entry each.
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .catalog import Order
 from .errors import InvalidParameter
 from .requests import MosaicRule, round_into
 
 Point = tuple[float, float]
+Bools = npt.NDArray[np.bool_]
+Doubles = npt.NDArray[np.float64]
 
 
-def _sort_base(value) -> float | None:
+def _sort_base(value: Any) -> float | None:
     """A sortValue as a number: numbers as they are, dates ('2024/06/01', ISO) as epoch ms."""
     if value is None or value == "":
         return None
@@ -66,10 +71,11 @@ def order_of(rule: MosaicRule, *, view_center: Point, northwest: Point, nadir_fi
     return Order(point=anchor)
 
 
-def has_data(data: np.ma.MaskedArray) -> np.ndarray:
+def has_data(data: np.ma.MaskedArray) -> Bools:
     """(rows, cols): where an item holds data in at least one band. An item offers a pixel there,
     with its own per-band masks: a band's nodata never masks another band's valid value."""
-    return ~np.ma.getmaskarray(data).all(axis=0)
+    # (numpy's stubs also allow the scalar a reduction of a 0-d array gives; data here is 3-d)
+    return typing.cast("Bools", ~np.ma.getmaskarray(data).all(axis=0))
 
 
 class Operator:
@@ -85,11 +91,11 @@ class Operator:
     done = False
     weighted = False
 
-    def __init__(self, shape: tuple[int, int, int], dtype: np.dtype):
+    def __init__(self, shape: tuple[int, int, int], dtype: npt.DTypeLike):
         self.shape, self.dtype = shape, np.dtype(dtype)
 
-    def feed(self, data: np.ma.MaskedArray, full: np.ndarray, rows: slice, cols: slice,
-             weight: np.ndarray | None = None) -> None:
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
         raise NotImplementedError
 
     def result(self) -> np.ma.MaskedArray:
@@ -100,19 +106,20 @@ class First(Operator):
     """Each pixel from the first item (in mosaic order) that has data there. A value from an item's
     edge is kept only until an item with full support for that cell comes along."""
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: tuple[int, int, int], dtype: npt.DTypeLike):
         super().__init__(shape, dtype)
         self.data = np.zeros(shape, self.dtype)
         self.band_mask = np.ones(shape, bool)        # the taken item's own per-band masks
         self.filled = np.zeros(shape[1:], bool)      # holds a fully supported value
         self.partial = np.zeros(shape[1:], bool)     # holds an edge value, may still be replaced
 
-    def _take(self, data, take, rows, cols) -> None:
+    def _take(self, data: np.ma.MaskedArray, take: Bools, rows: slice, cols: slice) -> None:
         """The item's values and per-band masks at `take` (a pixel comes whole from one item)."""
         np.copyto(self.data[:, rows, cols], data.data, where=take)
         np.copyto(self.band_mask[:, rows, cols], np.ma.getmaskarray(data), where=take)
 
-    def feed(self, data, full, rows, cols, weight=None):
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
         valid = has_data(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & ~filled & (full | ~partial)
@@ -122,7 +129,7 @@ class First(Operator):
             partial |= take & ~full
             self.done = bool(self.filled.all())
 
-    def result(self):
+    def result(self) -> np.ma.MaskedArray:
         empty = ~(self.filled | self.partial)
         return np.ma.MaskedArray(self.data, mask=self.band_mask | empty)
 
@@ -131,7 +138,8 @@ class Last(First):
     """Each pixel from the last item that has data there: later items overwrite (edge values only
     where no fully supported one exists)."""
 
-    def feed(self, data, full, rows, cols, weight=None):
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
         valid = has_data(data)
         filled, partial = self.filled[rows, cols], self.partial[rows, cols]
         take = valid & (full | ~filled)
@@ -144,16 +152,17 @@ class _Reduce(Operator):
     """Pixel-wise reduction over every item with data (running totals, never a list of inputs).
     Edge values count only where no item has full support; the first full one replaces them."""
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: tuple[int, int, int], dtype: npt.DTypeLike):
         super().__init__(shape, dtype)
         self.acc = np.zeros(shape, np.float64)
         self.count = np.zeros(shape, np.int32)           # per band: per-band nodata counts no value
         self.has_full = np.zeros(shape[1:], bool)
 
-    def combine(self, acc: np.ndarray, new: np.ndarray, first: np.ndarray) -> np.ndarray:
+    def combine(self, acc: Doubles, new: Doubles, first: Bools) -> Doubles:
         raise NotImplementedError
 
-    def feed(self, data, full, rows, cols, weight=None):
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
         band_valid = ~np.ma.getmaskarray(data)
         valid = band_valid.any(axis=0)
         has_full, count = self.has_full[rows, cols], self.count[:, rows, cols]
@@ -167,30 +176,30 @@ class _Reduce(Operator):
         count += take
         has_full |= valid & full
 
-    def final(self) -> np.ndarray:
+    def final(self) -> Doubles:
         return self.acc
 
-    def result(self):
+    def result(self) -> np.ma.MaskedArray:
         return np.ma.MaskedArray(round_into(self.final(), self.dtype), mask=self.count == 0)
 
 
 class Min(_Reduce):
-    def combine(self, acc, new, first):
+    def combine(self, acc: Doubles, new: Doubles, first: Bools) -> Doubles:
         return np.where(first, new, np.minimum(acc, new))
 
 
 class Max(_Reduce):
-    def combine(self, acc, new, first):
+    def combine(self, acc: Doubles, new: Doubles, first: Bools) -> Doubles:
         return np.where(first, new, np.maximum(acc, new))
 
 
 class Sum(_Reduce):
-    def combine(self, acc, new, first):
+    def combine(self, acc: Doubles, new: Doubles, first: Bools) -> Doubles:
         return np.where(first, new, acc + new)
 
 
 class Mean(Sum):
-    def final(self):
+    def final(self) -> Doubles:
         return self.acc / np.maximum(self.count, 1)
 
 
@@ -201,12 +210,12 @@ class _WeightedSum:
         self.values = np.zeros(shape, np.float64)
         self.weights = np.zeros(shape, np.float64)       # per band: a band's nodata weighs nothing
 
-    def add(self, data: np.ma.MaskedArray, weight: np.ndarray, rows: slice, cols: slice) -> None:
+    def add(self, data: np.ma.MaskedArray, weight: Doubles, rows: slice, cols: slice) -> None:
         weight = weight * ~np.ma.getmaskarray(data)
         self.values[:, rows, cols] += data.data.astype(np.float64) * weight
         self.weights[:, rows, cols] += weight
 
-    def mean(self, elsewhere: np.ndarray) -> np.ndarray:
+    def mean(self, elsewhere: npt.NDArray[np.generic]) -> Doubles:
         """The weighted mean where some weight is positive, `elsewhere` where none is."""
         weighed = self.weights > 0
         return np.where(weighed, self.values / np.where(weighed, self.weights, 1), elsewhere)
@@ -219,11 +228,14 @@ class Blend(Mean):
 
     weighted = True
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: tuple[int, int, int], dtype: npt.DTypeLike):
         super().__init__(shape, dtype)
         self.sums = _WeightedSum(shape)
 
-    def feed(self, data, full, rows, cols, weight=None):
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
+        if weight is None:          # export always weighs a Blend's items; say so before any state changes
+            raise TypeError("Blend is a weighted operator: feed it a weight per cell")
         valid = has_data(data)
         has_full = self.has_full[rows, cols]
         reset = valid & full & ~has_full                 # as in _Reduce: edge values give way
@@ -232,7 +244,7 @@ class Blend(Mean):
         self.sums.add(data, np.where(valid & (full | ~has_full), weight, 0.0), rows, cols)
         super().feed(data, full, rows, cols)
 
-    def final(self):
+    def final(self) -> Doubles:
         return self.sums.mean(super().final())
 
 
@@ -244,11 +256,12 @@ class SeamlineCut(First):
 
     weighted = True
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: tuple[int, int, int], dtype: npt.DTypeLike):
         super().__init__(shape, dtype)
         self.sums = _WeightedSum(shape)
 
-    def feed(self, data, full, rows, cols, weight=None):
+    def feed(self, data: np.ma.MaskedArray, full: Bools, rows: slice, cols: slice,
+             weight: Doubles | None = None) -> None:
         if weight is not None:
             self.sums.add(data, np.where(has_data(data), weight, 0.0), rows, cols)
         elif (self.sums.weights > 0).all():
@@ -257,7 +270,7 @@ class SeamlineCut(First):
         super().feed(data, full, rows, cols)
         self.done = self.done and weight is None
 
-    def result(self):
+    def result(self) -> np.ma.MaskedArray:
         fallback = super().result()
         data = round_into(self.sums.mean(fallback.data), self.dtype)
         return np.ma.MaskedArray(data, mask=(self.sums.weights == 0) & fallback.mask)
@@ -267,7 +280,7 @@ OPERATORS: dict[str, type[Operator]] = {"MT_FIRST": First, "MT_LAST": Last, "MT_
                                         "MT_MAX": Max, "MT_SUM": Sum, "MT_MEAN": Mean, "MT_BLEND": Blend}
 
 
-def operator(rule: MosaicRule, shape: tuple[int, int, int], dtype) -> Operator:
+def operator(rule: MosaicRule, shape: tuple[int, int, int], dtype: npt.DTypeLike) -> Operator:
     """The operator of a rule: MT_FIRST under esriMosaicSeamline cuts along the seamlines; MT_LAST
     is not valid there (ArcGIS's rule: the seamline order is fixed)."""
     if rule.method == "esriMosaicSeamline":

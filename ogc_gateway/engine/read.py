@@ -12,8 +12,10 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
@@ -27,6 +29,11 @@ from .geometry import points_to_crs
 from .grid import reproject_bounds
 from .nodata import nodata_validity
 from .requests import Grid, round_into
+from .warp import Bools, Floats, Work
+
+Dataset = Any          # an open rasterio dataset (rasterio has no type annotations)
+Bounds = tuple[float, float, float, float]
+_Cache = OrderedDict[tuple[str, int | None], tuple[Dataset, tuple[int, int] | None]]
 
 # GDAL settings in one place: block cache for re-read blocks, no directory listing on open.
 for _key, _value in {"GDAL_CACHEMAX": "256", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -51,8 +58,8 @@ class DatasetPool:
         """Have every thread reopen its datasets at their next use (the files may have changed)."""
         self._epoch += 1
 
-    def get(self, path: str, overview_level: int | None = None):
-        cache: OrderedDict = getattr(self._local, "cache", None)
+    def get(self, path: str, overview_level: int | None = None) -> Dataset:
+        cache: _Cache | None = getattr(self._local, "cache", None)
         if cache is None or self._local.epoch != self._epoch:
             for ds, _ in (cache or {}).values():
                 ds.close()
@@ -104,7 +111,7 @@ class ReadPlan:
         return int(self.window.width) * int(self.window.height)
 
 
-def data_band_indexes(ds) -> list[int]:
+def data_band_indexes(ds: Dataset) -> list[int]:
     """1-based indexes of the bands that hold data (an alpha band is a mask, not a band)."""
     return [i for i, ci in enumerate(ds.colorinterp, start=1) if ci != ColorInterp.alpha] or [1]
 
@@ -115,13 +122,15 @@ def block_size(path: str, pool: DatasetPool = POOL) -> tuple[int, int]:
     return cols, rows
 
 
-def decimated(ds, long_side: int) -> np.ma.MaskedArray:
+def decimated(ds: Dataset, long_side: int) -> np.ma.MaskedArray:
     """An open dataset's data bands read whole at most `long_side` pixels a side (nearest, so
     values stay source values; GDAL takes an overview when one fits)."""
     scale = min(1.0, long_side / max(ds.width, ds.height))
     h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
     bands = data_band_indexes(ds)
-    return ds.read(bands, out_shape=(len(bands), h, w), masked=True, resampling=Resampling.nearest)
+    out: np.ma.MaskedArray = ds.read(bands, out_shape=(len(bands), h, w), masked=True,
+                                     resampling=Resampling.nearest)
+    return out
 
 
 def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> ReadPlan | None:
@@ -174,7 +183,7 @@ def plan(path: str, grid: Grid, resampling: str, pool: DatasetPool = POOL) -> Re
 
 
 def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
-         ) -> tuple[np.ma.MaskedArray, np.ndarray]:
+         ) -> tuple[np.ma.MaskedArray, Bools]:
     """The item's pixels warped into grid cells [p.rows, p.cols], masked where it has no data, and
     where each cell's kernel had only valid source pixels (`full`).
 
@@ -188,9 +197,9 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     """
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
-    data = src.read(bands, window=p.window)
+    data: npt.NDArray[np.generic] = src.read(bands, window=p.window)
     valid = band_validity(src, bands, p.window, data)
-    work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
+    work: Work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
     window_transform = src.transform * Affine.translation(p.window.col_off, p.window.row_off)
     done = warp.resample(data, valid, window_transform, src.crs, grid, p.rows, p.cols, resampling, work)
@@ -203,7 +212,8 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
 
 
-def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work):
+def _gdal_warp(src: Dataset, p: ReadPlan, data: npt.NDArray[np.generic], valid: Bools, grid: Grid,
+               resampling: str, work: Work) -> tuple[Floats, Floats]:
     """(values, support) through GDAL's warper, for what engine/warp.py does not do (majority,
     cubic across CRSs, rotated grids, positions a lattice cannot follow)."""
     n, k = data.shape[0], valid.shape[0]
@@ -237,7 +247,8 @@ def _gdal_warp(src, p: ReadPlan, data, valid, grid: Grid, resampling: str, work)
         return np.where(support > 0, out[:n] / support, 0), support
 
 
-def band_validity(src, bands: list[int], window: Window, data: np.ndarray | None = None) -> np.ndarray:
+def band_validity(src: Dataset, bands: list[int], window: Window, data: npt.NDArray[np.generic] | None = None
+                  ) -> Bools:
     """(k, rows, cols) 0/1 validity of a window: one layer when every band has the same mask (an
     alpha band, an internal mask, nodata on all bands at once), else one per band - per-band nodata
     (a Landsat pixel [0, 5, 7] with nodata 0) masks only the band that holds it, so valid values
@@ -251,7 +262,7 @@ def band_validity(src, bands: list[int], window: Window, data: np.ndarray | None
     return masks
 
 
-def _mode_warp(stack: np.ndarray, out: np.ndarray, n: int, warp: dict) -> np.ndarray:
+def _mode_warp(stack: Floats, out: Floats, n: int, warp: dict[str, Any]) -> Floats:
     """Majority cannot weigh: validity goes as an alpha band (any band valid), and per-band
     validity, when bands differ, by a nearest warp of its own. Returns (k, rows, cols) support."""
     k = stack.shape[0] - n
@@ -267,15 +278,15 @@ def _mode_warp(stack: np.ndarray, out: np.ndarray, n: int, warp: dict) -> np.nda
     return support
 
 
-def _bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
+def _bounds_in(bounds: Bounds, src_crs: CRS, dst_crs: CRS) -> Bounds:
     """Bounds reprojected; ValueError when the CRSs cannot express each other there."""
     try:
-        return reproject_bounds(tuple(bounds), src_crs, dst_crs)
+        return reproject_bounds(bounds, src_crs, dst_crs)
     except InvalidParameter as exc:
         raise ValueError(exc.why) from exc
 
 
-def _window_of(bounds, transform: Affine) -> Window:
+def _window_of(bounds: Bounds, transform: Affine) -> Window:
     """The fractional window of `bounds` (rasterio's from_bounds, by hand for north-up rasters:
     its general path costs more than the rest of a plan)."""
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
@@ -286,10 +297,10 @@ def _window_of(bounds, transform: Affine) -> Window:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-_ITEM_BOUNDS: dict[tuple, list] = {}
+_ITEM_BOUNDS: dict[Bounds, list[tuple[CRS, CRS, Bounds]]] = {}
 
 
-def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, float, float]:
+def _item_bounds_in(bounds: Bounds, src_crs: CRS, dst_crs: CRS) -> Bounds:
     """An item's bounds in a grid's CRS: the same few for every request in that CRS, and a
     densified transformation costs more than the rest of planning a read. Kept by the bounds,
     the CRSs compared rather than hashed (a rasterio CRS hashes its exported WKT, ~10 us each);
@@ -309,14 +320,14 @@ def _item_bounds_in(bounds, src_crs: CRS, dst_crs: CRS) -> tuple[float, float, f
     return found
 
 
-def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int):
+def _subgrid_bounds(grid: Grid, row0: int, row1: int, col0: int, col1: int) -> Bounds:
     rx, ry = grid.res
     x0, _, _, y1 = grid.bounds
     return x0 + col0 * rx, y1 - row1 * ry, x0 + col1 * rx, y1 - row0 * ry
 
 
-def _kernel(t: np.ndarray, resampling: str) -> tuple[int, np.ndarray]:
-    """First tap offset and weights of a 1-D interpolation kernel at fractional offset(s) t."""
+def _kernel(t: np.float64, resampling: str) -> tuple[int, npt.NDArray[np.float64]]:
+    """First tap offset and weights of a 1-D interpolation kernel at fractional offset t."""
     if resampling == "bilinear":
         return 0, np.array([1 - t, t])
     a = -0.5                                       # Keys' cubic convolution, as GDAL's "cubic"
@@ -326,8 +337,8 @@ def _kernel(t: np.ndarray, resampling: str) -> tuple[int, np.ndarray]:
     return -1, np.where(d <= 1, near, far)
 
 
-def sample(path: str, xs, ys, crs: CRS, resampling: str = "nearest", pool: DatasetPool = POOL
-           ) -> np.ma.MaskedArray:
+def sample(path: str, xs: npt.ArrayLike, ys: npt.ArrayLike, crs: CRS, resampling: str = "nearest",
+           pool: DatasetPool = POOL) -> np.ma.MaskedArray:
     """Values of an item at points (given in `crs`) from its full-resolution pixels:
     (points, bands) float64, masked where the item has no data.
 
@@ -337,7 +348,8 @@ def sample(path: str, xs, ys, crs: CRS, resampling: str = "nearest", pool: Datas
     ds = pool.get(path)
     bands = data_band_indexes(ds)
     px, py = points_to_crs(xs, ys, crs, ds.crs)
-    out = np.ma.masked_all((len(px), len(bands)), dtype="f8")
+    # numpy's stubs leave np.ma.masked_all unannotated
+    out: np.ma.MaskedArray = np.ma.masked_all((len(px), len(bands)), dtype="f8")  # type: ignore[no-untyped-call]
     inverse = ~ds.transform
     for k, (x, y) in enumerate(zip(px, py)):
         if not (math.isfinite(x) and math.isfinite(y)):

@@ -113,7 +113,7 @@ def identify(service: ImageService, req: SampleRequest, rendering_rules: tuple[R
 def _sample(service: ImageService, item: Item, x: float, y: float, crs: CRS, resampling: str) -> np.ma.MaskedArray:
     """One item's values at a point; no data when its file can no longer be read (logged)."""
     try:
-        values: np.ma.MaskedArray = reader.sample(item.path, [x], [y], crs, resampling)[0]   # (read.py: untyped)
+        values: np.ma.MaskedArray = reader.sample(item.path, [x], [y], crs, resampling)[0]   # (a row of a masked array)
         return values
     except BAD_FILE_ERRORS as exc:
         left_out(item.path, exc)

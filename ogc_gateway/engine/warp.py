@@ -28,20 +28,32 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
+
+if TYPE_CHECKING:
+    from .requests import Grid
 
 _ALIGNED = 1e-9        # source positions this close to a pixel centre are on it (exact aligned grids)
 _LATTICE_STEPS = (32, 8)   # output cells between exactly transformed positions: coarse, then fine
 _TOLERANCE = 0.02      # largest error of an interpolated source position, in source pixels
 
+Floats = npt.NDArray[np.floating[Any]]     # float32 or float64 (the reader's work type), any bit width
+Bools = npt.NDArray[np.bool_]
+Indexes = npt.NDArray[np.intp]
+Work = type[np.floating[Any]]               # float32 or float64: what a warp computes in (engine/read.py)
+Taps = tuple[Indexes, Floats]               # (indices, weights) of a kernel along one axis
+Nodes = npt.NDArray[np.float64]             # a lattice's cell indexes along one axis (evenly spread)
+Cells = npt.NDArray[np.float64 | np.intp]   # cell positions: whole cells, or edges between them
 
-def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs: CRS, grid,
-             rows: slice, cols: slice, resampling: str, work) -> tuple[np.ndarray, np.ndarray] | None:
+
+def resample(data: npt.NDArray[np.generic], valid: Bools, src_transform: Affine, src_crs: CRS, grid: Grid,
+             rows: slice, cols: slice, resampling: str, work: Work) -> tuple[Floats, Floats] | None:
     """(values, support) of the window `data` (n bands, rows, cols) with validity `valid` (k, rows,
     cols: one layer shared by every band, or one per band) on the cells [rows, cols] of `grid`:
     values are the valid-weighted kernel means (0 where no valid tap), support (k, rows, cols) the
@@ -67,7 +79,7 @@ def resample(data: np.ndarray, valid: np.ndarray, src_transform: Affine, src_crs
     return None
 
 
-def outline_box(grid, src_crs: CRS, rows: slice, cols: slice, tolerance: float
+def outline_box(grid: Grid, src_crs: CRS, rows: slice, cols: slice, tolerance: float
                 ) -> tuple[float, float, float, float] | None:
     """The box in `src_crs` of the outline of grid cells [rows, cols] - what a densified
     transform_bounds of it gives - from the grid's coarse lattice, which the request's items are
@@ -98,13 +110,13 @@ def _north_up(t: Affine) -> bool:
 # --- kernels --------------------------------------------------------------------------------------
 
 def _axis_positions(cells: slice, dst_origin: float, dst_step: float, src_origin: float, src_step: float
-                    ) -> np.ndarray:
+                    ) -> npt.NDArray[np.float64]:
     """Source positions (pixel units, 0 = the window's first edge) of the centres of grid cells
     `cells` along one axis."""
     return (dst_origin + (np.arange(cells.start, cells.stop) + 0.5) * dst_step - src_origin) / src_step
 
 
-def _taps(pos: np.ndarray, size: int, resampling: str) -> tuple[np.ndarray, np.ndarray]:
+def _taps(pos: npt.NDArray[np.float64], size: int, resampling: str) -> Taps:
     """Kernel taps at source positions `pos` (any shape) along one axis of `size` pixels:
     (indices, weights), each (taps,) + pos.shape; a tap outside [0, size) has weight 0 (and a
     clipped index, so gathering it is harmless)."""
@@ -131,7 +143,8 @@ def _taps(pos: np.ndarray, size: int, resampling: str) -> tuple[np.ndarray, np.n
 
 # --- same CRS: two passes -------------------------------------------------------------------------
 
-def separable(data: np.ndarray, valid: np.ndarray, tx, ty, work) -> tuple[np.ndarray, np.ndarray]:
+def separable(data: npt.NDArray[np.generic], valid: Bools, tx: Taps, ty: Taps, work: Work
+              ) -> tuple[Floats, Floats]:
     """Resample along x then y. A window valid everywhere needs no validity plane: its support is
     the product of the two axes' in-window weights and the values use weights normalised per axis
     (the same quotient as warping value x validity and validity, factored)."""
@@ -152,7 +165,7 @@ def separable(data: np.ndarray, valid: np.ndarray, tx, ty, work) -> tuple[np.nda
     return _quotient(out[:n], out[n:]), out[n:]
 
 
-def _two_passes(planes: np.ndarray, ix, wx, iy, wy) -> np.ndarray:
+def _two_passes(planes: Floats, ix: Indexes, wx: Floats, iy: Indexes, wy: Floats) -> Floats:
     """sum_k wy[k] * (sum_j wx[j] * planes[:, iy[k], ix[j]]) for (bands, rows, cols) planes."""
     lo, hi = int(iy.min()), int(iy.max()) + 1
     rows = planes[:, lo:hi]                        # only the rows some output row uses
@@ -160,8 +173,8 @@ def _two_passes(planes: np.ndarray, ix, wx, iy, wy) -> np.ndarray:
     return _weighted_taps(across, iy - lo, wy[:, :, np.newaxis], axis=1)
 
 
-def _weighted_taps(planes, indexes, weights, axis: int) -> np.ndarray:
-    out = None
+def _weighted_taps(planes: Floats, indexes: Indexes, weights: Floats, axis: int) -> Floats:
+    out: Floats | None = None
     for index, weight in zip(indexes, weights, strict=True):
         if not weight.any():
             continue
@@ -178,15 +191,15 @@ def _weighted_taps(planes, indexes, weights, axis: int) -> np.ndarray:
     return out
 
 
-def _quotient(values: np.ndarray, support: np.ndarray) -> np.ndarray:
+def _quotient(values: Floats, support: Floats) -> Floats:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(support > 0, values / support, 0).astype(values.dtype, copy=False)
 
 
 # --- another CRS: gathered taps -------------------------------------------------------------------
 
-def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray, resampling: str,
-             work) -> tuple[np.ndarray, np.ndarray]:
+def gathered(data: npt.NDArray[np.generic], valid: Bools, px: Floats, py: Floats, resampling: str,
+             work: Work) -> tuple[Floats, Floats]:
     """Resample at per-cell source positions (px, py), nearest or bilinear, in two dimensions."""
     n, (height, width) = data.shape[0], data.shape[1:]
     everywhere = bool(valid.all())
@@ -234,7 +247,7 @@ def gathered(data: np.ndarray, valid: np.ndarray, px: np.ndarray, py: np.ndarray
     return _quotient(out[:n], out[n:]), out[n:]
 
 
-def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _lerp(a: Floats, b: Floats, t: Floats) -> Floats:
     """a + t (b - a), in place in b."""
     b -= a
     b *= t
@@ -242,7 +255,7 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return b
 
 
-def _flat_index(row: np.ndarray, col: np.ndarray, height: int, width: int) -> np.ndarray:
+def _flat_index(row: Floats, col: Floats, height: int, width: int) -> Indexes:
     """Indexes into a (height * width) raveled plane, clipped into it."""
     r = _clipped(row, height)
     r *= width
@@ -250,7 +263,7 @@ def _flat_index(row: np.ndarray, col: np.ndarray, height: int, width: int) -> np
     return r
 
 
-def _clipped(index: np.ndarray, size: int) -> np.ndarray:
+def _clipped(index: Floats, size: int) -> Indexes:
     """Float indexes as intp, clipped into [0, size)."""
     return np.clip(index, 0, size - 1).astype(np.intp)
 
@@ -262,11 +275,14 @@ class Lattice:
     grid: float32 offsets keep a millimetre's precision), and the largest miss of linear
     interpolation at the middles of lattice cells (source CRS units)."""
 
-    rows: np.ndarray
-    cols: np.ndarray
+    rows: Nodes
+    cols: Nodes
     origin: tuple[float, float]
-    offsets: np.ndarray            # (2, len(rows), len(cols)) float32: x and y
+    offsets: npt.NDArray[np.float32]    # (2, len(rows), len(cols)): x and y
     error: float
+
+
+_LatticeKey = tuple[tuple[float, float, float, float], int, int, int]    # (bounds, width, height, step)
 
 
 class Lattices:
@@ -276,14 +292,15 @@ class Lattices:
         self.size = size
         self._local = threading.local()
 
-    def get(self, grid, src_crs: CRS, step: int) -> Lattice | None:
-        memo = getattr(self._local, "memo", None)
+    def get(self, grid: Grid, src_crs: CRS, step: int) -> Lattice | None:
+        memo: OrderedDict[_LatticeKey, list[tuple[CRS, CRS, Lattice | None]]] | None = \
+            getattr(self._local, "memo", None)
         if memo is None:
             memo = self._local.memo = OrderedDict()
         # Keyed by the grid's numbers; the CRSs are compared, not hashed: hashing a rasterio CRS
         # exports its WKT (~10 us, and this is asked twice per item).
         key = (grid.bounds, grid.width, grid.height, step)
-        entries: list[tuple[Any, Any, Lattice | None]] | None = memo.get(key)
+        entries = memo.get(key)
         if entries is None:
             entries = memo[key] = []
         else:
@@ -311,7 +328,10 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     nodes = [np.meshgrid(cols, rows), np.meshgrid(middle_cols, middle_rows)]
     cc = np.concatenate([n[0].ravel() for n in nodes])
     rr = np.concatenate([n[1].ravel() for n in nodes])
-    x, y = dst_transform * (cc + 0.5, rr + 0.5)
+    # the cell centres through the grid's transform: affine's arithmetic written out, its `*` being
+    # typed for a point of floats while this is arrays of them
+    t, vx, vy = dst_transform, cc + 0.5, rr + 0.5
+    x, y = vx * t.a + vy * t.b + t.c, vx * t.d + vy * t.e + t.f
     try:
         sx, sy = transform_points(dst_crs, src_crs, x, y)
     except Exception:  # noqa: BLE001 -- no coordinate operation (a GDAL error): the warper decides
@@ -328,7 +348,8 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     return Lattice(rows, cols, (float(origin[0, 0]), float(origin[1, 0])), offsets.astype(np.float32), error)
 
 
-def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice):
+def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice
+                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
     """The window's pixel positions (float32) of grid cells [rows, cols]; None when the lattice
     misses by more than _TOLERANCE source pixels."""
     if lat.error > _TOLERANCE * min(abs(src_transform.a), abs(src_transform.e)):
@@ -342,7 +363,7 @@ def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: sl
     return xs, ys
 
 
-def _nodes(n: int, step: int) -> np.ndarray:
+def _nodes(n: int, step: int) -> Nodes:
     """Cell indexes 0, step, 2 step ... and the last cell (evenly spread); one node for one cell."""
     if n == 1:
         return np.zeros(1)
@@ -350,17 +371,16 @@ def _nodes(n: int, step: int) -> np.ndarray:
     return np.linspace(0, n - 1, steps + 1)
 
 
-def _middles(nodes: np.ndarray) -> np.ndarray:
+def _middles(nodes: Nodes) -> Nodes:
     return (nodes[:-1] + nodes[1:]) / 2 if len(nodes) > 1 else nodes
 
 
-def _interpolate(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, at_rows: np.ndarray,
-                 at_cols: np.ndarray) -> np.ndarray:
+def _interpolate(values: Floats, rows: Nodes, cols: Nodes, at_rows: Cells, at_cols: Cells) -> Floats:
     """Bilinear interpolation of (k, len(rows), len(cols)) node values at the cells at_rows x at_cols."""
     return _along(_along(values, cols, at_cols, axis=2), rows, at_rows, axis=1)
 
 
-def _along(values: np.ndarray, nodes: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
+def _along(values: Floats, nodes: Nodes, at: Cells, axis: int) -> Floats:
     """Linear interpolation of node values along one axis, at positions `at`."""
     if len(nodes) == 1:
         return np.repeat(values, len(at), axis=axis)
@@ -373,7 +393,7 @@ def _along(values: np.ndarray, nodes: np.ndarray, at: np.ndarray, axis: int) -> 
     return out
 
 
-def _between(nodes: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _between(nodes: Nodes, at: Cells) -> tuple[Indexes, npt.NDArray[np.float64]]:
     """For each position, the node interval holding it and the fraction along it."""
     k = np.clip(np.searchsorted(nodes, at, side="right") - 1, 0, len(nodes) - 2)
     return k, (at - nodes[k]) / (nodes[k + 1] - nodes[k])
