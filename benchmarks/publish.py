@@ -35,9 +35,9 @@ from ogc_gateway.security import store  # noqa: E402
 from ogc_gateway.security.passwords import hash_password  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import serving  # noqa: E402
-
 import logging  # noqa: E402
+
+from conftest import serving  # noqa: E402
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

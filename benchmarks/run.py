@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -336,7 +336,7 @@ def main() -> int:
     else:
         folder = args.dir.expanduser().resolve()
     args.results.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = (Path(tmp.name) if tmp else args.results) / f"server-{stamp}.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"

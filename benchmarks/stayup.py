@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +203,7 @@ def main() -> None:
             (HERE / "results" / "stayup-server.log").write_bytes((folder / "server.log").read_bytes())
     result = {"front": args.front, "workers": args.workers, "heavy": args.heavy, "slow": args.slow,
               "duration_s": args.duration, "cpus": os.cpu_count(), "quiet": quiet, "loaded": loaded,
-              "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "when": datetime.now(UTC).isoformat(timespec="seconds")}
     print(f"front={args.front} workers={args.workers} heavy={args.heavy} slow={args.slow} "
           f"duration={args.duration:g}s cpus={os.cpu_count()}")
     print("| request | phase | count | errors | p50 ms | p95 ms | max ms |")
@@ -218,7 +218,7 @@ def main() -> None:
         print(f"slowest {name} while loaded (seconds, started at second): {r.get('slowest_s_at_s')}")
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    path = results / f"stayup-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path = results / f"stayup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2))
     print(f"written: {path}")
 

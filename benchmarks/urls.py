@@ -36,7 +36,7 @@ import json
 import math
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -110,7 +110,7 @@ MONTHLY_YEAR = 2024
 def _mid_month_ms(month: int) -> int:
     """Epoch milliseconds of the 15th of `month` 2024, 12:00 UTC (inside that month's time extent)."""
     assert 1 <= month <= 12 and calendar.monthrange(MONTHLY_YEAR, month)[1] >= 15
-    return int(datetime(MONTHLY_YEAR, month, 15, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(MONTHLY_YEAR, month, 15, 12, tzinfo=UTC).timestamp() * 1000)
 
 
 def _bbox(rng: random.Random, service: str, size: int) -> tuple[float, float, float, float]:

@@ -10,16 +10,17 @@ from .access import RequestObserver
 from .config import Config
 from .engine import NotFound, TooLarge, configure_admission, install_observer, open_services
 from .gateway import Gateway
-from .rest.responses import error_response
 from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
+from .ops import bp as ops_bp
+from .rest.responses import error_response
 from .rest.views import bp as rest_bp
 from .security.web import EXTENSION as SECURITY
-from .security.web import install as install_security, response_headers
-from .web.pages import bp as web_bp
-from .ops import bp as ops_bp
+from .security.web import install as install_security
+from .security.web import response_headers
 from .tilefast import TileShortcut
+from .web.pages import bp as web_bp
 
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:

@@ -17,8 +17,9 @@ import asyncio
 import io
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .publish import UPLOAD_PATHS
 

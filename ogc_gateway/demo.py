@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from pyproj import Transformer
 from rasterio.enums import Resampling
-from affine import Affine
 
 SEED = 20240601
 UTM33 = "EPSG:32633"

@@ -37,7 +37,7 @@ class Gateway:
             g._ogc_gateway_checked = True
             self.refresh()
         if has_request_context() and current_app.extensions.get("ogc_gateway.security") is not None:
-            from .security.caller import visible_names     # only what this caller may see (identity and access)
+            from .security.caller import visible_names  # only what this caller may see (identity and access)
             return {name: self.registry[name] for name in visible_names(self.registry)}
         return self.registry
 

@@ -3,7 +3,7 @@ the stored file, a configurable freshness, and 304 answers to conditional reques
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from flask import Response, request
@@ -14,7 +14,7 @@ LEARNED = "ogc_gateway.cached_tile"    # environ key: the file a tile was served
 
 
 def http_date(mtime: float) -> str:
-    return format_datetime(datetime.fromtimestamp(mtime, timezone.utc), usegmt=True)
+    return format_datetime(datetime.fromtimestamp(mtime, UTC), usegmt=True)
 
 
 def cacheable(resp: Response, stored: StoredTile, max_age: int, blank: bytes | None = None) -> Response:

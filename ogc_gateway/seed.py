@@ -13,8 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .config import Config
 from .engine import TILE_FORMATS as FORMATS
@@ -33,8 +33,8 @@ from .engine import (
 )
 from .engine import tile_block_size as block_size
 from .engine import tile_generation as generation
-from .storage import tile_store
 from .ogc.common import OGCError, parse_instant
+from .storage import tile_store
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from werkzeug.serving import make_server
 import synth
 import synth_multidim
 from ogc_gateway.app import create_app
-from ogc_gateway.config import (Config, DimensionConfig, Limits, ServerConfig, ServiceConfig,
-                                VariableConfig)
+from ogc_gateway.config import Config, DimensionConfig, Limits, ServerConfig, ServiceConfig, VariableConfig
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ Two layouts of the same cube (variables temp and salt, months 2024-01/02/03, dep
 
 from __future__ import annotations
 
-import csv
 import calendar
-from datetime import datetime, timezone
+import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ def md_value(variable: str, month: int, depth: float, lon):
 
 
 def epoch_ms(month: int, day: int = 1) -> int:
-    return int(datetime(2024, month, day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(2024, month, day, tzinfo=UTC).timestamp() * 1000)
 
 
 def _grid(variable: str, month: int, depth: float, col0: int, width: int) -> np.ndarray:

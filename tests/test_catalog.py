@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,9 @@ from ogc_gateway.engine import rasterinfo
 from ogc_gateway.engine.catalog import Catalog
 from ogc_gateway.engine.errors import ConfigError
 from pgserver import Stores, pg_url, stores  # noqa: F401 (fixtures)
-from synth import (DEM_NODATA, MOSAIC_DATES, SCENE4_UTM_BOX, make_dem, make_mosaic, make_timeseries,
-                   write_scene)
+from synth import DEM_NODATA, MOSAIC_DATES, SCENE4_UTM_BOX, make_dem, make_mosaic, make_timeseries, write_scene
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def ms(*args) -> int:

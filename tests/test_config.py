@@ -9,9 +9,21 @@ import pytest
 import rasterio
 from affine import Affine
 
-from ogc_gateway.config import (DEFAULT_OGC_CRS, SERVER_KEYS, SERVICE_KEYS, Attribution,
-                                 Contact, Limits, MetadataUrl, ServerConfig, ServiceConfig,
-                                 config_for_folder, config_problems, load_config, ncname)
+from ogc_gateway.config import (
+    DEFAULT_OGC_CRS,
+    SERVER_KEYS,
+    SERVICE_KEYS,
+    Attribution,
+    Contact,
+    Limits,
+    MetadataUrl,
+    ServerConfig,
+    ServiceConfig,
+    config_for_folder,
+    config_problems,
+    load_config,
+    ncname,
+)
 from ogc_gateway.engine.errors import ConfigError
 
 

@@ -241,6 +241,7 @@ def test_rgb_picture_uses_default_band_ids(client):
 
 def test_kmz_holds_a_ground_overlay_in_wgs84(client):
     import zipfile
+
     from lxml import etree
     resp = get(client, "dem", bbox=DEM_BBOX, size="64,64", f="kmz")
     with zipfile.ZipFile(io.BytesIO(resp.data)) as z:

@@ -18,8 +18,19 @@ from PIL import Image
 from ogc_gateway.app import create_app
 from ogc_gateway.config import load_config
 from ogc_gateway.engine.errors import ConfigError
-from synth_functions import (BANDS_HOLE, EXPORT, EXTENTS, ROOT, TERRAIN_ORIGIN, TERRAIN_RES, bands_array,
-                             export_tiff, function_config, make_all, rest_error)
+from synth_functions import (
+    BANDS_HOLE,
+    EXPORT,
+    EXTENTS,
+    ROOT,
+    TERRAIN_ORIGIN,
+    TERRAIN_RES,
+    bands_array,
+    export_tiff,
+    function_config,
+    make_all,
+    rest_error,
+)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ import pytest
 import rasterio
 from pyproj import Geod, Transformer
 
-from synth_functions import (EXTENTS, GEO_ORIGIN, GEO_RES, GEO_SIZE, PLATEAU, export_tiff,
-                             function_client)
+from synth_functions import EXTENTS, GEO_ORIGIN, GEO_RES, GEO_SIZE, PLATEAU, export_tiff, function_client
 
 pytestmark = pytest.mark.slow                    # gdaldem subprocesses as the reference
 

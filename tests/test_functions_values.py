@@ -9,10 +9,21 @@ import rasterio
 from shapely.geometry import Point, Polygon
 
 from ogc_gateway.app import create_app
-
-from synth_functions import (BANDS_HOLE, CLASSES_ORIGIN, CLASSES_RES, CLASSES_SIZE, EXTENTS,
-                             bands_array, classes_array, export_tiff, function_client, function_config, make_all,
-                             rest_error, terrain_masked)
+from synth_functions import (
+    BANDS_HOLE,
+    CLASSES_ORIGIN,
+    CLASSES_RES,
+    CLASSES_SIZE,
+    EXTENTS,
+    bands_array,
+    classes_array,
+    export_tiff,
+    function_client,
+    function_config,
+    make_all,
+    rest_error,
+    terrain_masked,
+)
 
 
 @pytest.fixture(scope="module")

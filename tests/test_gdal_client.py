@@ -3,9 +3,8 @@ socket, opened with rasterio, compared with the analytic truth of tests/synth.py
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest

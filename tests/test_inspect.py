@@ -9,7 +9,7 @@ import base64
 import io
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -43,7 +43,7 @@ def scene_values(k: int, sep: str = " ") -> str:
 
 
 def epoch_ms(*args) -> int:
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
 
 
 # --- DEM truth ------------------------------------------------------------------------------------

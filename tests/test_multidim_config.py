@@ -12,8 +12,15 @@ import pytest
 import rasterio
 from affine import Affine
 
-from ogc_gateway.config import (Config, DimensionConfig, ServerConfig, ServiceConfig, VariableConfig,
-                                config_problems, load_config)
+from ogc_gateway.config import (
+    Config,
+    DimensionConfig,
+    ServerConfig,
+    ServiceConfig,
+    VariableConfig,
+    config_problems,
+    load_config,
+)
 from ogc_gateway.engine.errors import ConfigError
 from ogc_gateway.engine.service import open_services
 

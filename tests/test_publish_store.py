@@ -13,7 +13,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from ogc_gateway.engine.catalog import INTEGER, STRING, DATE, DOUBLE, Field, check_attributes
+from ogc_gateway.engine.catalog import DATE, DOUBLE, INTEGER, STRING, Field, check_attributes
 from ogc_gateway.engine.errors import InvalidParameter, NotFound, TooLarge
 from ogc_gateway.publish.jobs import Jobs
 from ogc_gateway.publish.uploads import Expect, Uploads

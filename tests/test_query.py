@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pyproj import Transformer
@@ -29,7 +29,7 @@ ATTRS = {k: {"cloud_cover": k / 10, "sensor": "S2A" if k % 2 else "L8",
 
 
 def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def query(client, **params) -> dict:
@@ -59,11 +59,11 @@ def expect(pred) -> list[int]:
     ("priority IN (1, 4)", lambda a: a["priority"] in (1, 4)),
     ("UPPER(Name) LIKE 'SCENE_%' AND LOWER(sensor) = 's2a'", lambda a: a["sensor"] == "S2A"),
     ("cloud_cover IS NOT NULL AND ZOrder IS NULL", lambda a: True),
-    ("acquired >= DATE '2024-03-01'", lambda a: a["acquired"] >= datetime(2024, 3, 1, tzinfo=timezone.utc)),
+    ("acquired >= DATE '2024-03-01'", lambda a: a["acquired"] >= datetime(2024, 3, 1, tzinfo=UTC)),
     ("acquired < TIMESTAMP '2024-05-15 10:30:00'",
-     lambda a: a["acquired"] < datetime(2024, 5, 15, 10, 30, tzinfo=timezone.utc)),
+     lambda a: a["acquired"] < datetime(2024, 5, 15, 10, 30, tzinfo=UTC)),
     ("acquired BETWEEN '2024-02-01' AND '2024/06/01'",
-     lambda a: datetime(2024, 2, 1, tzinfo=timezone.utc) <= a["acquired"] <= datetime(2024, 6, 1, tzinfo=timezone.utc)),
+     lambda a: datetime(2024, 2, 1, tzinfo=UTC) <= a["acquired"] <= datetime(2024, 6, 1, tzinfo=UTC)),
     ("acquired < CURRENT_DATE", lambda a: True),
     ("Name = 'scene_2' OR OBJECTID = 4", lambda a: a["priority"] in (3, 1)),
 ])

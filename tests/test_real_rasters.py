@@ -209,8 +209,9 @@ def test_png_treats_a_pixel_with_a_nodata_band_as_nodata(real):
     """Pictures: a pixel shows only where every shown band holds data (as before)."""
     root, url = real
     values, masks, transform, width, height, bounds = _source(root)
-    from PIL import Image
     import io
+
+    from PIL import Image
     resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer/exportImage",
                         params={"bbox": ",".join(map(repr, bounds)), "size": f"{width},{height}",
                                 "format": "png32", "interpolation": "RSP_NearestNeighbor", "f": "image"})
@@ -299,8 +300,9 @@ def test_check_config_warns_about_an_unnamed_crs(real, tmp_path):
 # --- item 2: a geostationary full disk ----------------------------------------------------------------
 
 def _png_alpha(content: bytes) -> np.ndarray:
-    from PIL import Image
     import io
+
+    from PIL import Image
     picture = np.asarray(Image.open(io.BytesIO(content)).convert("RGBA"))
     return picture[..., 3]
 
@@ -536,8 +538,9 @@ def test_nan_nodata_is_a_number_in_the_root_json(real):
 
 
 def test_png24_of_one_band_is_24_bit_rgb(real):
-    from PIL import Image
     import io
+
+    from PIL import Image
     _, url = real
     resp = requests.get(f"{url}/arcgis/rest/services/floatnan/ImageServer/exportImage",
                         params={"bbox": "0,0,6400,6400", "size": "64,64", "format": "png24", "f": "image"})
@@ -589,6 +592,7 @@ def test_metadata_of_the_service_and_of_an_item(real):
 
 def test_root_as_kmz_is_a_network_link_to_export(real):
     import zipfile
+
     from lxml import etree
     _, url = real
     resp = requests.get(f"{url}/arcgis/rest/services/crop/ImageServer", params={"f": "kmz"})

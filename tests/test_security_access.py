@@ -487,6 +487,7 @@ def test_allowed_hosts_refuse_other_host_headers(data_dir, tmp_path):
     """Without public_url the Host header is written into capabilities: a shared cache could be fed
     a document pointing elsewhere. allowed_hosts refuses other hosts before any view runs."""
     from dataclasses import replace
+
     from conftest import make_config
     config = make_config(data_dir, tmp_path / "cache", allowed_hosts=("maps.example.org", "*.example.net"))
     client = create_app(config).test_client()

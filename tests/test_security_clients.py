@@ -18,8 +18,7 @@ from rasterio.io import MemoryFile
 
 from secure import PASSWORDS
 from synth import mosaic_value, ts_value
-from test_security_access import (api_keys, generate, issued, no_proxy_session, secure_app,  # noqa: F401
-                                  secure_setup, secure_url)
+from test_security_access import api_keys, generate, issued, no_proxy_session, secure_app, secure_setup, secure_url  # noqa: F401
 
 pytestmark = pytest.mark.slow                    # OWSLib and GDAL against a server on a real socket
 

@@ -23,8 +23,17 @@ from rasterio.io import MemoryFile
 
 from secure import PASSWORDS, forged_token
 from synth import mosaic_value
-from test_security_access import (CASES, REFERER, api_keys, expected, issued, no_proxy_session,  # noqa: F401
-                                  secure_app, secure_setup, secure_url)
+from test_security_access import (  # noqa: F401
+    CASES,
+    REFERER,
+    api_keys,
+    expected,
+    issued,
+    no_proxy_session,
+    secure_app,
+    secure_setup,
+    secure_url,
+)
 from test_wcs10 import dem_truth
 
 pytestmark = pytest.mark.slow                    # OWSLib and GDAL x the access matrix, real socket

@@ -19,7 +19,6 @@ from ogc_gateway.security import redact, store, tokens
 from ogc_gateway.security.access import ADMIN, Credentials, Identity, Refused, credentials, decide
 from ogc_gateway.security.limiter import Limiter
 from ogc_gateway.security.passwords import hash_password, verify_password
-
 from secure import basic
 
 KEY = b"k" * 40

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rasterio.crs import CRS
@@ -19,7 +19,7 @@ from ogc_gateway.engine.where import compile_where
 from pgserver import module_stores, pg_url, stores  # noqa: F401 (fixtures)
 
 WKT = CRS.from_epsg(32633).to_wkt()
-START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def record(west: float, north: float, tags: dict, size: int = 100) -> dict:

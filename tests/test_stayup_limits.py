@@ -122,8 +122,9 @@ def test_a_form_over_max_request_bytes_is_refused(client):
 
 
 def test_a_million_point_multipoint_is_refused_before_it_is_parsed(client, monkeypatch):
-    import ogc_gateway.engine.bounded as bounded
     import json as _json
+
+    import ogc_gateway.engine.bounded as bounded
     calls = []
     real = _json.loads
     monkeypatch.setattr(bounded.json, "loads", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -211,8 +212,9 @@ def test_ogc_parsers_bound_magnitude(client, params):
 # ---- the new keys are in the strict validator -----------------------------------------------------
 
 def test_the_staying_up_keys_are_validated(tmp_path):
-    from ogc_gateway.config import config_problems, load_config
     import yaml
+
+    from ogc_gateway.config import config_problems, load_config
     (tmp_path / "d").mkdir()
     import numpy as np
     import rasterio

@@ -364,8 +364,9 @@ def test_subsetting_crs_alone_returns_native_pixels(client):
 def test_output_crs_web_mercator_covers_the_dem(client):
     values, profile, bounds, _ = get_coverage(client, COVERAGEID="dem", OUTPUTCRS=EPSG + "3857")
     assert profile["crs"].to_epsg() == 3857
-    from ogc_gateway.engine.grid import extent_in
     from rasterio.crs import CRS
+
+    from ogc_gateway.engine.grid import extent_in
     expected = extent_in(DEM_BOX, CRS.from_epsg(32633), CRS.from_epsg(3857))
     assert tuple(bounds) == pytest.approx(expected)
     height, width = values.shape[1:]

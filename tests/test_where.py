@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import namedtuple
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from ogc_gateway.engine.catalog import DATE, DOUBLE, GEOMETRY, INTEGER, OID, STR
 from ogc_gateway.engine.errors import InvalidParameter
 from ogc_gateway.engine.where import MAX_DEPTH, MAX_IN_ITEMS, MAX_LENGTH, Where, compile_where
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def ms(*args) -> int:

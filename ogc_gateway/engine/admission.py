@@ -15,10 +15,11 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from .errors import GatewayError
 

@@ -13,9 +13,9 @@ metatile, a rendering rule's own mosaic) keep the outermost budget.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 from .errors import TooLarge
 

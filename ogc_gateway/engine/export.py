@@ -8,8 +8,8 @@ Every limit is checked before the first pixel is read.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 import typing
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -18,14 +18,8 @@ from rasterio.warp import transform as transform_points
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from . import admission
-from . import budget
-from . import deadline
-from . import itemrule
-from . import observe
-from . import processed
+from . import admission, budget, deadline, itemrule, observe, processed, seams
 from . import read as reader
-from . import seams
 from .badfiles import BAD_FILE_ERRORS, left_out
 from .catalog import Item
 from .errors import InvalidParameter, TooLarge

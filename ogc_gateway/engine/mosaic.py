@@ -8,7 +8,7 @@ one item at a time. Adding a method or an operator is one entry each.
 from __future__ import annotations
 
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ def _sort_base(value: Any) -> float | None:
     except ValueError:
         raise InvalidParameter("mosaic", f"sortValue {text!r} is neither a number nor a date")
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp() * 1000.0
 
 

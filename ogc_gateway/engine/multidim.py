@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
 import rasterio
 from rasterio.errors import RasterioError
@@ -362,7 +362,7 @@ def cf_time(raw: str, units: str | None, calendar: str | None) -> int | None:
             return None
         y, mo, d, hh, mm, ss = m.group(2, 3, 4, 5, 6, 7)
         seconds = float(ss or 0)
-        origin = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(seconds), tzinfo=timezone.utc)
+        origin = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(seconds), tzinfo=UTC)
         try:
             number = float(raw)
         except ValueError:

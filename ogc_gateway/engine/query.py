@@ -8,8 +8,8 @@ Where clauses are compiled against the service's own fields into parameterised S
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import numpy as np
 import shapely

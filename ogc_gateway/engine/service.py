@@ -18,7 +18,8 @@ from . import read as reader
 from .catalog import DOUBLE, INTEGER, BandStats, Catalog, Field
 from .crsid import identified
 from .errors import ConfigError
-from .multidim import Multidimensional, build as build_multidimensional
+from .multidim import Multidimensional
+from .multidim import build as build_multidimensional
 from .names import MOSAIC_SHORT, MosaicMethod, Resampling
 from .requests import MosaicRule, pixel_type_of
 from .settings import Deployment, FunctionTemplate, Limits, ServiceConfig

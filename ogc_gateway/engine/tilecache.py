@@ -21,10 +21,11 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 from urllib.parse import quote
 
 log = logging.getLogger("ogc_gateway.tiles")

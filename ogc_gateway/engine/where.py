@@ -27,19 +27,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
+from .errors import InvalidParameter
 from .fields import DATE, GEOMETRY, Field, iso_to_epoch_ms
 from .fields import quote as _quote
-from .errors import InvalidParameter
 
 MAX_LENGTH = 4000       # characters of where text
 MAX_DEPTH = 50          # nested parentheses / NOT / function calls
 MAX_IN_ITEMS = 1000     # values in one IN list
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FUNCTIONS = ("UPPER", "LOWER")
 _SUBQUERY_WORDS = {"SELECT", "UNION", "FROM", "EXISTS", "WITH", "INTERSECT", "EXCEPT", "VALUES"}
 _COMPARE = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -166,7 +167,7 @@ def _balanced(op: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[An
 
 def _epoch_ms(dt: datetime) -> int:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return (dt - _EPOCH) // timedelta(milliseconds=1)
 
 
@@ -220,10 +221,10 @@ class _Parser:
 
     def now(self) -> datetime:
         if self._now is None:
-            self._now = datetime.now(timezone.utc)
+            self._now = datetime.now(UTC)
         elif self._now.tzinfo is None:
-            self._now = self._now.replace(tzinfo=timezone.utc)
-        return self._now.astimezone(timezone.utc)
+            self._now = self._now.replace(tzinfo=UTC)
+        return self._now.astimezone(UTC)
 
     # -- boolean structure
     def expr(self) -> tuple[str, list[Any]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from ..engine import MAX_COORDINATE, TimeWindow, iso_to_epoch_ms
 
@@ -153,7 +153,7 @@ def negotiate(requested: str | None, supported: tuple[str, ...]) -> str:
 
 def iso(ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC with a Z (milliseconds only when there are any)."""
-    when = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    when = datetime.fromtimestamp(ms / 1000, tz=UTC)
     text = when.strftime("%Y-%m-%dT%H:%M:%S")
     if ms % 1000:
         text += f".{ms % 1000:03d}"

@@ -5,7 +5,8 @@ out with a log line, so it never takes the others down with it."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 S = TypeVar("S")
 T = TypeVar("T")

@@ -27,9 +27,9 @@ from ..engine import (
 )
 from ..engine import build_legend as legend
 from ..engine import draw_legend as draw
-from .crs import epsg_code, inverted
 from ..facecache import face_cached
 from .common import OGCError, iso, parse_instant
+from .crs import epsg_code, inverted
 
 WGS84 = crs_from_ogc("EPSG:4326")
 

@@ -17,11 +17,12 @@ from ..engine import GatewayError
 from ..gateway import gateway
 from ..security.caller import token_query
 from . import wcs10, wcs11, wcs20
-from .isolate import each_service
 from .common import KVP, OGCError, negotiate
-from .errors import WCS, ogc_error
 from .coverage import Coverage, coverage_of
-from .xmlpost import MAX_BODY, parse as parse_xml
+from .errors import WCS, ogc_error
+from .isolate import each_service
+from .xmlpost import MAX_BODY
+from .xmlpost import parse as parse_xml
 
 log = logging.getLogger("ogc_gateway.wcs")
 bp = Blueprint("wcs", __name__)

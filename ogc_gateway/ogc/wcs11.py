@@ -27,10 +27,22 @@ from flask import Response
 from ..engine import Resampling
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_time
-from .coverage import (Coverage, CoverageRequest, coverage_in, coverage_raster,
-                       dimension_parameters, geotiff, interpolation_of, multipart_response, update_sequence)
-from .crs import CRS84_URN as CRS84, ordered as _ordered, urn
+from .common import KVP, OGCError, ows_is_current, ows_sections, parse_time
+from .common import number as _num
+from .coverage import (
+    Coverage,
+    CoverageRequest,
+    coverage_in,
+    coverage_raster,
+    dimension_parameters,
+    geotiff,
+    interpolation_of,
+    multipart_response,
+    update_sequence,
+)
+from .crs import CRS84_URN as CRS84
+from .crs import ordered as _ordered
+from .crs import urn
 from .layers import dimension_values
 from .wcs11_grid import GRID_CS, IMAGE_CRS, SIMPLE_GRID, native_of, output_grid
 from .wcs11_xml import kvp_from_xml

@@ -29,12 +29,29 @@ from flask import Response
 from ..engine import Grid
 from ..gateway import gateway
 from ..templates import render
-from .common import KVP, OGCError, number as num
-from .coverage import (Coverage, CoverageRequest, coverage_in, coverage_raster, geotiff, multipart_response,
-                       tiff_response, update_sequence)
-from .crs import CRS84_URI, Axes, axes_of, epsg_uri, uri as crs_uri
-from .wcs20_params import (INTERPOLATIONS, check_tiff_options, fields_of, geotiff_options, interpolation,
-                           range_subset, scaled_size)
+from .common import KVP, OGCError
+from .common import number as num
+from .coverage import (
+    Coverage,
+    CoverageRequest,
+    coverage_in,
+    coverage_raster,
+    geotiff,
+    multipart_response,
+    tiff_response,
+    update_sequence,
+)
+from .crs import CRS84_URI, Axes, axes_of, epsg_uri
+from .crs import uri as crs_uri
+from .wcs20_params import (
+    INTERPOLATIONS,
+    check_tiff_options,
+    fields_of,
+    geotiff_options,
+    interpolation,
+    range_subset,
+    scaled_size,
+)
 from .wcs20_subsets import axis_subsets, parse_subsets, target_grid
 from .wcs20_xml import kvp_from_xml
 

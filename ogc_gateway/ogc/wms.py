@@ -21,11 +21,11 @@ from ..engine import draw_legend as draw
 from ..gateway import gateway
 from ..security.caller import token_query
 from ..templates import render
-from . import featureinfo
-from .isolate import each_service
 from . import crs as ogc_crs
-from .errors import WMS, WMS_111, ogc_error
+from . import featureinfo
 from .common import KVP, OGCError, check_update_sequence, negotiate, numbers, parse_time
+from .errors import WMS, WMS_111, ogc_error
+from .isolate import each_service
 from .layers import Layer, Selection, dimension_values, layer_of, select
 from .limits import strictest
 

@@ -19,14 +19,15 @@ from ..engine import TILE_MIME as MIME
 from ..engine import GatewayError, NotFound, TileRequest, TileSetLimits, TimeWindow, get_tile, tile_sets
 from ..engine import blank_tile as blank
 from ..gateway import gateway
-from ..security.caller import token_query, token_suffix
 from ..http_cache import cacheable
+from ..security.caller import token_query, token_suffix
 from ..templates import render
 from . import featureinfo
+from .common import KVP, OGCError, ows_is_current, ows_sections, parse_instant
+from .common import number as _num
 from .crs import epsg_code, ordered
-from .isolate import each_service
 from .errors import WMTS, ogc_error
-from .common import KVP, OGCError, number as _num, ows_is_current, ows_sections, parse_instant
+from .isolate import each_service
 from .layers import Layer, layer_of, select_time
 
 log = logging.getLogger("ogc_gateway.wmts")

@@ -17,8 +17,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..engine import GatewayError, NotFound
 from ..rest.responses import rest_error

@@ -16,8 +16,8 @@ from ..engine import GatewayError, InvalidParameter, NotFound, build_overviews, 
 from ..gateway import gateway
 from ..rest.params import Params
 from ..rest.responses import check_callback, error_response, json_response
-from . import UPLOAD_PATHS
 from ..security.web import refusal, require_role, security, who
+from . import UPLOAD_PATHS
 from .jobs import Jobs
 from .services import PublishedServices, place, sweep
 from .uploads import Expect, Uploads, check_raster

@@ -14,8 +14,9 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Config, ServiceConfig, published_service
 from ..engine import (

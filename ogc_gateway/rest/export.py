@@ -26,8 +26,19 @@ from ..engine import (
     target_grid,
 )
 from .kmz import kmz
-from .params import (Params, parse_band_ids, parse_bbox, parse_interpolation, parse_mosaic_rule, parse_nodata,
-                     parse_pixel_type, parse_size, parse_sr_param, parse_time, with_slice)
+from .params import (
+    Params,
+    parse_band_ids,
+    parse_bbox,
+    parse_interpolation,
+    parse_mosaic_rule,
+    parse_nodata,
+    parse_pixel_type,
+    parse_size,
+    parse_sr_param,
+    parse_time,
+    with_slice,
+)
 from .root import envelope
 
 # MIME types as format names: GDAL's AGS driver sends its ImageFormat (default image/png) as is.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..engine import Dimension, ImageService, InvalidParameter, Multidimensional, NotFound, Slice
 from .params import Params, parse_definition
@@ -40,7 +40,7 @@ def regular_interval(dim: Dimension) -> tuple[int | float, str] | None:
         if all(math.isclose(s, steps[0], rel_tol=1e-9) for s in steps):
             return _number(steps[0]), dim.unit
         return None
-    when = [datetime.fromtimestamp(t / 1000, tz=timezone.utc) for t in starts]
+    when = [datetime.fromtimestamp(t / 1000, tz=UTC) for t in starts]
     months = [(b.year - a.year) * 12 + b.month - a.month for a, b in zip(when, when[1:])]
     same_day = all((w.day, w.time()) == (when[0].day, when[0].time()) for w in when)
     if same_day and len(set(months)) == 1 and months[0] > 0:

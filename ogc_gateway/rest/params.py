@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from rasterio.crs import CRS
 
@@ -30,7 +31,6 @@ from ..engine import (
     reproject_point,
 )
 from ..engine import json_number as _float
-
 
 _V = TypeVar("_V")
 

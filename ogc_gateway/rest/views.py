@@ -10,20 +10,20 @@ from flask import Blueprint, Response, render_template, request, send_file
 from werkzeug.wsgi import wrap_file
 
 from .. import __version__
-from ..engine import GatewayError, InvalidParameter, NotFound, render_image, parse_rendering_rule, sr_json
+from ..engine import GatewayError, InvalidParameter, NotFound, parse_rendering_rule, render_image, sr_json
+from ..gateway import gateway
+from ..http_cache import cacheable
+from ..security.views import auth_info
+from ..web import forms as web
 from . import catalog as cat
 from . import export as ex
 from . import files
 from . import inspect as ins
 from . import multidim as md
 from . import tiles as tl
-from ..gateway import gateway
-from ..http_cache import cacheable
-from ..web import forms as web
 from .params import Params
 from .responses import check_callback, error_response, json_response, rest_error
 from .root import CURRENT_VERSION, root_of
-from ..security.views import auth_info
 
 log = logging.getLogger("ogc_gateway.rest")
 bp = Blueprint("rest", __name__, template_folder="../web/templates")

@@ -9,8 +9,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import tokens
 from .access import ALLOW, Credentials, Decision, Identity, Refused, Who, credentials, decide

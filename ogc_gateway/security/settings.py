@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SECRET_ENV = "OGC_GATEWAY_SECRET"
 MIN_SECRET_BYTES = 32

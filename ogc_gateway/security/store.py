@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import logging
 import hmac
+import logging
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 

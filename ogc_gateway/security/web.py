@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
 

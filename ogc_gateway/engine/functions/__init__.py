@@ -5,11 +5,20 @@ Importing this package registers every function family.
 
 from __future__ import annotations
 
-from . import (bandmath, bands, basic, colormap, focal, geometric, local, masks,  # noqa: F401
-               stretch, terrain)                                                   # (each registers its functions)
+from . import (  # noqa: F401
+    bandmath,
+    bands,
+    basic,
+    colormap,
+    focal,
+    geometric,
+    local,
+    masks,
+    stretch,  # (each registers its functions)
+    terrain,
+)
 from .distribution import BandDistribution
-from .registry import (FUNCTIONS, FunctionContext, Signature, apply, cast, describe, is_raw, rule_key,
-                       signature)
+from .registry import FUNCTIONS, FunctionContext, Signature, apply, cast, describe, is_raw, rule_key, signature
 from .rules import check_template, parse_rendering_rule
 
 __all__ = ["FUNCTIONS", "BandDistribution", "FunctionContext", "Signature", "apply", "cast", "check_template",

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..requests import Raster as RasterValue
 from ..requests import RenderingRule
-from .ramps import (NAMED_COLORMAPS, ColormapKind, Ramp, RampKind, colormap_name, random_colors)
+from .ramps import NAMED_COLORMAPS, ColormapKind, Ramp, RampKind, colormap_name, random_colors
 from .registry import Function, FunctionContext, Signature, fail, finish, register
 from .schema import Arg, ArgError, Raster, Text
 

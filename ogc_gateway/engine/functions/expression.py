@@ -16,8 +16,8 @@ atan, min, max, pow. A division by zero or a root of a negative number is nodata
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 

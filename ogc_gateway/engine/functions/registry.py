@@ -9,8 +9,9 @@ before any pixel is read). Each family lives in its own module and registers its
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt

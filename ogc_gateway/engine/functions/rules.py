@@ -10,8 +10,9 @@ function's schema, so whatever is wrong is one InvalidParameter naming the funct
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from .. import bounded
 from ..errors import InvalidParameter
