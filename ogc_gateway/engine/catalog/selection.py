@@ -148,26 +148,42 @@ class Selection(CatalogBase):
         if pixel_size is not None:
             f = f.plus('i."MinPS" <= ? AND i."MaxPS" >= ?', float(pixel_size), float(pixel_size))
         narrow = oids is not None
+        # The R*Tree probes of the box and of the time window go in one statement (one round trip
+        # to a PostGIS catalog); an R*Tree narrows (its float32 boxes are rounded outward), the
+        # exact bounds decide.
+        box = time_ = None
+        probes: list[tuple[str, tuple[float, ...]]] = []
         if bbox is not None:
-            xmin, ymin, xmax, ymax = (float(v) for v in bbox)
-            # R*Tree narrows (its float32 boxes are rounded outward); the exact bounds decide.
-            if self._few(few, f"footprints WHERE {self.store.box}", xmin, ymin, xmax, ymax):
-                f, narrow = f.plus(_IN_BOX.format(box=self.store.box), xmin, ymin, xmax, ymax), True
-            f = f.plus("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?", xmin, xmax, ymin, ymax)
+            box = tuple(float(v) for v in bbox)
+            probes.append((f"footprints WHERE {self.store.box}", box))
         if time is not None:
             start, end = (None if t is None else int(t) for t in time)
-            lo, hi = -math.inf if start is None else start, math.inf if end is None else end
-            if self._few(few, "item_times WHERE t1 >= ? AND t0 <= ?", lo, hi):
+            time_ = (-math.inf if start is None else start, math.inf if end is None else end)
+            probes.append(("item_times WHERE t1 >= ? AND t0 <= ?", time_))
+        few_ = iter(self._few(few, probes))
+        if box is not None:
+            xmin, ymin, xmax, ymax = box
+            if next(few_):
+                f, narrow = f.plus(_IN_BOX.format(box=self.store.box), *box), True
+            f = f.plus("r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?", xmin, xmax, ymin, ymax)
+        if time_ is not None:
+            lo, hi = time_
+            if next(few_):
                 f, narrow = f.plus("r.oid IN (SELECT id FROM item_times WHERE t1 >= ? AND t0 <= ?)", lo, hi), True
             f = f.plus("r.time_start IS NOT NULL AND r.time_start <= ? AND r.time_end >= ?", hi, lo)
         if oids is not None:
             f = f.plus(f'i."OBJECTID" IN ({self.store.ids})', json.dumps([int(o) for o in oids]))
         return f, narrow
 
-    def _few(self, few: int, rtree: str, *params: float) -> bool:
-        """Whether an R*Tree query finds at most `few` entries (counting stops there)."""
-        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {rtree} LIMIT {int(few) + 1}) AS few"
-        return bool(self.store.con().execute(sql, params).fetchone()[0] <= few)
+    def _few(self, few: int, probes: list[tuple[str, tuple[float, ...]]]) -> list[bool]:
+        """Whether each R*Tree query (`table WHERE condition`, parameters) finds at most `few`
+        entries (counting stops there), all in one statement."""
+        if not probes:
+            return []
+        counts = ", ".join(f"(SELECT COUNT(*) FROM (SELECT 1 FROM {rtree} LIMIT {int(few) + 1}) AS few{k})"
+                           for k, (rtree, _) in enumerate(probes))
+        row = self.store.con().execute(f"SELECT {counts}", [p for _, params in probes for p in params]).fetchone()
+        return [n <= few for n in row]
 
     def _select(self, f: Filter, keys: list[str], key_params: list[Any], limit: int | None, offset: int) -> list[Item]:
         cursor = self._rows("r.path, r.crs_wkt, r.minx, r.miny, r.maxx, r.maxy, r.time_start, r.time_end, i.*",
