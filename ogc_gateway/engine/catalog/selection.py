@@ -152,14 +152,14 @@ class Selection(CatalogBase):
         # to a PostGIS catalog); an R*Tree narrows (its float32 boxes are rounded outward), the
         # exact bounds decide.
         box = time_ = None
-        probes: list[tuple[str, tuple[float, ...]]] = []
+        probes: list[tuple[str, tuple[Any, ...]]] = []
         if bbox is not None:
             box = tuple(float(v) for v in bbox)
             probes.append((f"footprints WHERE {self.store.box}", box))
         if time is not None:
             start, end = (None if t is None else int(t) for t in time)
             time_ = (-math.inf if start is None else start, math.inf if end is None else end)
-            probes.append(("item_times WHERE t1 >= ? AND t0 <= ?", time_))
+            probes.append((f"item_times WHERE {self.store.span}", self.store.span_bounds(*time_)))
         few_ = iter(self._few(few, probes))
         if box is not None:
             xmin, ymin, xmax, ymax = box
@@ -169,13 +169,14 @@ class Selection(CatalogBase):
         if time_ is not None:
             lo, hi = time_
             if next(few_):
-                f, narrow = f.plus("r.oid IN (SELECT id FROM item_times WHERE t1 >= ? AND t0 <= ?)", lo, hi), True
+                f, narrow = f.plus(f"r.oid IN (SELECT id FROM item_times WHERE {self.store.span})",
+                                   *self.store.span_bounds(lo, hi)), True
             f = f.plus("r.time_start IS NOT NULL AND r.time_start <= ? AND r.time_end >= ?", hi, lo)
         if oids is not None:
             f = f.plus(f'i."OBJECTID" IN ({self.store.ids})', json.dumps([int(o) for o in oids]))
         return f, narrow
 
-    def _few(self, few: int, probes: list[tuple[str, tuple[float, ...]]]) -> list[bool]:
+    def _few(self, few: int, probes: list[tuple[str, tuple[Any, ...]]]) -> list[bool]:
         """Whether each R*Tree query (`table WHERE condition`, parameters) finds at most `few`
         entries (counting stops there), all in one statement."""
         if not probes:
