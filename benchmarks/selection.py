@@ -1,11 +1,12 @@
 """Catalog selection at scale: how long choosing a request's items takes in a catalog of 100,000.
 
     python benchmarks/selection.py [--items 100000] [--repeat 200] [--dir DIR] [--seed 7]
-                                   [--catalog-url postgresql://user:pw@host/db]
+                                   [--catalog-url postgresql://user:pw@host/db [--compare]]
 
 (with --dir, a catalog built by an earlier run with the same --items and --seed is reused; with
 --catalog-url, the catalog lives in that PostGIS database, as `server.catalog_url` keeps it, in the
-schema of a service named bench_<items>_<seed>, rebuilt by every run)
+schema of a service named bench_<items>_<seed>, rebuilt by every run; with --compare as well, both
+stores are measured alternately, request by request, so a shared machine's load weighs on both alike)
 
 Builds a synthetic catalog (footprints and attributes only: no raster file exists; selection does
 not need them) through `Catalog.add_records`, the catalog's API for records whose file facts are
@@ -89,32 +90,30 @@ def timed(fn, repeat: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--items", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=200)
-    ap.add_argument("--dir", type=Path, help="where the catalog database goes and is kept (default: a "
-                                             "temporary folder, removed afterwards)")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--catalog-url", help="a postgresql:// URL: measure the shared PostGIS store instead of SQLite")
-    args = ap.parse_args()
-    rnd = random.Random(args.seed)
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="selection-"))
+def open_service(args, url: str | None, folder: Path):
+    """The benchmark's service on SQLite (url None) or PostGIS, built (or reused) from the seed's
+    records; (service, build seconds or None if reused, open seconds)."""
     db = folder / f"bench-{args.items}-{args.seed}.sqlite"
-    name = f"bench_{args.items}_{args.seed}" if args.catalog_url else "bench"
+    name = f"bench_{args.items}_{args.seed}" if url else "bench"
     config = ServiceConfig(name=name, sources=("/synthetic/*.tif",), time_field="acquired",
                            limits=Limits())
-    if args.catalog_url:
-        drop_store(args.catalog_url, name)
+    if url:
+        drop_store(url, name)
     t0 = time.perf_counter()
-    reused = db.exists() and not args.catalog_url   # a --dir of an earlier run: its catalog is reused
-    catalog = Catalog(db, config, url=args.catalog_url)
+    reused = db.exists() and not url   # a --dir of an earlier run: its catalog is reused
+    catalog = Catalog(db, config, url=url)
     if not reused:
-        catalog.add_records(records(args.items, rnd))
+        catalog.add_records(records(args.items, random.Random(args.seed)))
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     service = ImageService(config, catalog)
-    open_s = time.perf_counter() - t0
+    return service, None if reused else build, time.perf_counter() - t0
+
+
+def cases_of(service: ImageService, seed: int) -> dict:
+    """The request kinds, each drawing its own random boxes and times (the same ones for the
+    same seed, whatever the store)."""
+    rnd = random.Random(seed + 1)
     x0, y0, x1, y1 = service.info.extent
     tile = 256 * CELL
 
@@ -134,7 +133,7 @@ def main() -> None:
         return TimeWindow(ms_of(start), ms_of(start + timedelta(days=30)))
 
     default = service.info.default_rule
-    cases = {
+    return {
         "tile, default rule (newest first)": lambda: first(default),
         "tile, Northwest": lambda: first(MosaicRule(method="esriMosaicNorthwest")),
         "tile, Center": lambda: first(MosaicRule(method="esriMosaicCenter")),
@@ -154,18 +153,49 @@ def main() -> None:
         "query: where over the whole catalog (count)": lambda: len(query(service, CatalogQuery(
             where="sensor = 'L8' AND acquired > DATE '2024-01-01'", count=1)).matched),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=200)
+    ap.add_argument("--dir", type=Path, help="where the catalog database goes and is kept (default: a "
+                                             "temporary folder, removed afterwards)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--catalog-url", help="a postgresql:// URL: measure the shared PostGIS store instead of SQLite")
+    ap.add_argument("--compare", action="store_true",
+                    help="with --catalog-url: measure SQLite and PostGIS alternately, request by request, so "
+                         "both see the same load on a shared machine")
+    args = ap.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="selection-"))
+    urls = [None, args.catalog_url] if args.compare and args.catalog_url else [args.catalog_url]
+    opened = [open_service(args, url, folder) for url in urls]
+    for url, (_, build, open_s) in zip(urls, opened, strict=True):
+        built = ("reused" if build is None
+                 else f"built in {build:.1f} s (add_records: footprints, items, indexes, seamlines)")
+        store = "PostGIS" if url else "SQLite"
+        print(f"{args.items} items, {store}: catalog {built}; service opened in {open_s * 1000:.0f} ms")
+    print(f"{args.repeat} requests each\n")
+    cases = [cases_of(service, args.seed) for service, _, _ in opened]
     rows = []
-    for name, fn in cases.items():
-        fn()                                           # warm the page cache and statement cache
-        times = timed(fn, args.repeat)
-        q = statistics.quantiles(times, n=20)
-        rows.append((name, statistics.median(times), q[18], max(times)))
-    built = "reused" if reused else f"built in {build:.1f} s (add_records: footprints, items, indexes, seamlines)"
-    print(f"{args.items} items: catalog {built}; service opened in {open_s * 1000:.0f} ms; "
-          f"{args.repeat} requests each\n")
-    print("| request | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
-    for name, p50, p95, top in rows:
-        print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f} |")
+    for name in cases[0]:
+        fns = [c[name] for c in cases]
+        for fn in fns:
+            fn()                                           # warm the page cache and statement cache
+        times: list[list[float]] = [[] for _ in fns]
+        for _ in range(args.repeat):
+            for fn, out in zip(fns, times, strict=True):
+                out.extend(timed(fn, 1))
+        rows.append((name, [(statistics.median(t), statistics.quantiles(t, n=20)[18], max(t)) for t in times]))
+    if len(urls) == 1:
+        print("| request | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
+        for name, [(p50, p95, top)] in rows:
+            print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f} |")
+    else:
+        print("| request | SQLite p50 ms | PostGIS p50 ms | ratio | SQLite p95 ms | PostGIS p95 ms |\n"
+              "|---|---:|---:|---:|---:|---:|")
+        for name, [(l50, l95, _), (p50, p95, _)] in rows:
+            print(f"| {name} | {l50:.2f} | {p50:.2f} | {p50 / l50:.1f} | {l95:.2f} | {p95:.2f} |")
     if args.dir is None:
         shutil.rmtree(folder, ignore_errors=True)
 
