@@ -23,7 +23,9 @@ and times:
 - `query`: the catalog query (`engine.query.query`) with a where clause and a box (first page),
   and `returnCountOnly`-style counting of a where clause over the whole catalog.
 
-Prints the build time and p50/p95/max per request kind (milliseconds) as a Markdown table. The
+Prints the build time and p50/p95/max per request kind (milliseconds) as a Markdown table (and, for a
+PostgreSQL on this host, the CPU its backend spent per request, from /proc: counted in clock ticks of 10 ms,
+so a mean over a few hundred requests). The
 scenes are 5 km squares on a 4.5 km grid (10 % overlap) in EPSG:3857, 500 x 500 cells of 10 m;
 `acquired` spans 2015-2025, `cloud_cover` 0..1, `sensor` S2A/S2B/L8, `priority` 1..5.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import statistics
@@ -88,6 +91,24 @@ def timed(fn, repeat: int) -> list[float]:
         fn()
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+def backend_cpu(service: ImageService):
+    """A function giving the CPU seconds so far of the PostgreSQL backend serving this process's
+    catalog connection (from /proc: a database on this host, readable by this user), else None."""
+    if getattr(service.catalog.store, "url", None) is None:          # SQLite
+        return None
+    pid = service.catalog.store.con().execute("SELECT pg_backend_pid()").fetchone()[0]
+    stat, tick = Path(f"/proc/{pid}/stat"), os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick     # utime + stime
+    try:
+        seconds()
+    except OSError:
+        return None
+    return seconds
 
 
 def open_service(args, url: str | None, folder: Path):
@@ -177,25 +198,34 @@ def main() -> None:
         print(f"{args.items} items, {store}: catalog {built}; service opened in {open_s * 1000:.0f} ms")
     print(f"{args.repeat} requests each\n")
     cases = [cases_of(service, args.seed) for service, _, _ in opened]
+    server_cpu = backend_cpu(opened[-1][0])     # PostgreSQL's own CPU per request, when it is on this host
     rows = []
     for name in cases[0]:
         fns = [c[name] for c in cases]
         for fn in fns:
             fn()                                           # warm the page cache and statement cache
         times: list[list[float]] = [[] for _ in fns]
+        server = 0.0
         for _ in range(args.repeat):
             for fn, out in zip(fns, times, strict=True):
+                c0 = server_cpu() if server_cpu else 0.0
                 out.extend(timed(fn, 1))
-        rows.append((name, [(statistics.median(t), statistics.quantiles(t, n=20)[18], max(t)) for t in times]))
+                server += (server_cpu() - c0) if server_cpu and fn is fns[-1] else 0.0
+        rows.append((name, [(statistics.median(t), statistics.quantiles(t, n=20)[18], max(t)) for t in times],
+                     server / args.repeat * 1000))
+    cpu_head = " | PostgreSQL CPU ms" if server_cpu else ""
+    cpu_rule = "|---:" if server_cpu else ""
     if len(urls) == 1:
-        print("| request | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
-        for name, [(p50, p95, top)] in rows:
-            print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f} |")
+        print(f"| request | p50 ms | p95 ms | max ms{cpu_head} |\n|---|---:|---:|---:{cpu_rule}|")
+        for name, [(p50, p95, top)], cpu in rows:
+            extra = f" | {cpu:.2f}" if server_cpu else ""
+            print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f}{extra} |")
     else:
-        print("| request | SQLite p50 ms | PostGIS p50 ms | ratio | SQLite p95 ms | PostGIS p95 ms |\n"
-              "|---|---:|---:|---:|---:|---:|")
-        for name, [(l50, l95, _), (p50, p95, _)] in rows:
-            print(f"| {name} | {l50:.2f} | {p50:.2f} | {p50 / l50:.1f} | {l95:.2f} | {p95:.2f} |")
+        print(f"| request | SQLite p50 ms | PostGIS p50 ms | ratio | SQLite p95 ms | PostGIS p95 ms{cpu_head} |\n"
+              f"|---|---:|---:|---:|---:|---:{cpu_rule}|")
+        for name, [(l50, l95, _), (p50, p95, _)], cpu in rows:
+            extra = f" | {cpu:.2f}" if server_cpu else ""
+            print(f"| {name} | {l50:.2f} | {p50:.2f} | {p50 / l50:.1f} | {l95:.2f} | {p95:.2f}{extra} |")
     if args.dir is None:
         shutil.rmtree(folder, ignore_errors=True)
 
