@@ -51,9 +51,6 @@ CREATE TABLE IF NOT EXISTS footprints (
 CREATE INDEX IF NOT EXISTS footprints_box ON footprints USING GIST (box);
 CREATE TABLE IF NOT EXISTS item_times (id BIGINT PRIMARY KEY, t0 BIGINT, t1 BIGINT);
 CREATE INDEX IF NOT EXISTS item_times_t ON item_times (t0, t1);
-ALTER TABLE item_times ADD COLUMN IF NOT EXISTS span int8range
-    GENERATED ALWAYS AS (int8range(LEAST(t0, t1), GREATEST(t0, t1), '[]')) STORED;
-CREATE INDEX IF NOT EXISTS item_times_span ON item_times USING GIST (span);
 CREATE TABLE IF NOT EXISTS seamlines (
     oid BIGINT PRIMARY KEY, given INTEGER NOT NULL, shape BYTEA NOT NULL,
     minx DOUBLE PRECISION, miny DOUBLE PRECISION, maxx DOUBLE PRECISION, maxy DOUBLE PRECISION);
@@ -61,6 +58,10 @@ CREATE TABLE IF NOT EXISTS fields (
     position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, alias TEXT NOT NULL,
     length INTEGER);
 """
+# The time index (added after the first release: a catalog without it gets it when an instance opens it;
+# checked first, as ALTER TABLE locks the table out of every reader even when there is nothing to add).
+_SPAN = """ALTER TABLE item_times ADD COLUMN span int8range
+    GENERATED ALWAYS AS (int8range(LEAST(t0, t1), GREATEST(t0, t1), '[]')) STORED"""
 _LIKE_ESCAPE = re.compile(r"\bLIKE \? ESCAPE \?")
 _LIKE = re.compile(r"\bLIKE \?(?! ESCAPE)")
 _INDEXES = ("minx", "miny", "maxx", "maxy", "time_start", "time_end")
@@ -150,6 +151,10 @@ class PostgisStore(Store):
                 for statement in filter(str.strip, _TABLES.split(";")):
                     raw.execute(statement)
                 raw.execute(items_ddl)
+                if raw.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
+                               "table_name = 'item_times' AND column_name = 'span'", (self.schema,)).fetchone() is None:
+                    raw.execute(_SPAN)
+                raw.execute("CREATE INDEX IF NOT EXISTS item_times_span ON item_times USING GIST (span)")
                 for column in _INDEXES:
                     raw.execute(f"CREATE INDEX IF NOT EXISTS rasters_{column} ON rasters ({column})")
             finally:
