@@ -251,18 +251,17 @@ class Selection(CatalogBase):
                                  [f"{column} {direction}", *point_keys, f'i."OBJECTID" {direction}'],
                                  point_params, wanted, 0)
         else:
-            found = self._by_distance(f, order, field, column, direction, wanted)
+            found = self._by_distance(f, order, order.base, field, column, direction, wanted)
         if len(found) < wanted:
             found += self._select(f.plus(f"{column} IS NULL"), [*point_keys, f'i."OBJECTID" {direction}'],
                                   point_params, wanted - len(found), 0)
         return found[offset:wanted]
 
-    def _by_distance(self, f: Filter, order: Order, field: Field, column: str, direction: str,
+    def _by_distance(self, f: Filter, order: Order, base: float, field: Field, column: str, direction: str,
                      wanted: int) -> list[Item]:
         """The first `wanted` items with a value in |field - base| order: walked away from base on
         both sides (or towards it from both ends, farthest first) and merged."""
-        assert order.base is not None
-        base, sign = order.base, 1 if order.ascending else -1
+        sign = 1 if order.ascending else -1
         up, down = ("ASC", "DESC") if order.ascending else ("DESC", "ASC")
         found = (self._select(f.plus(f"{column} >= ?", base), [f"{column} {up}", f'i."OBJECTID" {direction}'], [],
                               wanted, 0)
