@@ -1,11 +1,12 @@
 """Catalog selection at scale: how long choosing a request's items takes in a catalog of 100,000.
 
     python benchmarks/selection.py [--items 100000] [--repeat 200] [--dir DIR] [--seed 7]
-                                   [--catalog-url postgresql://user:pw@host/db]
+                                   [--catalog-url postgresql://user:pw@host/db [--compare]]
 
 (with --dir, a catalog built by an earlier run with the same --items and --seed is reused; with
 --catalog-url, the catalog lives in that PostGIS database, as `server.catalog_url` keeps it, in the
-schema of a service named bench_<items>_<seed>, rebuilt by every run)
+schema of a service named bench_<items>_<seed>, rebuilt by every run; with --compare as well, both
+stores are measured alternately, request by request, so a shared machine's load weighs on both alike)
 
 Builds a synthetic catalog (footprints and attributes only: no raster file exists; selection does
 not need them) through `Catalog.add_records`, the catalog's API for records whose file facts are
@@ -22,7 +23,9 @@ and times:
 - `query`: the catalog query (`engine.query.query`) with a where clause and a box (first page),
   and `returnCountOnly`-style counting of a where clause over the whole catalog.
 
-Prints the build time and p50/p95/max per request kind (milliseconds) as a Markdown table. The
+Prints the build time and p50/p95/max per request kind (milliseconds) as a Markdown table (and, for a
+PostgreSQL on this host, the CPU its backend spent per request, from /proc: counted in clock ticks of 10 ms,
+so a mean over a few hundred requests). The
 scenes are 5 km squares on a 4.5 km grid (10 % overlap) in EPSG:3857, 500 x 500 cells of 10 m;
 `acquired` spans 2015-2025, `cloud_cover` 0..1, `sensor` S2A/S2B/L8, `priority` 1..5.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import statistics
@@ -89,32 +93,48 @@ def timed(fn, repeat: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--items", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=200)
-    ap.add_argument("--dir", type=Path, help="where the catalog database goes and is kept (default: a "
-                                             "temporary folder, removed afterwards)")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--catalog-url", help="a postgresql:// URL: measure the shared PostGIS store instead of SQLite")
-    args = ap.parse_args()
-    rnd = random.Random(args.seed)
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="selection-"))
+def backend_cpu(service: ImageService):
+    """A function giving the CPU seconds so far of the PostgreSQL backend serving this process's
+    catalog connection (from /proc: a database on this host, readable by this user), else None."""
+    if getattr(service.catalog.store, "url", None) is None:          # SQLite
+        return None
+    pid = service.catalog.store.con().execute("SELECT pg_backend_pid()").fetchone()[0]
+    stat, tick = Path(f"/proc/{pid}/stat"), os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick     # utime + stime
+    try:
+        seconds()
+    except OSError:
+        return None
+    return seconds
+
+
+def open_service(args, url: str | None, folder: Path):
+    """The benchmark's service on SQLite (url None) or PostGIS, built (or reused) from the seed's
+    records; (service, build seconds or None if reused, open seconds)."""
     db = folder / f"bench-{args.items}-{args.seed}.sqlite"
-    name = f"bench_{args.items}_{args.seed}" if args.catalog_url else "bench"
+    name = f"bench_{args.items}_{args.seed}" if url else "bench"
     config = ServiceConfig(name=name, sources=("/synthetic/*.tif",), time_field="acquired",
                            limits=Limits())
-    if args.catalog_url:
-        drop_store(args.catalog_url, name)
+    if url:
+        drop_store(url, name)
     t0 = time.perf_counter()
-    reused = db.exists() and not args.catalog_url   # a --dir of an earlier run: its catalog is reused
-    catalog = Catalog(db, config, url=args.catalog_url)
+    reused = db.exists() and not url   # a --dir of an earlier run: its catalog is reused
+    catalog = Catalog(db, config, url=url)
     if not reused:
-        catalog.add_records(records(args.items, rnd))
+        catalog.add_records(records(args.items, random.Random(args.seed)))
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     service = ImageService(config, catalog)
-    open_s = time.perf_counter() - t0
+    return service, None if reused else build, time.perf_counter() - t0
+
+
+def cases_of(service: ImageService, seed: int) -> dict:
+    """The request kinds, each drawing its own random boxes and times (the same ones for the
+    same seed, whatever the store)."""
+    rnd = random.Random(seed + 1)
     x0, y0, x1, y1 = service.info.extent
     tile = 256 * CELL
 
@@ -134,7 +154,7 @@ def main() -> None:
         return TimeWindow(ms_of(start), ms_of(start + timedelta(days=30)))
 
     default = service.info.default_rule
-    cases = {
+    return {
         "tile, default rule (newest first)": lambda: first(default),
         "tile, Northwest": lambda: first(MosaicRule(method="esriMosaicNorthwest")),
         "tile, Center": lambda: first(MosaicRule(method="esriMosaicCenter")),
@@ -154,18 +174,58 @@ def main() -> None:
         "query: where over the whole catalog (count)": lambda: len(query(service, CatalogQuery(
             where="sensor = 'L8' AND acquired > DATE '2024-01-01'", count=1)).matched),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=200)
+    ap.add_argument("--dir", type=Path, help="where the catalog database goes and is kept (default: a "
+                                             "temporary folder, removed afterwards)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--catalog-url", help="a postgresql:// URL: measure the shared PostGIS store instead of SQLite")
+    ap.add_argument("--compare", action="store_true",
+                    help="with --catalog-url: measure SQLite and PostGIS alternately, request by request, so "
+                         "both see the same load on a shared machine")
+    args = ap.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="selection-"))
+    urls = [None, args.catalog_url] if args.compare and args.catalog_url else [args.catalog_url]
+    opened = [open_service(args, url, folder) for url in urls]
+    for url, (_, build, open_s) in zip(urls, opened, strict=True):
+        built = ("reused" if build is None
+                 else f"built in {build:.1f} s (add_records: footprints, items, indexes, seamlines)")
+        store = "PostGIS" if url else "SQLite"
+        print(f"{args.items} items, {store}: catalog {built}; service opened in {open_s * 1000:.0f} ms")
+    print(f"{args.repeat} requests each\n")
+    cases = [cases_of(service, args.seed) for service, _, _ in opened]
+    server_cpu = backend_cpu(opened[-1][0])     # PostgreSQL's own CPU per request, when it is on this host
     rows = []
-    for name, fn in cases.items():
-        fn()                                           # warm the page cache and statement cache
-        times = timed(fn, args.repeat)
-        q = statistics.quantiles(times, n=20)
-        rows.append((name, statistics.median(times), q[18], max(times)))
-    built = "reused" if reused else f"built in {build:.1f} s (add_records: footprints, items, indexes, seamlines)"
-    print(f"{args.items} items: catalog {built}; service opened in {open_s * 1000:.0f} ms; "
-          f"{args.repeat} requests each\n")
-    print("| request | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
-    for name, p50, p95, top in rows:
-        print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f} |")
+    for name in cases[0]:
+        fns = [c[name] for c in cases]
+        for fn in fns:
+            fn()                                           # warm the page cache and statement cache
+        times: list[list[float]] = [[] for _ in fns]
+        server = 0.0
+        for _ in range(args.repeat):
+            for fn, out in zip(fns, times, strict=True):
+                c0 = server_cpu() if server_cpu else 0.0
+                out.extend(timed(fn, 1))
+                server += (server_cpu() - c0) if server_cpu and fn is fns[-1] else 0.0
+        rows.append((name, [(statistics.median(t), statistics.quantiles(t, n=20)[18], max(t)) for t in times],
+                     server / args.repeat * 1000))
+    cpu_head = " | PostgreSQL CPU ms" if server_cpu else ""
+    cpu_rule = "|---:" if server_cpu else ""
+    if len(urls) == 1:
+        print(f"| request | p50 ms | p95 ms | max ms{cpu_head} |\n|---|---:|---:|---:{cpu_rule}|")
+        for name, [(p50, p95, top)], cpu in rows:
+            extra = f" | {cpu:.2f}" if server_cpu else ""
+            print(f"| {name} | {p50:.2f} | {p95:.2f} | {top:.2f}{extra} |")
+    else:
+        print(f"| request | SQLite p50 ms | PostGIS p50 ms | ratio | SQLite p95 ms | PostGIS p95 ms{cpu_head} |\n"
+              f"|---|---:|---:|---:|---:|---:{cpu_rule}|")
+        for name, [(l50, l95, _), (p50, p95, _)], cpu in rows:
+            extra = f" | {cpu:.2f}" if server_cpu else ""
+            print(f"| {name} | {l50:.2f} | {p50:.2f} | {p50 / l50:.1f} | {l95:.2f} | {p95:.2f}{extra} |")
     if args.dir is None:
         shutil.rmtree(folder, ignore_errors=True)
 

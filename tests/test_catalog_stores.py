@@ -121,6 +121,30 @@ def test_a_change_by_one_instance_is_seen_by_the_other(tmp_path, pg_url):
     assert b.info().item_count == 2
 
 
+def test_a_catalog_without_the_time_range_index_gets_it_when_opened(tmp_path, pg_url):
+    """A schema made before the GiST time index (item_times without `span`) gets the column and the
+    index from the next instance that opens it, filled from the rows it holds: windows select the same."""
+    make_mosaic(tmp_path / "m")
+    svc = ServiceConfig(name="span", sources=(str(tmp_path / "m" / "*.tif"),), catalog=tmp_path / "m" / "catalog.csv",
+                        time_field="acquired")
+    old = Stores("postgis", pg_url).open(tmp_path / "pg.db", svc)
+    old.sync()
+    every = old.items()
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        raw.execute(f'ALTER TABLE "{old.store.schema}".item_times DROP COLUMN span')    # its index goes too
+    reopened = Catalog(tmp_path / "pg.db", svc, PostgisStore(pg_url, old.store.schema[len("ogc_gateway_"):],
+                                                             items_ddl([], PostgisStore.types, True)))
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        assert raw.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = 'item_times_span'",
+                           (old.store.schema,)).fetchone()[0] == 1
+    times = sorted({i.time_start for i in every if i.time_start is not None})
+    assert len(times) >= 2
+    for window in ((times[0], times[0]), (None, times[0]), (times[-1], None), (times[0] + 1, times[-1] - 1)):
+        lo, hi = (window[0] if window[0] is not None else -1e30), (window[1] if window[1] is not None else 1e30)
+        truth = [i.oid for i in every if i.time_start is not None and i.time_start <= hi and i.time_end >= lo]
+        assert [i.oid for i in reopened.items(time=window)] == truth, window
+
+
 def test_two_instances_create_an_empty_catalog_at_once(tmp_path, pg_url):
     PostgisStore.drop(pg_url, "race")
     barrier, errors, stores = threading.Barrier(4), [], []

@@ -120,6 +120,23 @@ def test_wide_selection_with_time_and_where(catalog, wide):
     assert [i.oid for i in got] == [i.oid for i in truth[:50]]
 
 
+@pytest.mark.parametrize("few", [20, 1000])
+@pytest.mark.parametrize("hours", [(5000, 5300), (None, 300), (19800, None), (None, None), (7000, 7000)])
+def test_time_windows_through_the_time_index(catalog, monkeypatch, few, hours):
+    """A window (open ends included) narrowed by the time index (a GiST range index on PostGIS, an
+    R*Tree on SQLite) or not (`few` = 20) selects exactly the dated items whose time meets it."""
+    monkeypatch.setattr(catalog_module, "_FEW", few)
+    window = tuple(None if h is None else int((START + timedelta(hours=h)).timestamp() * 1000) for h in hours)
+    lo, hi = (-float("inf") if window[0] is None else window[0]), (float("inf") if window[1] is None else window[1])
+    every = catalog.items()
+    truth = sorted(i.oid for i in every if i.time_start is not None and i.time_start <= hi and i.time_end >= lo)
+    assert truth or hours == (7000, 7000)
+    assert sorted(i.oid for i in catalog.items(time=window)) == truth
+    got = catalog.items(time=window, order=Order(field="acquired", ascending=False), limit=10)
+    assert [i.oid for i in got] == [i.oid for i in sorted((i for i in every if i.oid in set(truth)),
+                                                          key=lambda i: (-i.attributes["acquired"], -i.oid))][:10]
+
+
 def test_query_boxes_match_items(catalog, wide):
     bbox = VIEWS[1]
     assert [oid for oid, _ in catalog.boxes(bbox=bbox)] == [i.oid for i in catalog.items(bbox=bbox)]

@@ -31,6 +31,8 @@ class Store(ABC):
                              DOUBLE: "REAL", DATE: "INTEGER"}
     #: the footprint index's condition "meets the box": parameters xmin, ymin, xmax, ymax
     box: str = "maxx >= ? AND maxy >= ? AND minx <= ? AND miny <= ?"
+    #: the time index's condition "meets the window": parameters `span_bounds(lo, hi)`
+    span: str = "t1 >= ? AND t0 <= ?"
     #: errors a query raises when a where clause's values do not fit its columns' types
     value_errors: tuple[type[BaseException], ...] = ()
 
@@ -61,6 +63,10 @@ class Store(ABC):
     def json_number(self, column: str, *index: int) -> str:
         """A number inside a JSON array held as text, e.g. `transform[1]` or `stats[b][k]`."""
         return f"json_extract({column}, '$" + "".join(f"[{int(i)}]" for i in index) + "')"
+
+    def span_bounds(self, lo: float, hi: float) -> tuple[Any, ...]:
+        """The parameters of `span` for a window from lo to hi (epoch ms; -inf/inf: open)."""
+        return (lo, hi)
 
     def greatest(self, a: str, b: str) -> str:
         return f"MAX({a}, {b})"
