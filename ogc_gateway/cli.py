@@ -102,7 +102,8 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
     from . import gunicorn_hooks  # Prometheus multiprocess metrics: a per-run folder, dead workers marked
 
     options.update(on_starting=gunicorn_hooks.on_starting, child_exit=gunicorn_hooks.child_exit,
-                   on_exit=gunicorn_hooks.on_exit)
+                   on_exit=gunicorn_hooks.on_exit,
+                   logger_class=gunicorn_hooks.QuietAccessLogger)  # no unwritten gunicorn access lines
     _GatewayApplication(config, options).run()
 
 
