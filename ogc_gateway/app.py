@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import metrics
 from .access import RequestObserver
+from .asgi import INLINE
 from .config import Config
 from .engine import NotFound, TooLarge, configure_admission, install_observer, open_services
 from .gateway import Gateway
@@ -44,7 +45,8 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(web_bp)          # /, the map viewer, static files, the pages' CSP
     app.register_blueprint(ops_bp)           # /healthz, /readyz, /metrics
     # cached tiles, before Flask (with security on: public tiles to callers without credentials)
-    app.wsgi_app = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"], app.extensions.get(SECURITY))
+    app.wsgi_app = app.extensions[INLINE] = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"],
+                                                          app.extensions.get(SECURITY))
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
     install_observer(metrics.observe_engine)

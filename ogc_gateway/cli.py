@@ -129,14 +129,14 @@ class _GatewayApplication(BaseApplication):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
         from .access import configure_logging
         from .app import create_app
-        from .asgi import WsgiOnAsgi
+        from .asgi import WsgiOnAsgi, inline_answers
 
         if self.gateway_config.server.access_log:
             configure_logging(self.gateway_config.server.access_log_format == "json")
         app = create_app(self.gateway_config, sync=False)
         server = self.gateway_config.server
         return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes,
-                          threads=server.max_heavy_per_worker + 1)
+                          threads=server.max_heavy_per_worker + 1, inline=inline_answers(app))
 
 
 # ---- commands -------------------------------------------------------------------------------------
