@@ -7,7 +7,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import metrics
 from .access import RequestObserver
-from .asgi import INLINE
 from .config import Config
 from .engine import NotFound, TooLarge, configure_admission, install_observer, open_services
 from .gateway import Gateway
@@ -20,7 +19,7 @@ from .rest.views import bp as rest_bp
 from .security.web import EXTENSION as SECURITY
 from .security.web import install as install_security
 from .security.web import response_headers
-from .tilefast import TileShortcut
+from .tilefast import INLINE, TileShortcut
 from .web.pages import bp as web_bp
 
 

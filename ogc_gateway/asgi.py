@@ -30,7 +30,6 @@ from .publish import UPLOAD_PATHS
 DEFAULT_THREADS = 2
 
 SPOOL = 1 << 20
-INLINE = "ogc_gateway.tilefast"     # app.extensions key of the layer whose answers may run in the loop
 
 _TOO_LARGE = b'{"error": {"code": 413, "message": "Request body too large.", "details": []}}'
 
@@ -215,16 +214,11 @@ def _environ(scope: dict, body: IO[bytes]) -> dict:
 def _build():
     """`gunicorn -k asgi ogc_gateway.asgi:app`: the same app as ogc_gateway.wsgi, buffered."""
     from . import wsgi
+    from .tilefast import inline_answers
 
     server = wsgi.app.extensions["ogc_gateway"].config.server
     return WsgiOnAsgi(wsgi.app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes,
                       threads=server.max_heavy_per_worker + 1, inline=inline_answers(wsgi.app))
-
-
-def inline_answers(app) -> Callable[[dict], bool] | None:
-    """The cached-tile layer's `prepare` of a Flask app made by create_app (None without one)."""
-    shortcut = app.extensions.get(INLINE)
-    return shortcut.prepare if shortcut is not None else None
 
 
 def __getattr__(name: str):

@@ -129,7 +129,8 @@ class _GatewayApplication(BaseApplication):
         # Imported in each worker, after the fork: open GDAL datasets must not cross a fork.
         from .access import configure_logging
         from .app import create_app
-        from .asgi import WsgiOnAsgi, inline_answers
+        from .asgi import WsgiOnAsgi
+        from .tilefast import inline_answers
 
         if self.gateway_config.server.access_log:
             configure_logging(self.gateway_config.server.access_log_format == "json")

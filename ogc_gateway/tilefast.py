@@ -48,6 +48,7 @@ from .security.access import credentials
 from .security.web import host_allowed
 
 PER_TILE = {"content-type", "content-length", "etag", "last-modified", "date"}
+INLINE = "ogc_gateway.tilefast"              # app.extensions key of the layer (create_app sets it)
 PREPARED = "ogc_gateway.tilefast.answer"    # environ key of an answer `prepare` read
 MAX_ADDRESSES = 4096                   # addresses remembered per worker (then forgotten and learnt again)
 _NOT_PLAIN = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
@@ -85,7 +86,7 @@ class TileShortcut:
     def __call__(self, environ, start_response):
         prepared = environ.pop(PREPARED, None)
         if prepared is not None:
-            return self._send(*prepared, start_response)
+            return self._send(prepared[0], prepared[1], start_response)
         if not self.enabled or environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in _NOT_PLAIN):
             return self.app(environ, start_response)
         found = tile_address(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
@@ -139,7 +140,7 @@ class TileShortcut:
             return None
         if not data and folder.blank is None:
             return None
-        body = data or folder.blank
+        body = data or folder.blank or b""     # blank is not None when data is empty (just above)
         content_type = image_type(body)
         if content_type is None:
             return None
@@ -187,6 +188,13 @@ class TileShortcut:
             return None
         shared = tuple((k, v) for k, v in headers if k.lower() not in PER_TILE)
         return Folder(str(path.parent.parent), path.suffix, name, service.generation, blank, shared)
+
+
+def inline_answers(app):
+    """`prepare` of the layer in a Flask app made by create_app (None without one): what asgi.WsgiOnAsgi
+    may answer in its event loop."""
+    shortcut = app.extensions.get(INLINE)
+    return shortcut.prepare if shortcut is not None else None
 
 
 def tile_address(path: str, query: str) -> tuple[tuple, int, int] | None:

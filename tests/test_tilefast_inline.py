@@ -12,7 +12,8 @@ from pathlib import Path
 
 from conftest import make_config
 from ogc_gateway.app import create_app
-from ogc_gateway.asgi import WsgiOnAsgi, inline_answers
+from ogc_gateway.asgi import WsgiOnAsgi
+from ogc_gateway.tilefast import inline_answers
 from test_tilefast import VARIABLE, WMTS_KVP, WMTS_REST
 
 LOOP = "the loop"

@@ -82,7 +82,7 @@ class SqliteStore(Store):
         value instead."""
         con = self.con()
         version = con.execute("PRAGMA data_version").fetchone()[0]
-        kept = getattr(self._local, "generation", None)
+        kept: tuple[int, str | None] | None = getattr(self._local, "generation", None)
         if kept is not None and kept[0] == version:
             return kept[1]
         value = self.meta(con, "generation")
