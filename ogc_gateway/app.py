@@ -19,7 +19,7 @@ from .rest.views import bp as rest_bp
 from .security.web import EXTENSION as SECURITY
 from .security.web import install as install_security
 from .security.web import response_headers
-from .tilefast import TileShortcut
+from .tilefast import INLINE, TileShortcut
 from .web.pages import bp as web_bp
 
 
@@ -44,7 +44,8 @@ def create_app(config: Config, *, sync: bool = True) -> Flask:
     app.register_blueprint(web_bp)          # /, the map viewer, static files, the pages' CSP
     app.register_blueprint(ops_bp)           # /healthz, /readyz, /metrics
     # cached tiles, before Flask (with security on: public tiles to callers without credentials)
-    app.wsgi_app = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"], app.extensions.get(SECURITY))
+    app.wsgi_app = app.extensions[INLINE] = TileShortcut(app.wsgi_app, app.extensions["ogc_gateway"],
+                                                          app.extensions.get(SECURITY))
     if config.server.proxy_headers:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
     install_observer(metrics.observe_engine)

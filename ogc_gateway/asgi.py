@@ -38,8 +38,12 @@ class WsgiOnAsgi:
     """An ASGI app that buffers each whole request, then runs a WSGI app on it in a thread."""
 
     def __init__(self, wsgi_app: Callable, *, max_body: int, threads: int = DEFAULT_THREADS,
-                 max_upload: int | None = None) -> None:
+                 max_upload: int | None = None, inline: Callable[[dict], bool] | None = None) -> None:
         self.wsgi_app = wsgi_app
+        # `inline(environ)` True: the app answers this request without I/O or waiting (tilefast.py
+        # read the cached tile into the environ), so it runs here in the loop: the hand-over to a
+        # pool thread and back cost a cached tile more CPU than the app's own work (py-spy, ~30 %).
+        self.inline = inline
         self.max_body = max_body
         # The publishing API's uploads may be larger: spooled to disk past SPOOL bytes, never held whole.
         self.max_upload = max(max_upload or max_body, max_body)
@@ -60,11 +64,34 @@ class WsgiOnAsgi:
                         "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
             await send({"type": "http.response.body", "body": _TOO_LARGE})
             return
-        loop = asyncio.get_running_loop()
+        environ = _environ(scope, body)
         try:
-            await loop.run_in_executor(self.executor, self._run, _environ(scope, body), send, loop)
+            if self.inline is not None and self.inline(environ):
+                await self._run_inline(environ, send)
+                return
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self._run, environ, send, loop)
         finally:
             body.close()
+
+    async def _run_inline(self, environ: dict, send: Callable) -> None:
+        """Call the WSGI app in the loop (see `inline`) and send its whole answer."""
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list, exc_info=None):
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return lambda data: None
+
+        result = self.wsgi_app(environ, start_response)
+        try:
+            body = b"".join(result)
+            await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
 
     async def _lifespan(self, receive: Callable, send: Callable) -> None:
         while True:
@@ -187,10 +214,11 @@ def _environ(scope: dict, body: IO[bytes]) -> dict:
 def _build():
     """`gunicorn -k asgi ogc_gateway.asgi:app`: the same app as ogc_gateway.wsgi, buffered."""
     from . import wsgi
+    from .tilefast import inline_answers
 
     server = wsgi.app.extensions["ogc_gateway"].config.server
     return WsgiOnAsgi(wsgi.app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes,
-                      threads=server.max_heavy_per_worker + 1)
+                      threads=server.max_heavy_per_worker + 1, inline=inline_answers(wsgi.app))
 
 
 def __getattr__(name: str):

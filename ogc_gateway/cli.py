@@ -102,7 +102,8 @@ def _serve(config: Config, host: str, port: int, workers: int | None) -> None:
     from . import gunicorn_hooks  # Prometheus multiprocess metrics: a per-run folder, dead workers marked
 
     options.update(on_starting=gunicorn_hooks.on_starting, child_exit=gunicorn_hooks.child_exit,
-                   on_exit=gunicorn_hooks.on_exit)
+                   on_exit=gunicorn_hooks.on_exit,
+                   logger_class=gunicorn_hooks.QuietAccessLogger)  # no unwritten gunicorn access lines
     _GatewayApplication(config, options).run()
 
 
@@ -129,13 +130,14 @@ class _GatewayApplication(BaseApplication):
         from .access import configure_logging
         from .app import create_app
         from .asgi import WsgiOnAsgi
+        from .tilefast import inline_answers
 
         if self.gateway_config.server.access_log:
             configure_logging(self.gateway_config.server.access_log_format == "json")
         app = create_app(self.gateway_config, sync=False)
         server = self.gateway_config.server
         return WsgiOnAsgi(app, max_body=server.max_request_bytes, max_upload=server.max_upload_bytes,
-                          threads=server.max_heavy_per_worker + 1)
+                          threads=server.max_heavy_per_worker + 1, inline=inline_answers(app))
 
 
 # ---- commands -------------------------------------------------------------------------------------

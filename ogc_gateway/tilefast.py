@@ -48,6 +48,8 @@ from .security.access import credentials
 from .security.web import host_allowed
 
 PER_TILE = {"content-type", "content-length", "etag", "last-modified", "date"}
+INLINE = "ogc_gateway.tilefast"              # app.extensions key of the layer (create_app sets it)
+PREPARED = "ogc_gateway.tilefast.answer"    # environ key of an answer `prepare` read
 MAX_ADDRESSES = 4096                   # addresses remembered per worker (then forgotten and learnt again)
 _NOT_PLAIN = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
               "HTTP_IF_RANGE", "HTTP_RANGE")
@@ -75,12 +77,16 @@ class TileShortcut:
         server = gateway.config.server
         self.hosts = server.allowed_hosts
         self.enabled = server.cors_origins is None
+        self.proxied = server.proxy_headers
         self.folders: dict[tuple, Folder] = {}
         self.served = 0                # answers given here (for the tests; no timing is kept)
         self._names: dict[str, str] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        prepared = environ.pop(PREPARED, None)
+        if prepared is not None:
+            return self._send(prepared[0], prepared[1], start_response)
         if not self.enabled or environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in _NOT_PLAIN):
             return self.app(environ, start_response)
         found = tile_address(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
@@ -89,10 +95,31 @@ class TileShortcut:
         address, row, col = found
         folder = self.folders.get(address)
         if folder is not None and self._alike(folder.service, environ):
-            answer = self._serve(folder, row, col, start_response)
+            answer = self._answer(folder, row, col)
             if answer is not None:
-                return answer
+                return self._send(*answer, start_response)
         return self._learn(address, environ, start_response)
+
+    def prepare(self, environ) -> bool:
+        """Read the answer of a cached tile this layer can give into `environ` (then the app answers
+        it without doing any I/O: asgi.py calls the app in its event loop, with no hand-over to a
+        thread); False, leaving `environ` alone, for anything else. Not offered behind `proxy_headers`
+        (ProxyFix, between the front and this layer, changes the Host that `_alike` checks)."""
+        if (not self.enabled or self.proxied or environ.get("REQUEST_METHOD") != "GET"
+                or any(h in environ for h in _NOT_PLAIN)):
+            return False
+        found = tile_address(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        if found is None:
+            return False
+        address, row, col = found
+        folder = self.folders.get(address)
+        if folder is None or not self._alike(folder.service, environ):
+            return False
+        answer = self._answer(folder, row, col)
+        if answer is None:
+            return False
+        environ[PREPARED] = answer
+        return True
 
     def _alike(self, service: str, environ) -> bool:
         """Whether this caller gets what any caller gets (see the module's docstring)."""
@@ -100,8 +127,8 @@ class TileShortcut:
             return False
         return self.security is None or (self.security.is_public(service) and credentials(environ) is None)
 
-    def _serve(self, folder: Folder, row: int, col: int, start_response):
-        """The tile's answer, or None when the normal path must answer."""
+    def _answer(self, folder: Folder, row: int, col: int) -> tuple[list, bytes] | None:
+        """The tile's headers and body, or None when the normal path must answer."""
         service = self.gateway.registry.get(folder.service)
         if service is None or service.catalog.last_change() != folder.generation:
             return None
@@ -113,13 +140,15 @@ class TileShortcut:
             return None
         if not data and folder.blank is None:
             return None
-        body = data or folder.blank
+        body = data or folder.blank or b""     # blank is not None when data is empty (just above)
         content_type = image_type(body)
         if content_type is None:
             return None
-        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                                  ("ETag", etag(st)), ("Last-Modified", http_date(st.st_mtime)),
-                                  ("Date", _now()), *folder.headers])
+        return [("Content-Type", content_type), ("Content-Length", str(len(body))), ("ETag", etag(st)),
+                ("Last-Modified", http_date(st.st_mtime)), ("Date", _now()), *folder.headers], body
+
+    def _send(self, headers: list, body: bytes, start_response):
+        start_response("200 OK", headers)
         self.served += 1
         report_observation("tile_cache_hit")
         return [body]
@@ -159,6 +188,13 @@ class TileShortcut:
             return None
         shared = tuple((k, v) for k, v in headers if k.lower() not in PER_TILE)
         return Folder(str(path.parent.parent), path.suffix, name, service.generation, blank, shared)
+
+
+def inline_answers(app):
+    """`prepare` of the layer in a Flask app made by create_app (None without one): what asgi.WsgiOnAsgi
+    may answer in its event loop."""
+    shortcut = app.extensions.get(INLINE)
+    return shortcut.prepare if shortcut is not None else None
 
 
 def tile_address(path: str, query: str) -> tuple[tuple, int, int] | None:

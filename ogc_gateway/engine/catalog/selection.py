@@ -354,7 +354,7 @@ class Selection(CatalogBase):
         makes (sync, add, remove), the epoch milliseconds of the change or one more than the last.
         One indexed read: workers ask it per request to notice changes, and it is the update
         sequence of the OGC capabilities and the generation of cached tiles."""
-        return int(self._meta(self.store.con(), "generation") or 0)
+        return int(self.store.generation() or 0)
 
 
     def content_stamp(self) -> str:

@@ -80,6 +80,10 @@ class Store(ABC):
         row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def generation(self) -> str | None:
+        """The catalog's generation as committed, seen from this thread's connection."""
+        return self.meta(self.con(), "generation")
+
     @staticmethod
     def set_meta(con: Any, key: str, value: str) -> None:
         con.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
