@@ -10,7 +10,7 @@ from typing import Any
 from ..engine import ConfigError, ServiceConfig
 from .loading import build
 from .model import Config, ServerConfig
-from .services import NCNAME, SERVICE_KEYS, service_section
+from .services import SERVICE_KEYS, check_service_name, service_section
 from .values import Checker
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -27,9 +27,7 @@ def published_service(name: str, raw: Any, server: ServerConfig, sources: tuple[
     ...`); `sources` are its rasters' files. Raises ConfigError listing every problem."""
     check = Checker(label, server.cache_dir)
     where = f"services.{name}"
-    if not NCNAME.match(name):
-        check.problem(where, "service name must start with a letter or '_' and hold only "
-                             "letters, digits, '_', '-', '.'")
+    check_service_name(check, name, where)
     if not isinstance(raw, dict):
         check.problem(where, "must be a JSON object of service keys")
         raise ConfigError(check.problems)

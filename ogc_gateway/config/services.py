@@ -40,9 +40,7 @@ def services_section(check: Checker, raw: Any, server: ServerConfig) -> dict[str
     for name, body in raw.items():
         name = str(name)
         where = f"services.{name}"
-        if not NCNAME.match(name):
-            check.problem(where, "service name must start with a letter or '_' and hold only "
-                                 "letters, digits, '_', '-', '.'")
+        check_service_name(check, name, where)
         if not isinstance(body, dict):
             check.problem(where, "must be a mapping with at least 'sources'")
             continue
@@ -129,6 +127,13 @@ def catalog(check: Checker, value: str | None, key: str) -> Path | None:
 
 # URLs GDAL would fetch: every scheme except the OGC's own CRS register, which PROJ reads offline
 _FETCHED = re.compile(r"^(?!https?://www\.opengis\.net/def/crs/)[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def check_service_name(check: Checker, name: str, where: str) -> None:
+    """A service name is NCName-safe: it is also a WMS layer, a WCS coverage and a WMTS layer identifier."""
+    if not NCNAME.match(name):
+        check.problem(where, "service name must start with a letter or '_' and hold only "
+                             "letters, digits, '_', '-', '.'")
 
 
 def crs(check: Checker, value: Any, key: str) -> str | None:
