@@ -9,9 +9,11 @@ import asyncio
 from ogc_gateway.asgi import WsgiOnAsgi
 
 
-def messages_of(wsgi_app) -> list[dict]:
-    scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"a=1", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1")], "http_version": "1.1", "scheme": "http",
+def exchange(front: WsgiOnAsgi, url: str, headers: tuple = ()) -> list[dict]:
+    """The ASGI messages `front` sends for one GET of `url` (as the asyncio worker would drive it)."""
+    path, _, query = url.partition("?")
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), *headers], "http_version": "1.1", "scheme": "http",
              "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5)}
     sent: list[dict] = []
 
@@ -21,12 +23,16 @@ def messages_of(wsgi_app) -> list[dict]:
     async def send(message):
         sent.append(message)
 
+    asyncio.run(front(scope, receive, send))
+    return sent
+
+
+def messages_of(wsgi_app) -> list[dict]:
     front = WsgiOnAsgi(wsgi_app, max_body=1000)
     try:
-        asyncio.run(front(scope, receive, send))
+        return exchange(front, "/x?a=1")
     finally:
         front.executor.shutdown()
-    return sent
 
 
 def check(sent: list[dict], status: int, body: bytes) -> list[dict]:

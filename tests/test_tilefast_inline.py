@@ -5,7 +5,6 @@ line, request id and metrics still come from the request observer; anything prep
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from conftest import make_config
 from ogc_gateway.app import create_app
 from ogc_gateway.asgi import WsgiOnAsgi
 from ogc_gateway.tilefast import inline_answers
+from test_asgi_front import exchange
 from test_tilefast import VARIABLE, WMTS_KVP, WMTS_REST
 
 LOOP = "the loop"
@@ -33,19 +33,7 @@ def front_of(app) -> tuple[WsgiOnAsgi, list[str]]:
 
 
 def get(front: WsgiOnAsgi, url: str, headers: tuple = ()) -> tuple[int, dict[str, str], bytes]:
-    path, _, query = url.partition("?")
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "root_path": "",
-             "headers": [(b"host", b"127.0.0.1"), *headers], "http_version": "1.1", "scheme": "http",
-             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5)}
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    asyncio.run(front(scope, receive, send))
+    sent = exchange(front, url, headers)
     head = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     return sent[0]["status"], head, b"".join(m.get("body", b"") for m in sent[1:])
 
