@@ -36,6 +36,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
+from . import kernels
+
 if TYPE_CHECKING:
     from .requests import Grid
 
@@ -75,7 +77,7 @@ def resample(data: npt.NDArray[np.generic], valid: Bools, src_transform: Affine,
             return None
         positions = _source_positions(found, src_transform, rows, cols)
         if positions is not None:
-            return gathered(data, valid, *positions, resampling, work)
+            return gathered(data, valid, positions, resampling, work)
     return None
 
 
@@ -198,61 +200,35 @@ def _quotient(values: Floats, support: Floats) -> Floats:
 
 # --- another CRS: gathered taps -------------------------------------------------------------------
 
-def gathered(data: npt.NDArray[np.generic], valid: Bools, px: Floats, py: Floats, resampling: str,
+def gathered(data: npt.NDArray[np.generic], valid: Bools, positions: Positions, resampling: str,
              work: Work) -> tuple[Floats, Floats]:
-    """Resample at per-cell source positions (px, py), nearest or bilinear, in two dimensions."""
+    """Resample at per-cell source positions, nearest or bilinear, in two dimensions."""
     n, (height, width) = data.shape[0], data.shape[1:]
     everywhere = bool(valid.all())
     planes = data.astype(work, copy=False) if everywhere else \
         np.concatenate([np.multiply(data, valid, dtype=work), valid.astype(work)])
-    flat = planes.reshape(planes.shape[0], -1)
     if resampling == "nearest":
+        px, py = positions.arrays()
         col, row = np.floor(px + 1e-10), np.floor(py + 1e-10)        # as GDAL: the pixel holding it
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        out = np.take(flat, _flat_index(row, col, height, width), axis=1)
+        out = np.take(planes.reshape(planes.shape[0], -1), _flat_index(row, col, height, width), axis=1)
         out *= inside
         if everywhere:
             return out, inside.astype(work)[np.newaxis]
         return _quotient(out[:n], out[n:]), out[n:]
-    fx, fy = px - 0.5, py - 0.5
-    if fx.min() >= 0 and fy.min() >= 0 and fx.max() < width - 1 and fy.max() < height - 1:
-        # every tap inside the window (the common case): interpolate along x, then y
-        col, row = fx.astype(np.intp), fy.astype(np.intp)       # floor, the positions being >= 0
-        tx, ty = fx - col, fy - row
-        upper_left = row * width + col
-        upper = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
-        upper_left += width
-        lower = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
-        out = _lerp(upper, lower, ty)
+    shape = (len(positions.k), positions.xv.shape[1])
+    out = np.zeros((planes.shape[0],) + shape, work)
+    weights = np.empty(shape, np.float32)
+    p = positions
+    interior = kernels.bilinear(np.ascontiguousarray(planes), p.xv, p.xd, p.yv, p.yd, p.k, p.t, *p.affine,
+                                out, weights)
+    if interior:                   # every tap of every cell inside the window: full weight
         if everywhere:
-            return out, np.ones((1,) + px.shape, work)
+            return out, np.ones((1,) + shape, work)
         return _quotient(out[:n], out[n:]), out[n:]
-    col, row = np.floor(fx), np.floor(fy)
-    tx, ty = fx - col, fy - row
-    # some taps outside: each weighed, 0 outside the window
-    wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
-    wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
-    out = np.zeros((planes.shape[0],) + px.shape, work)
-    # flat indexes of the taps, clipped into the window, per axis: row offsets + columns
-    offsets = [_clipped(row + dy, height) * width for dy in (0, 1)]
-    columns = [_clipped(col + dx, width) for dx in (0, 1)]
-    for dy in (0, 1):
-        for dx in (0, 1):
-            part = np.take(flat, offsets[dy] + columns[dx], axis=1)
-            part *= wy[dy] * wx[dx]
-            out += part
     if everywhere:
-        support = ((wx[0] + wx[1]) * (wy[0] + wy[1]))[np.newaxis]
-        return _quotient(out, support), support
+        return _quotient(out, weights), weights[np.newaxis]
     return _quotient(out[:n], out[n:]), out[n:]
-
-
-def _lerp(a: Floats, b: Floats, t: Floats) -> Floats:
-    """a + t (b - a), in place in b."""
-    b -= a
-    b *= t
-    b += a
-    return b
 
 
 def _flat_index(row: Floats, col: Floats, height: int, width: int) -> Indexes:
@@ -348,19 +324,52 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     return Lattice(rows, cols, (float(origin[0, 0]), float(origin[1, 0])), offsets.astype(np.float32), error)
 
 
-def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice
-                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
+@dataclass(frozen=True)
+class Positions:
+    """The window's pixel positions of grid cells [rows, cols], half-way computed: the lattice
+    interpolated along the columns at every cell column (`xv`, `yv`: one line per lattice row, and
+    `xd`, `yd` their differences down the rows), then, per output row, the lattice row interval `k`
+    and the fraction `t` along it; position = (d[k] t + v[k] + offset) * scale, all in float32.
+    The last step is done per cell by the kernel (engine/kernels.py) or by `arrays`."""
+
+    xv: npt.NDArray[np.float32]
+    xd: npt.NDArray[np.float32]
+    yv: npt.NDArray[np.float32]
+    yd: npt.NDArray[np.float32]
+    k: Indexes
+    t: npt.NDArray[np.float32]
+    affine: tuple[np.float32, np.float32, np.float32, np.float32]    # x offset, x scale, y offset, y scale
+
+    def arrays(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The positions as two (rows, cols) arrays."""
+        (ox, sx, oy, sy), t = self.affine, self.t[:, np.newaxis]
+        xs, ys = self.xd[self.k] * t, self.yd[self.k] * t
+        xs += self.xv[self.k]
+        ys += self.yv[self.k]
+        xs += ox
+        xs *= sx
+        ys += oy
+        ys *= sy
+        return xs, ys
+
+
+def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice) -> Positions | None:
     """The window's pixel positions (float32) of grid cells [rows, cols]; None when the lattice
     misses by more than _TOLERANCE source pixels."""
     if lat.error > _TOLERANCE * min(abs(src_transform.a), abs(src_transform.e)):
         return None
-    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, np.arange(rows.start, rows.stop),
-                          np.arange(cols.start, cols.stop))
-    xs += np.float32(lat.origin[0] - src_transform.c)
-    xs *= np.float32(1 / src_transform.a)
-    ys += np.float32(lat.origin[1] - src_transform.f)
-    ys *= np.float32(1 / src_transform.e)
-    return xs, ys
+    xv, yv = _along(lat.offsets, lat.cols, np.arange(cols.start, cols.stop), axis=2)
+    at = np.arange(rows.start, rows.stop)
+    if len(lat.rows) == 1:        # one lattice row: every cell row takes it
+        k, t = np.zeros(len(at), np.intp), np.zeros(len(at), np.float32)
+        xd, yd = np.zeros_like(xv), np.zeros_like(yv)
+    else:
+        k, t64 = _between(lat.rows, at)
+        t = t64.astype(np.float32)
+        xd, yd = np.diff(xv, axis=0), np.diff(yv, axis=0)
+    affine = (np.float32(lat.origin[0] - src_transform.c), np.float32(1 / src_transform.a),
+              np.float32(lat.origin[1] - src_transform.f), np.float32(1 / src_transform.e))
+    return Positions(xv, xd, yv, yd, k, t, affine)
 
 
 def _nodes(n: int, step: int) -> Nodes:
