@@ -32,19 +32,18 @@ def bilinear(planes, xv, xd, yv, yd, k, t, ox, sx, oy, sy, out, weights):    # t
     caller's quotient."""
     m, height, width = planes.shape
     rows, cols = out.shape[1], out.shape[2]
+    pxs = np.empty((rows, cols), np.float32)
+    pys = np.empty((rows, cols), np.float32)
     interior = True
     for r in range(rows):
         for c in range(cols):
             px, py = _position(xv, xd, yv, yd, k, t, ox, sx, oy, sy, r, c)
-            if not (px >= 0.5 and py >= 0.5 and px - np.float32(0.5) < width - 1
-                    and py - np.float32(0.5) < height - 1):
-                interior = False
-                break
-        if not interior:
-            break
+            pxs[r, c], pys[r, c] = px, py
+            interior &= (px >= 0.5) & (py >= 0.5) & (px - np.float32(0.5) < width - 1) \
+                & (py - np.float32(0.5) < height - 1)
     for r in range(rows):
         for c in range(cols):
-            px, py = _position(xv, xd, yv, yd, k, t, ox, sx, oy, sy, r, c)
+            px, py = pxs[r, c], pys[r, c]
             fx = px - np.float32(0.5)
             fy = py - np.float32(0.5)
             if interior:
