@@ -101,6 +101,39 @@ def _position(xv, xd, yv, yd, k, t, ox, sx, oy, sy, r, c):    # type: ignore[no-
     return x, y
 
 
+@numba.njit(cache=True, nogil=True)
+def two_passes(planes, ix, wx, x_taps, iy, wy, y_taps, lo, hi):    # type: ignore[no-untyped-def]
+    """sum_k wy[k] * (sum_j wx[j] * planes[:, iy[k], ix[j]]) for (bands, rows, cols) planes, the
+    same-CRS resampling (warp.separable): along x over the source rows lo..hi that some output row
+    uses, then along y. Taps are (taps, cells) indexes and weights; `x_taps`/`y_taps` say which
+    taps weigh anywhere (the others are skipped, as numpy skipped them). Each product is rounded to
+    the planes' type and the sum starts at the first tap, as numpy's `part *= w; out += part`."""
+    m = planes.shape[0]
+    cols, rows = ix.shape[1], iy.shape[1]
+    across = np.zeros((m, hi - lo, cols), planes.dtype)
+    for b in range(m):
+        for r in range(hi - lo):
+            for c in range(cols):
+                first = True
+                for j in range(ix.shape[0]):
+                    if x_taps[j]:
+                        v = planes[b, lo + r, ix[j, c]] * wx[j, c]
+                        across[b, r, c] = v if first else across[b, r, c] + v
+                        first = False
+    out = np.zeros((m, rows, cols), planes.dtype)
+    for b in range(m):
+        for i in range(rows):
+            first = True
+            for k in range(iy.shape[0]):
+                if y_taps[k]:
+                    w, src = wy[k, i], iy[k, i] - lo
+                    for c in range(cols):
+                        v = across[b, src, c] * w
+                        out[b, i, c] = v if first else out[b, i, c] + v
+                    first = False
+    return out
+
+
 def prepare() -> None:
     """Compile (or load from numba's cache) the loops for both work types now: a server calls this
     before it forks its workers, which then start with them ready instead of paying a quarter of
@@ -110,3 +143,5 @@ def prepare() -> None:
         bilinear(np.zeros((1, 2, 2), work), lines, lines[:1], lines, lines[:1], np.zeros(1, np.intp), rows,
                  np.float32(0), np.float32(1), np.float32(0), np.float32(1), np.zeros((1, 1, 2), work),
                  np.empty((1, 2), np.float32))
+        taps, weights, used = np.zeros((1, 1), np.intp), np.ones((1, 1), work), np.ones(1, np.bool_)
+        two_passes(np.zeros((1, 1, 1), work), taps, weights, used, taps, weights, used, 0, 1)

@@ -169,27 +169,9 @@ def separable(data: npt.NDArray[np.generic], valid: Bools, tx: Taps, ty: Taps, w
 
 def _two_passes(planes: Floats, ix: Indexes, wx: Floats, iy: Indexes, wy: Floats) -> Floats:
     """sum_k wy[k] * (sum_j wx[j] * planes[:, iy[k], ix[j]]) for (bands, rows, cols) planes."""
-    lo, hi = int(iy.min()), int(iy.max()) + 1
-    rows = planes[:, lo:hi]                        # only the rows some output row uses
-    across = _weighted_taps(rows, ix, wx[:, np.newaxis, :], axis=2)
-    return _weighted_taps(across, iy - lo, wy[:, :, np.newaxis], axis=1)
-
-
-def _weighted_taps(planes: Floats, indexes: Indexes, weights: Floats, axis: int) -> Floats:
-    out: Floats | None = None
-    for index, weight in zip(indexes, weights, strict=True):
-        if not weight.any():
-            continue
-        part = np.take(planes, index, axis=axis)
-        part *= weight
-        if out is None:
-            out = part
-        else:
-            out += part
-    if out is None:
-        shape = list(planes.shape)
-        shape[axis] = indexes.shape[1]
-        out = np.zeros(shape, planes.dtype)
+    lo, hi = int(iy.min()), int(iy.max()) + 1          # only the rows some output row uses
+    out: Floats = kernels.two_passes(np.ascontiguousarray(planes), ix, wx.astype(planes.dtype, copy=False),
+                                     wx.any(axis=1), iy, wy.astype(planes.dtype, copy=False), wy.any(axis=1), lo, hi)
     return out
 
 
