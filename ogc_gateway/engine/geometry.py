@@ -40,6 +40,24 @@ SPATIAL_RELATIONS: dict[str, Callable[[BaseGeometry, BaseGeometry], bool]] = {
 }
 
 
+_held: dict[tuple[int, int], tuple[CRS, CRS, Transformer]] = {}
+
+
+def transformer(src: CRS, dst: CRS) -> Transformer:
+    """A pyproj transformer between two CRSs (x/y order), kept. Looked up by the CRS objects first:
+    the service's, a dataset's and a parsed request CRS are long-lived objects, while keying by WKT
+    exports each CRS again (10 us apiece, and more on a request's cold caches)."""
+    key = (id(src), id(dst))
+    held = _held.get(key)
+    if held is not None and held[0] is src and held[1] is dst:
+        return held[2]
+    found = _transformer(src.to_wkt(), dst.to_wkt())
+    if len(_held) >= 256:            # (the objects held are kept alive, so their ids stay theirs)
+        _held.clear()
+    _held[key] = (src, dst, found)
+    return found
+
+
 @lru_cache(maxsize=64)
 def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(ProjCRS.from_wkt(src_wkt), ProjCRS.from_wkt(dst_wkt), always_xy=True)
@@ -54,7 +72,7 @@ def to_crs(geom: BaseGeometry, src: CRS, dst: CRS, *, name: str = "geometry") ->
         step = max(xmax - xmin, ymax - ymin) / _DENSIFY_STEPS
         if step > 0:
             geom = shapely.segmentize(geom, step)
-    tr = _transformer(src.to_wkt(), dst.to_wkt())
+    tr = transformer(src, dst)
 
     def move(coords: np.ndarray) -> np.ndarray:
         xs, ys = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
@@ -72,7 +90,7 @@ def points_to_crs(xs: npt.ArrayLike, ys: npt.ArrayLike, src: CRS, dst: CRS) -> t
     xs, ys = np.asarray(xs, dtype="f8"), np.asarray(ys, dtype="f8")
     if src == dst:
         return xs, ys
-    out = _transformer(src.to_wkt(), dst.to_wkt()).transform(xs, ys, errcheck=False)
+    out = transformer(src, dst).transform(xs, ys, errcheck=False)
     return np.asarray(out[0], dtype="f8"), np.asarray(out[1], dtype="f8")
 
 

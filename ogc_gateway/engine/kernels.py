@@ -134,6 +134,50 @@ def two_passes(planes, ix, wx, x_taps, iy, wy, y_taps, lo, hi):    # type: ignor
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def between(nodes, at):    # type: ignore[no-untyped-def]
+    """For each position `at` (float64), the interval of the sorted `nodes` holding it (clipped to
+    the first and last) and the fraction along it, in float64."""
+    k = np.empty(len(at), np.intp)
+    t = np.empty(len(at), np.float64)
+    for i in range(len(at)):
+        j = min(max(np.searchsorted(nodes, at[i], side="right") - 1, 0), len(nodes) - 2)
+        k[i] = j
+        t[i] = (at[i] - nodes[j]) / (nodes[j + 1] - nodes[j])
+    return k, t
+
+
+@numba.njit(cache=True, nogil=True)
+def along(values, nodes, at, rows):    # type: ignore[no-untyped-def]
+    """Linear interpolation of (m, a, b) node values along their rows (axis 1) or their columns
+    (axis 2) at positions `at` (float64): each cell d = v[k + 1] - v[k], d *= t, d += v[k] in the
+    values' type, t rounded to it first (numpy's take / diff / in-place steps, to the bit). One
+    node: its values repeated."""
+    m, a, b = values.shape
+    out = np.empty((m, len(at), b) if rows else (m, a, len(at)), values.dtype)
+    if len(nodes) == 1:
+        for p in range(m):
+            for i in range(out.shape[1]):
+                for j in range(out.shape[2]):
+                    out[p, i, j] = values[p, 0, j] if rows else values[p, i, 0]
+        return out
+    k, t64 = between(nodes, at)
+    t = np.empty(len(at), values.dtype)
+    for i in range(len(at)):
+        t[i] = t64[i]
+    for p in range(m):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                if rows:
+                    lo, hi, f = values[p, k[i], j], values[p, k[i] + 1, j], t[i]
+                else:
+                    lo, hi, f = values[p, i, k[j]], values[p, i, k[j] + 1], t[j]
+                d = hi - lo
+                d *= f
+                out[p, i, j] = d + lo
+    return out
+
+
 def prepare() -> None:
     """Compile (or load from numba's cache) the loops for both work types now: a server calls this
     before it forks its workers, which then start with them ready instead of paying a quarter of
@@ -145,3 +189,4 @@ def prepare() -> None:
                  np.empty((1, 2), np.float32))
         taps, weights, used = np.zeros((1, 1), np.intp), np.ones((1, 1), work), np.ones(1, np.bool_)
         two_passes(np.zeros((1, 1, 1), work), taps, weights, used, taps, weights, used, 0, 1)
+        along(np.zeros((1, 2, 2), work), np.arange(2.0), np.zeros(1), True)

@@ -340,13 +340,13 @@ def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: sl
     misses by more than _TOLERANCE source pixels."""
     if lat.error > _TOLERANCE * min(abs(src_transform.a), abs(src_transform.e)):
         return None
-    xv, yv = _along(lat.offsets, lat.cols, np.arange(cols.start, cols.stop), axis=2)
+    xv, yv = _along(lat.offsets, lat.cols, np.arange(cols.start, cols.stop), rows=False)
     at = np.arange(rows.start, rows.stop)
     if len(lat.rows) == 1:        # one lattice row: every cell row takes it
         k, t = np.zeros(len(at), np.intp), np.zeros(len(at), np.float32)
         xd, yd = np.zeros_like(xv), np.zeros_like(yv)
     else:
-        k, t64 = _between(lat.rows, at)
+        k, t64 = kernels.between(lat.rows, at.astype(np.float64))
         t = t64.astype(np.float32)
         xd, yd = np.diff(xv, axis=0), np.diff(yv, axis=0)
     affine = (np.float32(lat.origin[0] - src_transform.c), np.float32(1 / src_transform.a),
@@ -368,23 +368,11 @@ def _middles(nodes: Nodes) -> Nodes:
 
 def _interpolate(values: Floats, rows: Nodes, cols: Nodes, at_rows: Cells, at_cols: Cells) -> Floats:
     """Bilinear interpolation of (k, len(rows), len(cols)) node values at the cells at_rows x at_cols."""
-    return _along(_along(values, cols, at_cols, axis=2), rows, at_rows, axis=1)
+    return _along(_along(values, cols, at_cols, rows=False), rows, at_rows, rows=True)
 
 
-def _along(values: Floats, nodes: Nodes, at: Cells, axis: int) -> Floats:
-    """Linear interpolation of node values along one axis, at positions `at`."""
-    if len(nodes) == 1:
-        return np.repeat(values, len(at), axis=axis)
-    k, t = _between(nodes, at)
-    shape = [1] * values.ndim
-    shape[axis] = len(at)
-    out = np.take(np.diff(values, axis=axis), k, axis=axis)
-    out *= t.astype(values.dtype).reshape(shape)
-    out += np.take(values, k, axis=axis)
+def _along(values: Floats, nodes: Nodes, at: Cells, rows: bool) -> Floats:
+    """Linear interpolation of (k, rows, cols) node values along the rows or the columns, at positions
+    `at` (kernels.along: a handful of numpy calls on small arrays cost more than their arithmetic)."""
+    out: Floats = kernels.along(np.ascontiguousarray(values), nodes, np.asarray(at, np.float64), rows)
     return out
-
-
-def _between(nodes: Nodes, at: Cells) -> tuple[Indexes, npt.NDArray[np.float64]]:
-    """For each position, the node interval holding it and the fraction along it."""
-    k = np.clip(np.searchsorted(nodes, at, side="right") - 1, 0, len(nodes) - 2)
-    return k, (at - nodes[k]) / (nodes[k + 1] - nodes[k])
