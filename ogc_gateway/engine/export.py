@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +19,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from . import admission, budget, deadline, itemrule, observe, processed, seams
+from . import admission, budget, deadline, itemrule, observe, processed, seams, turns
 from . import read as reader
 from .badfiles import BAD_FILE_ERRORS, left_out
 from .catalog import Item
@@ -39,9 +40,11 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     check_request(service, req)
     g, seconds = req.grid, service.info.limits.max_request_seconds
     cost = budget.rule_seconds(req.rendering_rule, g.width, g.height, service.info.band_count)
-    with deadline.budget(seconds), admission.admit(g.width * g.height, cost, patience=seconds / 2):
-        with observe.timed("render_seconds"):            # the work, not the wait for a slot
-            return _export(service, req)
+    pixels = g.width * g.height
+    with deadline.budget(seconds), admission.admit(pixels, cost, patience=seconds / 2):
+        with turns.light() if not admission.heavy(pixels, cost) else nullcontext():
+            with observe.timed("render_seconds"):        # the work, not the wait for a slot or a turn
+                return _export(service, req)
 
 
 def _export(service: ImageService, req: ExportRequest) -> Raster:
