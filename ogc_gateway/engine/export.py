@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from . import admission, budget, deadline, itemrule, observe, processed, seams, turns
+from . import admission, budget, deadline, itemrule, observe, processed, seams, turns, warp
 from . import read as reader
 from .badfiles import BAD_FILE_ERRORS, left_out
 from .catalog import Item
@@ -262,6 +262,12 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
 def _area_in_service(grid: Grid, info: ServiceInfo) -> BaseGeometry | None:
     """The grid's outline in the service CRS (None: a grid the service CRS cannot express, for
     which every item is a candidate)."""
+    if grid.crs != info.crs:
+        # From the grid's lattice in the service CRS (the items' usually: made for them anyway),
+        # within a quarter of a service cell of the densified transformation below.
+        ring = warp.outline(grid, info.crs, min(info.cell_size) / 4)
+        if ring is not None:
+            return shapely.Polygon(ring)
     try:
         return to_crs(shapely.box(*grid.bounds), grid.crs, info.crs)
     except InvalidParameter:

@@ -105,6 +105,25 @@ def outline_box(grid: Grid, src_crs: CRS, rows: slice, cols: slice, tolerance: f
     return ox + float(xs.min()), oy + float(ys.min()), ox + float(xs.max()), oy + float(ys.max())
 
 
+def outline(grid: Grid, crs: CRS, tolerance: float) -> npt.NDArray[np.float64] | None:
+    """The grid's outline in `crs` as a closed ring of (x, y) points - its edges at the coarse
+    lattice's nodes, where a densified transformation of its box would put points - from the
+    lattice the request's items are resampled through anyway. None when outline_box would be."""
+    if not _north_up(grid.transform):
+        return None
+    lat = LATTICES.get(grid, crs, _LATTICE_STEPS[0])
+    if lat is None or len(lat.rows) < 2 or len(lat.cols) < 2 or lat.error > tolerance:
+        return None
+    at_rows = np.concatenate([[-0.5], lat.rows[1:-1], [grid.height - 0.5]])
+    at_cols = np.concatenate([[-0.5], lat.cols[1:-1], [grid.width - 0.5]])
+    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, at_rows, at_cols)
+    ring = [(xs[0, :], ys[0, :]), (xs[1:, -1], ys[1:, -1]), (xs[-1, -2::-1], ys[-1, -2::-1]),
+            (xs[-2::-1, 0], ys[-2::-1, 0])]       # top, right, bottom, left, back to the start
+    x = np.concatenate([r[0] for r in ring]).astype(np.float64) + lat.origin[0]
+    y = np.concatenate([r[1] for r in ring]).astype(np.float64) + lat.origin[1]
+    return np.column_stack([x, y])[::-1]           # counter-clockwise, as shapely's boxes
+
+
 def _north_up(t: Affine) -> bool:
     return t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0
 
