@@ -9,8 +9,9 @@ This module computes the same two results directly:
   source taps along x, each row along y, so a 512 x 512 cell block is two passes of row and column
   gathers (`separable`); grids aligned on the source put all the weight on one tap, so their values
   are the source values exactly;
-- in another CRS, the source position of each output cell comes from GDAL's own coordinate
-  transformation at a lattice of cells, interpolated between them (checked against exact positions
+- in another CRS, the source position of each output cell comes from the coordinate
+  transformation (GDAL's across datums, PROJ's through pyproj within one) at a lattice of cells,
+  interpolated between them (checked against exact positions
   and refused beyond 1/50 of a source pixel — GDAL's warper allows itself 1/8), then the taps are
   gathered in two dimensions (`gathered`).
 
@@ -37,6 +38,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 
 from . import kernels
+from .geometry import same_datum, transformer
 
 if TYPE_CHECKING:
     from .requests import Grid
@@ -298,8 +300,9 @@ LATTICES = Lattices()
 def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs: CRS, step: int
             ) -> Lattice | None:
     """The lattice (every `step` cells) of a grid in `src_crs`, through GDAL's coordinate
-    transformation (so the same datum shifts as its warper); None when some coordinate is not
-    finite or no transformation exists."""
+    transformation across datums (so the same datum shifts as its warper), pyproj's within one
+    (the same projection formulas, without GDAL's set-up per call); None when some coordinate is
+    not finite or no transformation exists."""
     rows, cols = _nodes(shape[0], step), _nodes(shape[1], step)
     middle_rows, middle_cols = _middles(rows), _middles(cols)
     nodes = [np.meshgrid(cols, rows), np.meshgrid(middle_cols, middle_rows)]
@@ -310,7 +313,10 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     t, vx, vy = dst_transform, cc + 0.5, rr + 0.5
     x, y = vx * t.a + vy * t.b + t.c, vx * t.d + vy * t.e + t.f
     try:
-        sx, sy = transform_points(dst_crs, src_crs, x, y)
+        if same_datum(dst_crs, src_crs):     # a conversion: pyproj's kept transformer, no set-up per call
+            sx, sy = transformer(dst_crs, src_crs).transform(x, y, errcheck=False)
+        else:                                # a datum shift: GDAL's choice of transformation, as its warper's
+            sx, sy = transform_points(dst_crs, src_crs, x, y)
     except Exception:  # noqa: BLE001 -- no coordinate operation (a GDAL error): the warper decides
         return None
     exact = np.array([sx, sy])
