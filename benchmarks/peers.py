@@ -571,15 +571,17 @@ def measure(sides: dict[str, Server], url_lists: dict[str, list[str]], workload:
     peaks = {name: [] for name in sides}
     per_round = {name: [] for name in sides}
     cpu = dict.fromkeys(sides, 0.0)
+    client_cpu = dict.fromkeys(sides, 0.0)      # this process: the client threads (and the RSS sampler)
     order = list(sides)
     for _ in range(args.rounds):
         for name in order:
             server = sides[name]
             server.sampler.reset()
-            cpu0 = tree_cpu(server.proc.pid)
+            cpu0, own0 = tree_cpu(server.proc.pid), time.process_time()
             got, seconds = common.drive(server.base, url_lists[name], ctype, args.concurrency,
                                         args.duration / args.rounds)
             cpu[name] += tree_cpu(server.proc.pid) - cpu0
+            client_cpu[name] += time.process_time() - own0
             time.sleep(common.SAMPLE_EVERY * 2)
             peaks[name].append(server.sampler.reset())
             records[name] += got
@@ -595,6 +597,8 @@ def measure(sides: dict[str, Server], url_lists: dict[str, list[str]], workload:
                          for key in ("peak_tree_rss_mib", "peak_worker_rss_mib", "peak_master_rss_mib")}
         row["req_per_s_by_round"] = per_round[name]
         row["server_cpu_ms_per_request"] = round(1000 * cpu[name] / len(records[name]), 3) if records[name] else None
+        row["client_cpu_ms_per_request"] = (round(1000 * client_cpu[name] / len(records[name]), 3)
+                                            if records[name] else None)
         row["warmup"] = warm[name]
         rows[name] = row
     return rows
@@ -866,6 +870,7 @@ def main() -> int:
                     row["agreement"] = agreement(gw, peers[side], url_lists["ogc-gateway"], url_lists[side])
                 print(f"{w} / {side}: {row['req_per_s']} req/s (rounds {row['req_per_s_by_round']}), "
                       f"server CPU {row['server_cpu_ms_per_request']} ms/request, "
+                      f"client CPU {row['client_cpu_ms_per_request']} ms/request, "
                       f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['errors']} errors "
                       f"(warm-up: {row['warmup']['errors']} failed)"
                       + (f"; vs ogc-gateway: {row['agreement']}" if "agreement" in row else ""), flush=True)
