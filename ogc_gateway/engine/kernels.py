@@ -113,25 +113,46 @@ def two_passes(planes, ix, wx, x_taps, iy, wy, y_taps, lo, hi):    # type: ignor
     across = np.zeros((m, hi - lo, cols), planes.dtype)
     for b in range(m):
         for r in range(hi - lo):
-            for c in range(cols):
-                first = True
-                for j in range(ix.shape[0]):
-                    if x_taps[j]:
-                        v = planes[b, lo + r, ix[j, c]] * wx[j, c]
-                        across[b, r, c] = v if first else across[b, r, c] + v
-                        first = False
+            line, dst = planes[b, lo + r], across[b, r]
+            first = True
+            for j in range(ix.shape[0]):
+                if x_taps[j]:
+                    taps, weights = ix[j], wx[j]
+                    if first:
+                        for c in range(cols):
+                            dst[c] = line[taps[c]] * weights[c]
+                    else:
+                        for c in range(cols):
+                            dst[c] += line[taps[c]] * weights[c]
+                    first = False
     out = np.zeros((m, rows, cols), planes.dtype)
     for b in range(m):
         for i in range(rows):
+            dst = out[b, i]
             first = True
             for k in range(iy.shape[0]):
                 if y_taps[k]:
-                    w, src = wy[k, i], iy[k, i] - lo
-                    for c in range(cols):
-                        v = across[b, src, c] * w
-                        out[b, i, c] = v if first else out[b, i, c] + v
+                    w, src = wy[k, i], across[b, iy[k, i] - lo]
+                    if first:
+                        for c in range(cols):
+                            dst[c] = src[c] * w
+                    else:
+                        for c in range(cols):
+                            dst[c] += src[c] * w
                     first = False
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def outer_support(sy, sx, support, values):    # type: ignore[no-untyped-def]
+    """support = the outer product of the axes' in-window weights (float64, stored in support's
+    type), and values 0 wherever it is 0: warp.separable's window valid everywhere."""
+    for i in range(len(sy)):
+        for j in range(len(sx)):
+            support[i, j] = sy[i] * sx[j]
+            if support[i, j] == 0:
+                for b in range(values.shape[0]):
+                    values[b, i, j] = 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -205,4 +226,5 @@ def prepare() -> None:
         taps, weights, used = np.zeros((1, 1), np.intp), np.ones((1, 1), work), np.ones(1, np.bool_)
         two_passes(np.zeros((1, 1, 1), work), taps, weights, used, taps, weights, used, 0, 1)
         along(np.zeros((1, 2, 2), work), np.arange(2.0), np.zeros(1), True)
+        outer_support(np.ones(1), np.ones(1), np.zeros((1, 1), work), np.zeros((1, 1, 1), work))
         stretch(np.zeros((1, 1), work), 0.0, 1.0, np.zeros((1, 1), np.uint8))

@@ -174,11 +174,11 @@ def separable(data: npt.NDArray[np.generic], valid: Bools, tx: Taps, ty: Taps, w
     (ix, wx), (iy, wy) = tx, ty
     sx, sy = wx.sum(axis=0), wy.sum(axis=0)
     if valid.all():
-        support = np.outer(sy, sx).astype(work)
         nx = (wx / np.where(sx > 0, sx, 1)).astype(work)
         ny = (wy / np.where(sy > 0, sy, 1)).astype(work)
         values = _two_passes(data.astype(work, copy=False), ix, nx, iy, ny)
-        values[:, support == 0] = 0
+        support = np.empty((len(sy), len(sx)), work)
+        kernels.outer_support(sy, sx, support, values)        # and values 0 where it is 0
         return values, support[np.newaxis]
     n = data.shape[0]
     planes = np.empty((n + valid.shape[0],) + data.shape[1:], work)
