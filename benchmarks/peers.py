@@ -533,9 +533,9 @@ PEERS = {"wms": ["MapServer"], "wcs": ["MapServer"], "wms-tiles": ["MapServer", 
 
 # ---- measuring ------------------------------------------------------------------------------------
 
-def warm_up(server: Server, urls: list[str], ctype: str, concurrency: int) -> dict:
+def warm_up(server: Server, urls: list[str], ctype: str, concurrency: int, library: str = "requests") -> dict:
     """Every URL once (the clients share one pass): fills caches, and a first check of every answer."""
-    records, elapsed = common.drive(server.base, urls, ctype, concurrency, 3600, once=True)
+    records, elapsed = common.drive(server.base, urls, ctype, concurrency, 3600, once=True, library=library)
     bad = [(urls[i], r["error"]) for i, r in records if r["error"]]
     return {"seconds": round(elapsed, 1), "errors": len(bad), "failing": dict(bad[:5])}
 
@@ -565,21 +565,24 @@ def measure(sides: dict[str, Server], url_lists: dict[str, list[str]], workload:
     """Each side warmed up, then driven for `duration` seconds in `rounds` slices taken in turn (the
     order reversed every round), so a machine whose load drifts weighs on every side alike."""
     ctype = CONTENT_TYPES[workload]
-    warm = {name: warm_up(server, url_lists[name], ctype, args.concurrency) for name, server in sides.items()}
+    warm = {name: warm_up(server, url_lists[name], ctype, args.concurrency, args.client)
+            for name, server in sides.items()}
     records = {name: [] for name in sides}
     elapsed = dict.fromkeys(sides, 0.0)
     peaks = {name: [] for name in sides}
     per_round = {name: [] for name in sides}
     cpu = dict.fromkeys(sides, 0.0)
+    client_cpu = dict.fromkeys(sides, 0.0)      # this process: the client threads (and the RSS sampler)
     order = list(sides)
     for _ in range(args.rounds):
         for name in order:
             server = sides[name]
             server.sampler.reset()
-            cpu0 = tree_cpu(server.proc.pid)
+            cpu0, own0 = tree_cpu(server.proc.pid), time.process_time()
             got, seconds = common.drive(server.base, url_lists[name], ctype, args.concurrency,
-                                        args.duration / args.rounds)
+                                        args.duration / args.rounds, library=args.client)
             cpu[name] += tree_cpu(server.proc.pid) - cpu0
+            client_cpu[name] += time.process_time() - own0
             time.sleep(common.SAMPLE_EVERY * 2)
             peaks[name].append(server.sampler.reset())
             records[name] += got
@@ -595,6 +598,8 @@ def measure(sides: dict[str, Server], url_lists: dict[str, list[str]], workload:
                          for key in ("peak_tree_rss_mib", "peak_worker_rss_mib", "peak_master_rss_mib")}
         row["req_per_s_by_round"] = per_round[name]
         row["server_cpu_ms_per_request"] = round(1000 * cpu[name] / len(records[name]), 3) if records[name] else None
+        row["client_cpu_ms_per_request"] = (round(1000 * client_cpu[name] / len(records[name]), 3)
+                                            if records[name] else None)
         row["warmup"] = warm[name]
         rows[name] = row
     return rows
@@ -782,6 +787,11 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server (default: 2)")
     ap.add_argument("--concurrency", type=int, default=4, help="client threads (default: 4)")
+    ap.add_argument("--client", choices=sorted(common.CLIENTS), default="http",
+                    help="the client threads' HTTP library: http (default: http.client over kept-alive "
+                         "connections, a fraction of requests' CPU per request, so that cheap requests measure "
+                         "the servers rather than the client on a small machine) or requests (the figures "
+                         "before 2026-12-06's last round)")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per workload and side (default: 15)")
     ap.add_argument("--rounds", type=int, default=3, help="slices the duration is taken in, the sides in turn "
                     "(default: 3)")
@@ -866,6 +876,7 @@ def main() -> int:
                     row["agreement"] = agreement(gw, peers[side], url_lists["ogc-gateway"], url_lists[side])
                 print(f"{w} / {side}: {row['req_per_s']} req/s (rounds {row['req_per_s_by_round']}), "
                       f"server CPU {row['server_cpu_ms_per_request']} ms/request, "
+                      f"client CPU {row['client_cpu_ms_per_request']} ms/request, "
                       f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['errors']} errors "
                       f"(warm-up: {row['warmup']['errors']} failed)"
                       + (f"; vs ogc-gateway: {row['agreement']}" if "agreement" in row else ""), flush=True)
@@ -902,10 +913,12 @@ def main() -> int:
             "concurrency": args.concurrency, "duration_s": args.duration,
             "rounds": args.rounds, "gunicorn_args": args.gunicorn_args, "workloads": workloads,
             "servers": started, "load_average_at_end": os.getloadavg(),
-            "client": "python threads + requests.Session (same machine as the servers)"}
+            "client": f"python threads + {'requests.Session' if args.client == 'requests' else 'http.client'} "
+                      "(same machine as the servers)"}
     md = table(results, workloads)
     print()
-    print(f"{args.workers} workers each, {args.concurrency} clients, {args.duration:g} s per workload and side; "
+    print(f"{args.workers} workers each, {args.concurrency} clients ({args.client}), {args.duration:g} s per workload "
+          "and side; "
           f"nproc {meta['nproc']}, commit {meta['commit']}, load average at the end {meta['load_average_at_end']}")
     print()
     print(md)

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from .grid import sr_json as sr_json
     from .grid import target_grid as target_grid
     from .iteminfo import describe_item as describe_item
+    from .kernels import prepare as prepare_kernels
     from .legend import Legend as Legend
     from .legend import draw as draw_legend
     from .legend import legend as build_legend
@@ -218,7 +219,7 @@ _API: dict[str, str] = {
     "source_exists": ".sources:exists", "configure_s3_gdal": ".s3:configure_gdal", "s3_client": ".s3:client",
     "split_s3_url": ".s3:split", "build_overviews": ".overviews:build", "needs_overviews": ".overviews",
     "configure_admission": ".admission:configure", "install_observer": ".observe:install",
-    "report_observation": ".observe:report",
+    "report_observation": ".observe:report", "prepare_kernels": ".kernels:prepare",
 }
 
 __all__ = list(_API)
@@ -227,7 +228,7 @@ if TYPE_CHECKING:   # the renamed names of the block above, which only __all__ e
                 "bounded_json", "json_number", "TILE_FORMATS", "TILE_MIME", "blank_tile", "standard_tile_set",
                 "tile_block_size", "tile_generation", "tile_etag", "check_sources_reachable", "expand_sources",
                 "source_exists", "configure_s3_gdal", "s3_client", "split_s3_url", "build_overviews",
-                "configure_admission", "install_observer", "report_observation"]
+                "configure_admission", "install_observer", "report_observation", "prepare_kernels"]
 
 
 def __getattr__(name: str) -> Any:

@@ -118,3 +118,7 @@ def configure(slots_dir: Path | None, per_worker: int, per_host: int | None, hea
 
 def admit(pixels: int, seconds: float, patience: float) -> AbstractContextManager[None]:
     return ADMISSION.admit(pixels, seconds, patience)
+
+
+def heavy(pixels: int, seconds: float) -> bool:
+    return ADMISSION.heavy(pixels, seconds)

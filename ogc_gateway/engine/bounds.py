@@ -9,11 +9,10 @@ column is found by bisection, so the limb of a disk is met to a small fraction o
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from pyproj import Transformer
 from rasterio.crs import CRS
+
+from .geometry import transformer
 
 LATTICE = 65          # points a side
 BISECTIONS = 12       # halvings of a lattice step towards the limb
@@ -23,15 +22,10 @@ def _forward(src: CRS, dst: CRS, xs: np.ndarray, ys: np.ndarray) -> tuple[np.nda
     """Points transformed (non-finite where they do not exist in `dst`), never raising. pyproj,
     not GDAL: GDAL fails a whole batch over one point and leaves an error pending."""
     try:
-        tx, ty = _transformer(src.to_wkt(), dst.to_wkt()).transform(xs.ravel(), ys.ravel(), errcheck=False)
+        tx, ty = transformer(src, dst).transform(xs.ravel(), ys.ravel(), errcheck=False)
     except Exception:                       # no coordinate operation at all
         return np.full(xs.size, np.nan), np.full(xs.size, np.nan)
     return np.asarray(tx, dtype="f8"), np.asarray(ty, dtype="f8")
-
-
-@functools.lru_cache(maxsize=64)
-def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
-    return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
 
 
 def _limb_points(src: CRS, dst: CRS, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray,

@@ -10,21 +10,22 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
-from rasterio.warp import transform as transform_points
-from shapely.geometry import Polygon, box
+import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from . import admission, budget, deadline, itemrule, observe, processed, seams
+from . import admission, budget, deadline, itemrule, observe, processed, seams, turns, warp
 from . import read as reader
 from .badfiles import BAD_FILE_ERRORS, left_out
 from .catalog import Item
 from .errors import InvalidParameter, TooLarge
 from .functions import BandDistribution, Signature, apply, cast, is_raw, signature
-from .geometry import to_crs
+from .geometry import points_to_crs, to_crs
 from .mosaic import OPERATORS, Operator, SeamlineCut, operator
 from .names import MosaicMethod
 from .query import check_definition, mosaic_items, where_of
@@ -39,9 +40,11 @@ def export(service: ImageService, req: ExportRequest) -> Raster:
     check_request(service, req)
     g, seconds = req.grid, service.info.limits.max_request_seconds
     cost = budget.rule_seconds(req.rendering_rule, g.width, g.height, service.info.band_count)
-    with deadline.budget(seconds), admission.admit(g.width * g.height, cost, patience=seconds / 2):
-        with observe.timed("render_seconds"):            # the work, not the wait for a slot
-            return _export(service, req)
+    pixels = g.width * g.height
+    with deadline.budget(seconds), admission.admit(pixels, cost, patience=seconds / 2):
+        with turns.light() if not admission.heavy(pixels, cost) else nullcontext():
+            with observe.timed("render_seconds"):        # the work, not the wait for a slot or a turn
+                return _export(service, req)
 
 
 def _export(service: ImageService, req: ExportRequest) -> Raster:
@@ -259,8 +262,14 @@ def mask_nodata(raster: Raster, values: tuple[float, ...], match_all: bool) -> R
 def _area_in_service(grid: Grid, info: ServiceInfo) -> BaseGeometry | None:
     """The grid's outline in the service CRS (None: a grid the service CRS cannot express, for
     which every item is a candidate)."""
+    if grid.crs != info.crs:
+        # From the grid's lattice in the service CRS (the items' usually: made for them anyway),
+        # within a quarter of a service cell of the densified transformation below.
+        ring = warp.outline(grid, info.crs, min(info.cell_size) / 4)
+        if ring is not None:
+            return shapely.Polygon(ring)
     try:
-        return to_crs(box(*grid.bounds), grid.crs, info.crs)
+        return to_crs(shapely.box(*grid.bounds), grid.crs, info.crs)
     except InvalidParameter:
         return None
 
@@ -269,10 +278,10 @@ def _center_in_service(grid: Grid, info: ServiceInfo) -> tuple[float, float]:
     cx, cy = (grid.bounds[0] + grid.bounds[2]) / 2, (grid.bounds[1] + grid.bounds[3]) / 2
     if grid.crs == info.crs:
         return cx, cy
-    try:
-        xs, ys = transform_points(grid.crs, info.crs, [cx], [cy])
+    try:                              # (pyproj's kept transformer: a tenth of GDAL's per-call set-up)
+        xs, ys = points_to_crs([cx], [cy], grid.crs, info.crs)
         if math.isfinite(xs[0]) and math.isfinite(ys[0]):
-            return xs[0], ys[0]
+            return float(xs[0]), float(ys[0])
     except Exception:                 # no coordinate operation: order around the extent's centre
         pass
     e = info.extent

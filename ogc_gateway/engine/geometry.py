@@ -40,9 +40,40 @@ SPATIAL_RELATIONS: dict[str, Callable[[BaseGeometry, BaseGeometry], bool]] = {
 }
 
 
+_held: dict[tuple[int, int], tuple[CRS, CRS, Transformer, bool]] = {}
+
+
+def transformer(src: CRS, dst: CRS) -> Transformer:
+    """A pyproj transformer between two CRSs (x/y order), kept."""
+    return _pair(src, dst)[0]
+
+
+def same_datum(src: CRS, dst: CRS) -> bool:
+    """Whether the two CRSs share one datum, so going between them is a conversion (projection
+    formulas, no datum shift): GDAL and pyproj, each with its own PROJ, then compute the same, and
+    it does not matter which one does."""
+    return _pair(src, dst)[1]
+
+
+def _pair(src: CRS, dst: CRS) -> tuple[Transformer, bool]:
+    """Looked up by the CRS objects first: the service's, a dataset's and a parsed request CRS are
+    long-lived objects, while keying by WKT exports each CRS again (10 us apiece, more on a
+    request's cold caches)."""
+    key = (id(src), id(dst))
+    held = _held.get(key)
+    if held is not None and held[0] is src and held[1] is dst:
+        return held[2], held[3]
+    found = _by_wkt(src.to_wkt(), dst.to_wkt())
+    if len(_held) >= 256:            # (the objects held are kept alive, so their ids stay theirs)
+        _held.clear()
+    _held[key] = (src, dst, *found)
+    return found
+
+
 @lru_cache(maxsize=64)
-def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
-    return Transformer.from_crs(ProjCRS.from_wkt(src_wkt), ProjCRS.from_wkt(dst_wkt), always_xy=True)
+def _by_wkt(src_wkt: str, dst_wkt: str) -> tuple[Transformer, bool]:
+    src, dst = ProjCRS.from_wkt(src_wkt), ProjCRS.from_wkt(dst_wkt)
+    return Transformer.from_crs(src, dst, always_xy=True), src.datum is not None and src.datum == dst.datum
 
 
 def to_crs(geom: BaseGeometry, src: CRS, dst: CRS, *, name: str = "geometry") -> BaseGeometry:
@@ -54,7 +85,7 @@ def to_crs(geom: BaseGeometry, src: CRS, dst: CRS, *, name: str = "geometry") ->
         step = max(xmax - xmin, ymax - ymin) / _DENSIFY_STEPS
         if step > 0:
             geom = shapely.segmentize(geom, step)
-    tr = _transformer(src.to_wkt(), dst.to_wkt())
+    tr = transformer(src, dst)
 
     def move(coords: np.ndarray) -> np.ndarray:
         xs, ys = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
@@ -72,7 +103,7 @@ def points_to_crs(xs: npt.ArrayLike, ys: npt.ArrayLike, src: CRS, dst: CRS) -> t
     xs, ys = np.asarray(xs, dtype="f8"), np.asarray(ys, dtype="f8")
     if src == dst:
         return xs, ys
-    out = _transformer(src.to_wkt(), dst.to_wkt()).transform(xs, ys, errcheck=False)
+    out = transformer(src, dst).transform(xs, ys, errcheck=False)
     return np.asarray(out[0], dtype="f8"), np.asarray(out[1], dtype="f8")
 
 

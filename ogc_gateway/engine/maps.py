@@ -21,7 +21,7 @@ from .encode import encode
 from .encoded import Encoded
 from .export import export
 from .names import Compression, OutputFormat
-from .pictures import MAP_FORMATS, encode_rgba
+from .pictures import MAP_FORMATS, encode_rgba, grey_png
 from .render import composite, flatten, picture, rgba
 from .requests import ExportRequest, Raster
 from .service import ImageService
@@ -72,10 +72,13 @@ def render_map(req: MapRequest) -> Encoded:
         return encode(export(service, layer_req), OutputFormat.TIFF)
     if req.format not in MAP_FORMATS:
         raise ValueError(f"unknown map format {req.format!r}")
-    pictures = [rgba(picture(export(service, layer_req), band_ids_given=False,
-                             default_band_ids=service.info.default_band_ids))
+    rendered = [picture(export(service, layer_req), band_ids_given=False,
+                        default_band_ids=service.info.default_band_ids)
                 for service, layer_req in req.layers]
-    return encode_map(composite(pictures), req.format, transparent=req.transparent, background=req.background)
+    if len(rendered) == 1 and rendered[0].data.shape[0] == 1 and req.format == "png" and req.transparent:
+        return grey_png(np.ma.getdata(rendered[0].data)[0], rendered[0].valid)     # the same bytes, sooner
+    return encode_map(composite([rgba(r) for r in rendered]), req.format, transparent=req.transparent,
+                      background=req.background)
 
 
 def encode_map(image: np.ndarray, fmt: str, *, transparent: bool, background: tuple[int, int, int]) -> Encoded:

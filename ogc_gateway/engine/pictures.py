@@ -74,6 +74,18 @@ def encode_rgba(image: np.ndarray, fmt: str, quality: int = 85) -> Encoded:
     raise ValueError(f"unknown map format {fmt!r}")
 
 
+def grey_png(grey: np.ndarray, valid: np.ndarray) -> Encoded:
+    """What encode_rgba(rgba(...), "png") writes for a one-band picture - grey (L) when every
+    pixel is valid, else grey+alpha (LA) with 0 where transparent - without going through the RGBA
+    image and back: a single-layer WMS GetMap of a one-band service (the usual DEM map)."""
+    if valid.all():
+        return Encoded(_png(grey), "image/png", "png")
+    la = np.empty(grey.shape + (2,), np.uint8)
+    np.multiply(grey, valid, out=la[..., 0], casting="unsafe")
+    np.multiply(valid, np.uint8(255), out=la[..., 1], casting="unsafe")
+    return Encoded(_png(la), "image/png", "png")
+
+
 def _png_channels(image: np.ndarray, opaque: bool) -> np.ndarray:
     """The channels of an RGBA map picture a PNG needs: RGBA when some pixel is transparent, else
     RGB — or, when red, green and blue are equal everywhere (a one-band raster's default rendering),

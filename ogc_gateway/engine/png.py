@@ -5,15 +5,18 @@ than deflating the result (1.4 ms of a 256 x 256 RGBA map picture, of which defl
 Map pictures deflate about as well with the "Up" filter everywhere (each row minus the row above:
 one numpy subtraction), and the file is the same size within a few percent: 0.55 ms for the same
 picture. The decoded pixels are the array's, whichever filter is used.
+
+Deflate is zlib-ng's (the same zlib stream format, any PNG reader decodes it): at the same level
+it compresses a map picture in about two thirds of zlib's time, to the same size.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import numpy.typing as npt
+from zlib_ng import zlib_ng as zlib
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}          # channels -> grey, grey+alpha, RGB, RGBA

@@ -23,7 +23,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
-from . import warp
+from . import turns, warp
 from .errors import InvalidParameter
 from .geometry import points_to_crs
 from .grid import reproject_bounds
@@ -73,10 +73,11 @@ class DatasetPool:
                 cache[key] = held
                 return held[0]
             held[0].close()                 # the file changed (or went away) since it was opened
-        if overview_level is None:
-            ds = rasterio.open(path)
-        else:
-            ds = rasterio.open(path, overview_level=overview_level)
+        with turns.waiting():                    # opening reads the header (a network round trip on S3)
+            if overview_level is None:
+                ds = rasterio.open(path)
+            else:
+                ds = rasterio.open(path, overview_level=overview_level)
         cache[key] = (ds, stamp)
         while len(cache) > self.size:
             _, (old, _) = cache.popitem(last=False)
@@ -197,7 +198,8 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     """
     src = pool.get(p.path, p.overview_level)
     bands = data_band_indexes(src)
-    data: npt.NDArray[np.generic] = src.read(bands, window=p.window)
+    with turns.waiting():                    # another request may compute while this one reads
+        data: npt.NDArray[np.generic] = src.read(bands, window=p.window)
     valid = band_validity(src, bands, p.window, data)
     work: Work = np.float64 if data.dtype.itemsize >= 4 and data.dtype.kind in "iu" or data.dtype == np.float64 \
         else np.float32
@@ -256,7 +258,8 @@ def band_validity(src: Dataset, bands: list[int], window: Window, data: npt.NDAr
     a nodata value is computed from it (engine/nodata.py) instead of a second read through GDAL."""
     masks = nodata_validity(src, bands, data) if data is not None else None
     if masks is None:
-        masks = src.read_masks(bands, window=window) > 0
+        with turns.waiting():
+            masks = src.read_masks(bands, window=window) > 0
     if len(bands) == 1 or (masks == masks[:1]).all():
         return masks[:1]
     return masks

@@ -15,6 +15,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from . import kernels
 from .requests import Raster
 
 Bools = npt.NDArray[np.bool_]
@@ -46,7 +47,6 @@ def _stretch(data: np.ma.MaskedArray, mask: Bools, stretch: Sequence[tuple[float
     """Each band from [lo, hi] to 0..255, in float64 (rounded half to even); NaN is 0, and values
     beyond the range (infinities too) take its ends."""
     out = np.zeros(data.shape, np.uint8)
-    scaled = np.empty(data.shape[1:], np.float64)
     for b in range(data.shape[0]):
         band = data.data[b]
         if stretch:
@@ -56,13 +56,7 @@ def _stretch(data: np.ma.MaskedArray, mask: Bools, stretch: Sequence[tuple[float
             values = values[np.isfinite(values)]
             lo, hi = (values.min(), values.max()) if values.size else (0.0, 1.0)
         span = (hi - lo) or 1.0
-        np.subtract(band, lo, out=scaled, dtype=np.float64)
-        scaled *= 255.0 / span
-        np.clip(scaled, 0, 255, out=scaled)
-        np.rint(scaled, out=scaled)
-        if band.dtype.kind == "f":
-            scaled[np.isnan(scaled)] = 0
-        out[b] = scaled
+        kernels.stretch(np.ascontiguousarray(band), float(lo), 255.0 / span, out[b])
     return out
 
 

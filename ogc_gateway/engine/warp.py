@@ -9,8 +9,9 @@ This module computes the same two results directly:
   source taps along x, each row along y, so a 512 x 512 cell block is two passes of row and column
   gathers (`separable`); grids aligned on the source put all the weight on one tap, so their values
   are the source values exactly;
-- in another CRS, the source position of each output cell comes from GDAL's own coordinate
-  transformation at a lattice of cells, interpolated between them (checked against exact positions
+- in another CRS, the source position of each output cell comes from the coordinate
+  transformation (GDAL's across datums, PROJ's through pyproj within one) at a lattice of cells,
+  interpolated between them (checked against exact positions
   and refused beyond 1/50 of a source pixel — GDAL's warper allows itself 1/8), then the taps are
   gathered in two dimensions (`gathered`).
 
@@ -35,6 +36,9 @@ import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
+
+from . import kernels
+from .geometry import same_datum, transformer
 
 if TYPE_CHECKING:
     from .requests import Grid
@@ -75,7 +79,7 @@ def resample(data: npt.NDArray[np.generic], valid: Bools, src_transform: Affine,
             return None
         positions = _source_positions(found, src_transform, rows, cols)
         if positions is not None:
-            return gathered(data, valid, *positions, resampling, work)
+            return gathered(data, valid, positions, resampling, work)
     return None
 
 
@@ -101,6 +105,25 @@ def outline_box(grid: Grid, src_crs: CRS, rows: slice, cols: slice, tolerance: f
     xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, at_rows, at_cols)
     (ox, oy) = lat.origin
     return ox + float(xs.min()), oy + float(ys.min()), ox + float(xs.max()), oy + float(ys.max())
+
+
+def outline(grid: Grid, crs: CRS, tolerance: float) -> npt.NDArray[np.float64] | None:
+    """The grid's outline in `crs` as a closed ring of (x, y) points - its edges at the coarse
+    lattice's nodes, where a densified transformation of its box would put points - from the
+    lattice the request's items are resampled through anyway. None when outline_box would be."""
+    if not _north_up(grid.transform):
+        return None
+    lat = LATTICES.get(grid, crs, _LATTICE_STEPS[0])
+    if lat is None or len(lat.rows) < 2 or len(lat.cols) < 2 or lat.error > tolerance:
+        return None
+    at_rows = np.concatenate([[-0.5], lat.rows[1:-1], [grid.height - 0.5]])
+    at_cols = np.concatenate([[-0.5], lat.cols[1:-1], [grid.width - 0.5]])
+    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, at_rows, at_cols)
+    ring = [(xs[0, :], ys[0, :]), (xs[1:, -1], ys[1:, -1]), (xs[-1, -2::-1], ys[-1, -2::-1]),
+            (xs[-2::-1, 0], ys[-2::-1, 0])]       # top, right, bottom, left, back to the start
+    x = np.concatenate([r[0] for r in ring]).astype(np.float64) + lat.origin[0]
+    y = np.concatenate([r[1] for r in ring]).astype(np.float64) + lat.origin[1]
+    return np.column_stack([x, y])[::-1]           # counter-clockwise, as shapely's boxes
 
 
 def _north_up(t: Affine) -> bool:
@@ -151,11 +174,11 @@ def separable(data: npt.NDArray[np.generic], valid: Bools, tx: Taps, ty: Taps, w
     (ix, wx), (iy, wy) = tx, ty
     sx, sy = wx.sum(axis=0), wy.sum(axis=0)
     if valid.all():
-        support = np.outer(sy, sx).astype(work)
         nx = (wx / np.where(sx > 0, sx, 1)).astype(work)
         ny = (wy / np.where(sy > 0, sy, 1)).astype(work)
         values = _two_passes(data.astype(work, copy=False), ix, nx, iy, ny)
-        values[:, support == 0] = 0
+        support = np.empty((len(sy), len(sx)), work)
+        kernels.outer_support(sy, sx, support, values)        # and values 0 where it is 0
         return values, support[np.newaxis]
     n = data.shape[0]
     planes = np.empty((n + valid.shape[0],) + data.shape[1:], work)
@@ -167,27 +190,9 @@ def separable(data: npt.NDArray[np.generic], valid: Bools, tx: Taps, ty: Taps, w
 
 def _two_passes(planes: Floats, ix: Indexes, wx: Floats, iy: Indexes, wy: Floats) -> Floats:
     """sum_k wy[k] * (sum_j wx[j] * planes[:, iy[k], ix[j]]) for (bands, rows, cols) planes."""
-    lo, hi = int(iy.min()), int(iy.max()) + 1
-    rows = planes[:, lo:hi]                        # only the rows some output row uses
-    across = _weighted_taps(rows, ix, wx[:, np.newaxis, :], axis=2)
-    return _weighted_taps(across, iy - lo, wy[:, :, np.newaxis], axis=1)
-
-
-def _weighted_taps(planes: Floats, indexes: Indexes, weights: Floats, axis: int) -> Floats:
-    out: Floats | None = None
-    for index, weight in zip(indexes, weights, strict=True):
-        if not weight.any():
-            continue
-        part = np.take(planes, index, axis=axis)
-        part *= weight
-        if out is None:
-            out = part
-        else:
-            out += part
-    if out is None:
-        shape = list(planes.shape)
-        shape[axis] = indexes.shape[1]
-        out = np.zeros(shape, planes.dtype)
+    lo, hi = int(iy.min()), int(iy.max()) + 1          # only the rows some output row uses
+    out: Floats = kernels.two_passes(np.ascontiguousarray(planes), ix, wx.astype(planes.dtype, copy=False),
+                                     wx.any(axis=1), iy, wy.astype(planes.dtype, copy=False), wy.any(axis=1), lo, hi)
     return out
 
 
@@ -198,61 +203,35 @@ def _quotient(values: Floats, support: Floats) -> Floats:
 
 # --- another CRS: gathered taps -------------------------------------------------------------------
 
-def gathered(data: npt.NDArray[np.generic], valid: Bools, px: Floats, py: Floats, resampling: str,
+def gathered(data: npt.NDArray[np.generic], valid: Bools, positions: Positions, resampling: str,
              work: Work) -> tuple[Floats, Floats]:
-    """Resample at per-cell source positions (px, py), nearest or bilinear, in two dimensions."""
+    """Resample at per-cell source positions, nearest or bilinear, in two dimensions."""
     n, (height, width) = data.shape[0], data.shape[1:]
     everywhere = bool(valid.all())
     planes = data.astype(work, copy=False) if everywhere else \
         np.concatenate([np.multiply(data, valid, dtype=work), valid.astype(work)])
-    flat = planes.reshape(planes.shape[0], -1)
     if resampling == "nearest":
+        px, py = positions.arrays()
         col, row = np.floor(px + 1e-10), np.floor(py + 1e-10)        # as GDAL: the pixel holding it
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        out = np.take(flat, _flat_index(row, col, height, width), axis=1)
+        out = np.take(planes.reshape(planes.shape[0], -1), _flat_index(row, col, height, width), axis=1)
         out *= inside
         if everywhere:
             return out, inside.astype(work)[np.newaxis]
         return _quotient(out[:n], out[n:]), out[n:]
-    fx, fy = px - 0.5, py - 0.5
-    if fx.min() >= 0 and fy.min() >= 0 and fx.max() < width - 1 and fy.max() < height - 1:
-        # every tap inside the window (the common case): interpolate along x, then y
-        col, row = fx.astype(np.intp), fy.astype(np.intp)       # floor, the positions being >= 0
-        tx, ty = fx - col, fy - row
-        upper_left = row * width + col
-        upper = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
-        upper_left += width
-        lower = _lerp(np.take(flat, upper_left, axis=1), np.take(flat, upper_left + 1, axis=1), tx)
-        out = _lerp(upper, lower, ty)
+    shape = (len(positions.k), positions.xv.shape[1])
+    out = np.zeros((planes.shape[0],) + shape, work)
+    weights = np.empty(shape, np.float32)
+    p = positions
+    interior = kernels.bilinear(np.ascontiguousarray(planes), p.xv, p.xd, p.yv, p.yd, p.k, p.t, *p.affine,
+                                out, weights)
+    if interior:                   # every tap of every cell inside the window: full weight
         if everywhere:
-            return out, np.ones((1,) + px.shape, work)
+            return out, np.ones((1,) + shape, work)
         return _quotient(out[:n], out[n:]), out[n:]
-    col, row = np.floor(fx), np.floor(fy)
-    tx, ty = fx - col, fy - row
-    # some taps outside: each weighed, 0 outside the window
-    wx = ((1 - tx) * ((col >= 0) & (col < width)), tx * ((col >= -1) & (col < width - 1)))
-    wy = ((1 - ty) * ((row >= 0) & (row < height)), ty * ((row >= -1) & (row < height - 1)))
-    out = np.zeros((planes.shape[0],) + px.shape, work)
-    # flat indexes of the taps, clipped into the window, per axis: row offsets + columns
-    offsets = [_clipped(row + dy, height) * width for dy in (0, 1)]
-    columns = [_clipped(col + dx, width) for dx in (0, 1)]
-    for dy in (0, 1):
-        for dx in (0, 1):
-            part = np.take(flat, offsets[dy] + columns[dx], axis=1)
-            part *= wy[dy] * wx[dx]
-            out += part
     if everywhere:
-        support = ((wx[0] + wx[1]) * (wy[0] + wy[1]))[np.newaxis]
-        return _quotient(out, support), support
+        return _quotient(out, weights), weights[np.newaxis]
     return _quotient(out[:n], out[n:]), out[n:]
-
-
-def _lerp(a: Floats, b: Floats, t: Floats) -> Floats:
-    """a + t (b - a), in place in b."""
-    b -= a
-    b *= t
-    b += a
-    return b
 
 
 def _flat_index(row: Floats, col: Floats, height: int, width: int) -> Indexes:
@@ -321,8 +300,9 @@ LATTICES = Lattices()
 def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs: CRS, step: int
             ) -> Lattice | None:
     """The lattice (every `step` cells) of a grid in `src_crs`, through GDAL's coordinate
-    transformation (so the same datum shifts as its warper); None when some coordinate is not
-    finite or no transformation exists."""
+    transformation across datums (so the same datum shifts as its warper), pyproj's within one
+    (the same projection formulas, without GDAL's set-up per call); None when some coordinate is
+    not finite or no transformation exists."""
     rows, cols = _nodes(shape[0], step), _nodes(shape[1], step)
     middle_rows, middle_cols = _middles(rows), _middles(cols)
     nodes = [np.meshgrid(cols, rows), np.meshgrid(middle_cols, middle_rows)]
@@ -333,7 +313,10 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     t, vx, vy = dst_transform, cc + 0.5, rr + 0.5
     x, y = vx * t.a + vy * t.b + t.c, vx * t.d + vy * t.e + t.f
     try:
-        sx, sy = transform_points(dst_crs, src_crs, x, y)
+        if same_datum(dst_crs, src_crs):     # a conversion: pyproj's kept transformer, no set-up per call
+            sx, sy = transformer(dst_crs, src_crs).transform(x, y, errcheck=False)
+        else:                                # a datum shift: GDAL's choice of transformation, as its warper's
+            sx, sy = transform_points(dst_crs, src_crs, x, y)
     except Exception:  # noqa: BLE001 -- no coordinate operation (a GDAL error): the warper decides
         return None
     exact = np.array([sx, sy])
@@ -348,19 +331,52 @@ def lattice(dst_transform: Affine, dst_crs: CRS, shape: tuple[int, int], src_crs
     return Lattice(rows, cols, (float(origin[0, 0]), float(origin[1, 0])), offsets.astype(np.float32), error)
 
 
-def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice
-                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
+@dataclass(frozen=True)
+class Positions:
+    """The window's pixel positions of grid cells [rows, cols], half-way computed: the lattice
+    interpolated along the columns at every cell column (`xv`, `yv`: one line per lattice row, and
+    `xd`, `yd` their differences down the rows), then, per output row, the lattice row interval `k`
+    and the fraction `t` along it; position = (d[k] t + v[k] + offset) * scale, all in float32.
+    The last step is done per cell by the kernel (engine/kernels.py) or by `arrays`."""
+
+    xv: npt.NDArray[np.float32]
+    xd: npt.NDArray[np.float32]
+    yv: npt.NDArray[np.float32]
+    yd: npt.NDArray[np.float32]
+    k: Indexes
+    t: npt.NDArray[np.float32]
+    affine: tuple[np.float32, np.float32, np.float32, np.float32]    # x offset, x scale, y offset, y scale
+
+    def arrays(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The positions as two (rows, cols) arrays."""
+        (ox, sx, oy, sy), t = self.affine, self.t[:, np.newaxis]
+        xs, ys = self.xd[self.k] * t, self.yd[self.k] * t
+        xs += self.xv[self.k]
+        ys += self.yv[self.k]
+        xs += ox
+        xs *= sx
+        ys += oy
+        ys *= sy
+        return xs, ys
+
+
+def _source_positions(lat: Lattice, src_transform: Affine, rows: slice, cols: slice) -> Positions | None:
     """The window's pixel positions (float32) of grid cells [rows, cols]; None when the lattice
     misses by more than _TOLERANCE source pixels."""
     if lat.error > _TOLERANCE * min(abs(src_transform.a), abs(src_transform.e)):
         return None
-    xs, ys = _interpolate(lat.offsets, lat.rows, lat.cols, np.arange(rows.start, rows.stop),
-                          np.arange(cols.start, cols.stop))
-    xs += np.float32(lat.origin[0] - src_transform.c)
-    xs *= np.float32(1 / src_transform.a)
-    ys += np.float32(lat.origin[1] - src_transform.f)
-    ys *= np.float32(1 / src_transform.e)
-    return xs, ys
+    xv, yv = _along(lat.offsets, lat.cols, np.arange(cols.start, cols.stop), rows=False)
+    at = np.arange(rows.start, rows.stop)
+    if len(lat.rows) == 1:        # one lattice row: every cell row takes it
+        k, t = np.zeros(len(at), np.intp), np.zeros(len(at), np.float32)
+        xd, yd = np.zeros_like(xv), np.zeros_like(yv)
+    else:
+        k, t64 = kernels.between(lat.rows, at.astype(np.float64))
+        t = t64.astype(np.float32)
+        xd, yd = np.diff(xv, axis=0), np.diff(yv, axis=0)
+    affine = (np.float32(lat.origin[0] - src_transform.c), np.float32(1 / src_transform.a),
+              np.float32(lat.origin[1] - src_transform.f), np.float32(1 / src_transform.e))
+    return Positions(xv, xd, yv, yd, k, t, affine)
 
 
 def _nodes(n: int, step: int) -> Nodes:
@@ -377,23 +393,11 @@ def _middles(nodes: Nodes) -> Nodes:
 
 def _interpolate(values: Floats, rows: Nodes, cols: Nodes, at_rows: Cells, at_cols: Cells) -> Floats:
     """Bilinear interpolation of (k, len(rows), len(cols)) node values at the cells at_rows x at_cols."""
-    return _along(_along(values, cols, at_cols, axis=2), rows, at_rows, axis=1)
+    return _along(_along(values, cols, at_cols, rows=False), rows, at_rows, rows=True)
 
 
-def _along(values: Floats, nodes: Nodes, at: Cells, axis: int) -> Floats:
-    """Linear interpolation of node values along one axis, at positions `at`."""
-    if len(nodes) == 1:
-        return np.repeat(values, len(at), axis=axis)
-    k, t = _between(nodes, at)
-    shape = [1] * values.ndim
-    shape[axis] = len(at)
-    out = np.take(np.diff(values, axis=axis), k, axis=axis)
-    out *= t.astype(values.dtype).reshape(shape)
-    out += np.take(values, k, axis=axis)
+def _along(values: Floats, nodes: Nodes, at: Cells, rows: bool) -> Floats:
+    """Linear interpolation of (k, rows, cols) node values along the rows or the columns, at positions
+    `at` (kernels.along: a handful of numpy calls on small arrays cost more than their arithmetic)."""
+    out: Floats = kernels.along(np.ascontiguousarray(values), nodes, np.asarray(at, np.float64), rows)
     return out
-
-
-def _between(nodes: Nodes, at: Cells) -> tuple[Indexes, npt.NDArray[np.float64]]:
-    """For each position, the node interval holding it and the fraction along it."""
-    k = np.clip(np.searchsorted(nodes, at, side="right") - 1, 0, len(nodes) - 2)
-    return k, (at - nodes[k]) / (nodes[k + 1] - nodes[k])
