@@ -17,6 +17,7 @@ import asyncio
 import io
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
@@ -48,6 +49,13 @@ class WsgiOnAsgi:
         # The publishing API's uploads may be larger: spooled to disk past SPOOL bytes, never held whole.
         self.max_upload = max(max_upload or max_body, max_body)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ogc-gateway")
+        # Requests handed to the pool that no thread has taken up yet. While some wait, an answer
+        # asks its client to reconnect ("Connection: close"): kept-alive connections stay with the
+        # worker that accepted them, and a few clients could otherwise queue on one worker while
+        # another idles; a new connection goes to whichever worker accepts first (the peers
+        # benchmark's WCS rounds ran at 126 or 239 req/s, by how its four connections fell).
+        self.waiting = 0
+        self._count = threading.Lock()
 
     def limit(self, path: str) -> int:
         return self.max_upload if path.endswith(UPLOAD_PATHS) else self.max_body
@@ -70,9 +78,14 @@ class WsgiOnAsgi:
                 await self._run_inline(environ, send)
                 return
             loop = asyncio.get_running_loop()
+            self._add_waiting(1)
             await loop.run_in_executor(self.executor, self._run, environ, send, loop)
         finally:
             body.close()
+
+    def _add_waiting(self, n: int) -> None:
+        with self._count:
+            self.waiting += n
 
     async def _run_inline(self, environ: dict, send: Callable) -> None:
         """Call the WSGI app in the loop (see `inline`) and send its whole answer."""
@@ -147,8 +160,11 @@ class WsgiOnAsgi:
                 raise ConnectionError("the worker's event loop has stopped")
             messages = [{"type": "http.response.body", "body": body, "more_body": more}]
             if not started.get("sent"):
+                headers = started["headers"]
+                if self.waiting > 0 and not any(k == b"connection" for k, _ in headers):
+                    headers = [*headers, (b"connection", b"close")]     # others wait: reconnect
                 messages.insert(0, {"type": "http.response.start", "status": started["status"],
-                                    "headers": started["headers"]})
+                                    "headers": headers})
                 started["sent"] = True
             asyncio.run_coroutine_threadsafe(deliver(messages), loop).result()
 
@@ -159,6 +175,7 @@ class WsgiOnAsgi:
             started["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             return lambda data: None        # the legacy write() callable; Flask never uses it
 
+        self._add_waiting(-1)               # taken up
         result = self.wsgi_app(environ, start_response)
         try:
             held = None

@@ -80,3 +80,51 @@ def test_an_empty_answer_still_ends():
         start_response("204 No Content", [("Content-Type", "text/plain")])
         return []
     assert check(messages_of(app), 204, b"")[0]["body"] == b""
+
+
+def test_an_answer_sent_while_others_wait_asks_its_client_to_reconnect():
+    """A kept-alive connection stays with its worker; while requests wait there for a thread, an
+    answer carries "Connection: close" so its client reconnects (to whichever worker accepts first)."""
+    import threading
+    import time
+
+    second_waiting = threading.Event()
+    front = WsgiOnAsgi(None, max_body=1000, threads=1)
+
+    def app(environ, start_response):
+        if environ["QUERY_STRING"] == "first":
+            deadline = time.monotonic() + 5
+            while front.waiting < 1 and time.monotonic() < deadline:      # the second one queued
+                time.sleep(0.005)
+            second_waiting.set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    front.wsgi_app = app
+    sent: dict[str, list[dict]] = {"first": [], "second": []}
+
+    def scope(query: str) -> dict:
+        return {"type": "http", "method": "GET", "path": "/x", "query_string": query.encode(), "root_path": "",
+                "headers": [(b"host", b"127.0.0.1")], "http_version": "1.1", "scheme": "http",
+                "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5)}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    def sender(name: str):
+        async def send(message):
+            sent[name].append(message)
+        return send
+
+    async def both():
+        await asyncio.gather(front(scope("first"), receive, sender("first")),
+                             front(scope("second"), receive, sender("second")))
+
+    try:
+        asyncio.run(both())
+    finally:
+        front.executor.shutdown()
+    assert second_waiting.is_set()
+    assert (b"connection", b"close") in sent["first"][0]["headers"]
+    assert (b"connection", b"close") not in sent["second"][0]["headers"]      # nobody waits behind it
+    assert front.waiting == 0
