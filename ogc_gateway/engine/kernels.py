@@ -170,26 +170,6 @@ def quotient(values, support):    # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def support_masks(support, bands):    # type: ignore[no-untyped-def]
-    """From a resampling's support (k, rows, cols): the mask of each of `bands` bands (support
-    under a half) and where some layer's support is full (> 0.999), read.read's two planes."""
-    k, rows, cols = support.shape
-    mask = np.empty((bands, rows, cols), np.bool_)
-    full = np.empty((rows, cols), np.bool_)
-    for r in range(rows):
-        for c in range(cols):
-            most = support[0, r, c]
-            for j in range(1, k):
-                v = support[j, r, c]
-                if v > most or v != v:          # numpy's max: NaN wins
-                    most = v
-            full[r, c] = most > 0.999
-            for b in range(bands):
-                mask[b, r, c] = support[b if k > 1 else 0, r, c] < 0.5
-    return mask, full
-
-
-@numba.njit(cache=True, nogil=True)
 def between(nodes, at):    # type: ignore[no-untyped-def]
     """For each position `at` (float64), the interval of the sorted `nodes` holding it (clipped to
     the first and last) and the fraction along it, in float64."""
@@ -263,6 +243,4 @@ def prepare() -> None:
         outer_support(np.ones(1), np.ones(1), np.zeros((1, 1), work), np.zeros((1, 1, 1), work))
         quotient(np.zeros((1, 1, 1), work), np.ones((1, 1, 1), work))
         quotient(np.zeros((1, 1, 1), work), np.ones((1, 1, 1), np.float32))
-        support_masks(np.ones((1, 1, 1), work), 1)
-        support_masks(np.ones((1, 1, 1), np.float32), 1)
         stretch(np.zeros((1, 1), work), 0.0, 1.0, np.zeros((1, 1), np.uint8))

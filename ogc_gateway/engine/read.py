@@ -208,9 +208,10 @@ def read(p: ReadPlan, grid: Grid, resampling: str, pool: DatasetPool = POOL
     if done is None:
         done = _gdal_warp(src, p, data, valid, grid, resampling, work)
     values, support = done                     # support: (k, rows, cols), k = 1 or one per band
-    mask, full = warp.support_masks(support, values.shape[0])   # under half a pixel's support; full
+    mask = support < 0.5
+    full = support.max(axis=0) > 0.999
     values = round_into(values, data.dtype)
-    return np.ma.MaskedArray(values, mask=mask), full
+    return np.ma.MaskedArray(values, mask=np.broadcast_to(mask, values.shape).copy()), full
 
 
 def _gdal_warp(src: Dataset, p: ReadPlan, data: npt.NDArray[np.generic], valid: Bools, grid: Grid,

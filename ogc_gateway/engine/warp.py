@@ -196,13 +196,6 @@ def _two_passes(planes: Floats, ix: Indexes, wx: Floats, iy: Indexes, wy: Floats
     return out
 
 
-def support_masks(support: Floats, bands: int) -> tuple[Bools, Bools]:
-    """Each of `bands` bands' mask (support under a half) and where some layer's support is full
-    (> 0.999), from a warp's (k, rows, cols) support."""
-    mask, full = kernels.support_masks(np.ascontiguousarray(support), bands)
-    return mask, full
-
-
 def _quotient(values: Floats, support: Floats) -> Floats:
     """values / support where support > 0, else 0: in place (values is the warp's own array)."""
     kernels.quotient(values, support if support.ndim == 3 else support[np.newaxis])
