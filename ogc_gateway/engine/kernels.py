@@ -156,6 +156,20 @@ def outer_support(sy, sx, support, values):    # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
+def quotient(values, support):    # type: ignore[no-untyped-def]
+    """values /= support where support > 0, else 0, in place: the valid-weighted means of a
+    resampling (`support` has one layer for every band, or one per band)."""
+    n, rows, cols = values.shape
+    shared = support.shape[0] == 1
+    for b in range(n):
+        s = support[0] if shared else support[b]
+        for r in range(rows):
+            for c in range(cols):
+                w = s[r, c]
+                values[b, r, c] = values[b, r, c] / w if w > 0 else 0
+
+
+@numba.njit(cache=True, nogil=True)
 def between(nodes, at):    # type: ignore[no-untyped-def]
     """For each position `at` (float64), the interval of the sorted `nodes` holding it (clipped to
     the first and last) and the fraction along it, in float64."""
@@ -227,4 +241,6 @@ def prepare() -> None:
         two_passes(np.zeros((1, 1, 1), work), taps, weights, used, taps, weights, used, 0, 1)
         along(np.zeros((1, 2, 2), work), np.arange(2.0), np.zeros(1), True)
         outer_support(np.ones(1), np.ones(1), np.zeros((1, 1), work), np.zeros((1, 1, 1), work))
+        quotient(np.zeros((1, 1, 1), work), np.ones((1, 1, 1), work))
+        quotient(np.zeros((1, 1, 1), work), np.ones((1, 1, 1), np.float32))
         stretch(np.zeros((1, 1), work), 0.0, 1.0, np.zeros((1, 1), np.uint8))

@@ -197,8 +197,9 @@ def _two_passes(planes: Floats, ix: Indexes, wx: Floats, iy: Indexes, wy: Floats
 
 
 def _quotient(values: Floats, support: Floats) -> Floats:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(support > 0, values / support, 0).astype(values.dtype, copy=False)
+    """values / support where support > 0, else 0: in place (values is the warp's own array)."""
+    kernels.quotient(values, support if support.ndim == 3 else support[np.newaxis])
+    return values
 
 
 # --- another CRS: gathered taps -------------------------------------------------------------------
