@@ -10,6 +10,7 @@ from .access import RequestObserver
 from .config import Config
 from .engine import NotFound, TooLarge, configure_admission, install_observer, open_services
 from .gateway import Gateway
+from .memory import fewer_arenas
 from .ogc.wcs import bp as wcs_bp
 from .ogc.wms import bp as wms_bp
 from .ogc.wmts import bp as wmts_bp
@@ -25,6 +26,7 @@ from .web.pages import bp as web_bp
 
 def create_app(config: Config, *, sync: bool = True) -> Flask:
     """The WSGI app. `sync=False` (gunicorn workers) opens the catalogs the master already synced."""
+    fewer_arenas()                         # before the request threads start (ogc_gateway/memory.py)
     app = Flask("ogc_gateway")
     # Bodies larger than this are refused (413) before they are parsed; forms count too.
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_request_bytes
