@@ -1,5 +1,5 @@
-"""Compiled loops of the resampler (numba): one pass over the output cells instead of a dozen
-whole-array numpy passes.
+"""Compiled loops of the resampler and the default stretch (numba): one pass over the cells instead
+of a dozen whole-array numpy passes.
 
 A 256 x 256 cross-CRS item in numpy is about fifteen passes over 65,536 cells (positions, taps,
 four gathers, weights, lerps, the quotient), each allocating its array; profiles of WMS GetMap put
